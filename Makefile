@@ -1,0 +1,70 @@
+# mkv: minikeyvalue as a FastCGI application.  `make help` lists the targets.
+CC ?= cc
+BUILD ?= build
+PKGS = libcurl jansson fcgi openssl
+CFLAGS ?= -O2 -g
+WARN = -Wall -Wextra -Werror -std=gnu11
+CPPFLAGS += -Ilib $(shell pkg-config --cflags $(PKGS) 2>/dev/null) -D_GNU_SOURCE
+LDLIBS += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -ldb -lpthread
+
+LIB_SRC = $(wildcard lib/*.c)
+LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
+FCGI_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(wildcard fcgi/*.c))
+UNIT_SRC = $(wildcard tests/unit/test_*.c)
+UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+BINS = $(BUILD)/mkv-fcgi $(BUILD)/mkv-dump
+
+.PHONY: all deps run stop test unit e2e asan-test clean format help
+all: $(BINS) $(UNIT_BIN)
+
+help:
+	@echo "make            build into $(BUILD)/"
+	@echo "make deps       install the Debian packages (as root)"
+	@echo "make run        deps + build + start a local cluster on :3000"
+	@echo "make stop       stop that cluster"
+	@echo "make test       deps + build + unit and end-to-end tests"
+	@echo "make asan-test  the same tests with AddressSanitizer/UBSan"
+
+deps:
+	@tools/deps
+
+$(BUILD)/%.o: %.c $(wildcard lib/*.h fcgi/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
+
+$(BUILD)/mkv-fcgi: $(FCGI_OBJ) $(LIB_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/mkv-dump: $(BUILD)/admin/dump.o $(LIB_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(WARN) -o $@ $< $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
+
+run: deps all
+	@tools/cluster start
+
+stop:
+	@tools/cluster stop
+
+unit: $(UNIT_BIN)
+	@tools/run-tests unit $(UNIT_BIN)
+
+e2e: $(BINS)
+	@MKV_BIN=$(abspath $(BUILD)) tools/run-tests e2e
+
+test: deps all
+	@MKV_BIN=$(abspath $(BUILD)) tools/run-tests all $(UNIT_BIN)
+
+# The same suite against binaries built with AddressSanitizer and UBSan.
+asan-test: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan \
+	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    LDFLAGS="-fsanitize=address,undefined" test
+
+format:
+	clang-format -i lib/*.[ch] fcgi/*.[ch] admin/*.c tests/unit/*.[ch]
+
+clean:
+	rm -rf build build-asan

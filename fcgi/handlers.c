@@ -1,0 +1,608 @@
+/* handlers.c: GET/HEAD (redirect), PUT, DELETE, UNLINK and listings.
+ *
+ * Each handler validates all input before it changes anything, takes the
+ * key's cross-process lock for writes, and keeps the index pointing only at
+ * data that exists: a failed PUT removes what it wrote and drops its record. */
+#include "handlers.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "md5.h"
+#include "placement.h"
+#include "record.h"
+
+#define URL_MAX (8 + MKV_VOLPATH_MAX + MKV_PATH_MAX)
+#define LIST_CAP 1000000 /* keys one unlimited listing may return (SPEC 5.3) */
+
+/* ---- helpers ---------------------------------------------------------- */
+
+/* "http://" volpath keypath */
+static void volume_url(char *out, const char *vol, const char *path)
+{
+    snprintf(out, URL_MAX, "http://%s%s", vol, path);
+}
+
+static int record_urls(const struct mkv_record *rec, const char *path, char urls[][URL_MAX],
+                       char **ptrs)
+{
+    for (int i = 0; i < rec->nvols; i++) {
+        volume_url(urls[i], rec->vols[i], path);
+        ptrs[i] = urls[i];
+    }
+    return rec->nvols;
+}
+
+/* Content-MD5: 32 hex digits (what the store reports) or RFC 1864 base64. */
+static int parse_content_md5(const char *s, unsigned char out[16])
+{
+    size_t n = strlen(s);
+
+    if (n == 32) {
+        for (int i = 0; i < 16; i++) {
+            unsigned int b;
+            if (!isxdigit((unsigned char)s[2 * i]) || !isxdigit((unsigned char)s[2 * i + 1]) ||
+                sscanf(s + 2 * i, "%2x", &b) != 1)
+                return -1;
+            out[i] = (unsigned char)b;
+        }
+        return 0;
+    }
+    if (n == 24 && s[22] == '=' && s[23] == '=') {
+        unsigned char buf[18];
+        if (EVP_DecodeBlock(buf, (const unsigned char *)s, 24) != 18)
+            return -1;
+        memcpy(out, buf, 16);
+        return 0;
+    }
+    return -1;
+}
+
+/* Bounded decimal: at most 18 digits, nothing else. */
+static int parse_length(const char *s, long long *out)
+{
+    long long v = 0;
+    int d = 0;
+
+    for (; *s; s++, d++) {
+        if (!isdigit((unsigned char)*s) || d == 18)
+            return -1;
+        v = v * 10 + (*s - '0');
+    }
+    if (d == 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static ssize_t read_fd(void *arg, char *buf, size_t cap)
+{
+    int fd = *(int *)arg;
+    size_t got = 0;
+
+    while (got < cap) {
+        ssize_t n = read(fd, buf + got, cap - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
+    return (ssize_t)got;
+}
+
+static ssize_t read_fcgi(void *arg, char *buf, size_t cap)
+{
+    FCGX_Stream *in = arg;
+    int n = FCGX_GetStr(buf, cap > (1u << 30) ? (1 << 30) : (int)cap, in);
+
+    if (n < 0 || FCGX_GetError(in) != 0)
+        return -1;
+    return n;
+}
+
+/* ---- GET / HEAD ------------------------------------------------------- */
+
+static void redirect_fallback(struct worker *w, struct req *r, const char *md5hdr)
+{
+    char esc[3 * MKV_URI_MAX], hdr[sizeof(esc) + 512];
+
+    if (url_escape_path(r->key, r->klen, esc, sizeof(esc)) < 0) {
+        reply_error(r, 500, "cannot escape key for the fallback");
+        return;
+    }
+    snprintf(hdr, sizeof(hdr), "Location: http://%s%s\r\n%s", w->cfg->fallback, esc, md5hdr);
+    reply(r, 302, hdr, NULL, NULL, 0);
+}
+
+static void handle_get(struct worker *w, struct req *r)
+{
+    struct mkv_record rec;
+    struct mkv_placement p;
+    char path[MKV_PATH_MAX], vols[MKV_RECORD_MAX], md5hdr[64] = "";
+    char hdr[MKV_RECORD_MAX + 2 * URL_MAX];
+    int order[MKV_RECORD_VOLS], rc, chosen = -1;
+
+    rc = index_get(w->ix, r->key, r->klen, &rec);
+    if (rc == MKV_ERR) {
+        reply_error(r, 500, "index read failed");
+        return;
+    }
+    if (rc == MKV_OK && rec.hash[0])
+        snprintf(md5hdr, sizeof(md5hdr), "Content-Md5: %s\r\n", rec.hash);
+    if (rc == MKV_NOTFOUND || rec.deleted) {
+        if (w->cfg->fallback[0])
+            redirect_fallback(w, r, md5hdr);
+        else
+            reply(r, 404, md5hdr[0] ? md5hdr : NULL, NULL, NULL, 0);
+        return;
+    }
+    if (key2path(r->key, r->klen, path) < 0 || key2volumes(w->cfg, r->key, r->klen, &p) < 0 ||
+        record_join_vols(&rec, vols, sizeof(vols)) < 0) {
+        reply_error(r, 500, "placement failed");
+        return;
+    }
+    /* A random order spreads reads over the replicas. */
+    for (int i = 0; i < rec.nvols; i++)
+        order[i] = i;
+    for (int i = rec.nvols - 1; i > 0; i--) {
+        int j = rand_r(&w->seed) % (i + 1), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    for (int i = 0; i < rec.nvols && chosen < 0; i++) {
+        char url[URL_MAX];
+        volume_url(url, rec.vols[order[i]], path);
+        if (!w->cfg->probe || vclient_probe(&w->vc, url))
+            chosen = order[i];
+    }
+    if (chosen < 0) {
+        snprintf(hdr, sizeof(hdr), "%sKey-Volumes: %s\r\nKey-Balance: %s\r\n", md5hdr, vols,
+                 record_matches(&rec, &p) ? "balanced" : "unbalanced");
+        reply(r, 404, hdr, NULL, NULL, 0);
+        return;
+    }
+    snprintf(hdr, sizeof(hdr), "Location: http://%s%s\r\n%sKey-Volumes: %s\r\nKey-Balance: %s\r\n",
+             rec.vols[chosen], path, md5hdr, vols,
+             record_matches(&rec, &p) ? "balanced" : "unbalanced");
+    reply(r, 302, hdr, NULL, NULL, 0);
+}
+
+/* ---- PUT -------------------------------------------------------------- */
+
+/* Removes the replicas a failed PUT may have written, then its record.  The
+ * record stays SOFT (listed by ?unlinked) only if a replica could not be
+ * removed, so nothing live ever points at missing data. */
+static void undo_put(struct worker *w, struct req *r, char **urls, int n)
+{
+    char why[256];
+
+    if (vclient_delete(&w->vc, urls, n, why, sizeof(why)) < 0) {
+        log_error("PUT cleanup of a key of %zu bytes left a SOFT record: %s", r->klen, why);
+        return;
+    }
+    if (index_del(w->ix, r->key, r->klen) == MKV_ERR)
+        log_error("PUT cleanup: index delete failed");
+}
+
+struct body {
+    int fd;               /* spooled body file (nginx), or -1 */
+    long long length;     /* -1: unknown */
+};
+
+/* Finds the body: a file nginx spooled (REQUEST_BODY_FILE) or FastCGI stdin
+ * with CONTENT_LENGTH.  Returns 0, or replies and returns -1. */
+static int open_body(struct req *r, struct body *b)
+{
+    const char *file = param(r, "REQUEST_BODY_FILE");
+    const char *cl = param(r, "CONTENT_LENGTH");
+    struct stat st;
+
+    b->fd = -1;
+    b->length = -1;
+    if (*cl && parse_length(cl, &b->length) < 0) {
+        reply_error(r, 400, "invalid Content-Length");
+        return -1;
+    }
+    if (*file) {
+        b->fd = open(file, O_RDONLY | O_CLOEXEC);
+        if (b->fd < 0 || fstat(b->fd, &st) < 0) {
+            log_error("cannot open request body file %s: %s", file, strerror(errno));
+            reply_error(r, 500, "cannot read the spooled request body");
+            return -1;
+        }
+        b->length = st.st_size;
+    }
+    if (b->length <= 0) {
+        reply_error(r, 411, "empty body: a value needs at least one byte");
+        return -1;
+    }
+    return 0;
+}
+
+static void handle_put(struct worker *w, struct req *r)
+{
+    struct mkv_placement p;
+    struct mkv_record rec;
+    struct mkv_keylock kl;
+    struct body b;
+    char path[MKV_PATH_MAX], url[MKV_MAX_REPLICAS][URL_MAX], *urls[MKV_MAX_REPLICAS];
+    char why[256];
+    unsigned char want[16], got[16];
+    const char *cmd5 = param(r, "HTTP_CONTENT_MD5");
+    long long sent = 0;
+    int rc, have_md5 = *cmd5 != '\0';
+
+    if (have_md5 && parse_content_md5(cmd5, want) < 0) {
+        reply_error(r, 400, "Content-MD5 must be 32 hex digits or 24 base64 characters");
+        return;
+    }
+    if (open_body(r, &b) < 0)
+        return;
+    if (key2path(r->key, r->klen, path) < 0 || key2volumes(w->cfg, r->key, r->klen, &p) < 0) {
+        reply_error(r, 500, "placement failed");
+        goto out;
+    }
+    rc = index_lock(w->ix, r->key, r->klen, &kl);
+    if (rc == MKV_BUSY) {
+        reply_error(r, 409, "another write of this key is in progress");
+        goto out;
+    }
+    if (rc != MKV_OK) {
+        reply_error(r, 500, "index lock failed");
+        goto out;
+    }
+    rc = index_get(w->ix, r->key, r->klen, &rec);
+    if (rc == MKV_ERR) {
+        reply_error(r, 500, "index read failed");
+        goto unlock;
+    }
+    if (rc == MKV_OK && !rec.deleted) {
+        reply_error(r, 403, "key exists: DELETE or UNLINK it before writing it again");
+        goto unlock;
+    }
+    /* SOFT while the replicas are written: a crash here leaves a record that
+     * ?unlinked lists and DELETE purges, never a live one. */
+    memset(&rec, 0, sizeof(rec));
+    rec.deleted = 1;
+    record_set_vols(&rec, &p);
+    if (index_put(w->ix, r->key, r->klen, &rec) != MKV_OK) {
+        reply_error(r, 500, "index write failed");
+        goto unlock;
+    }
+    for (int i = 0; i < p.n; i++) {
+        volume_url(url[i], p.vols[i], path);
+        urls[i] = url[i];
+    }
+    if (b.fd >= 0)
+        rc = vclient_put(&w->vc, urls, p.n, b.length, read_fd, &b.fd, got, &sent, why, sizeof(why));
+    else
+        rc = vclient_put(&w->vc, urls, p.n, b.length, read_fcgi, r->fr->in, got, &sent, why,
+                         sizeof(why));
+    r->bytes = sent;
+    if (rc < 0) {
+        undo_put(w, r, urls, p.n);
+        reply_error(r, rc == -2 ? 400 : 500, why);
+        goto unlock;
+    }
+    if (have_md5 && memcmp(want, got, 16) != 0) {
+        undo_put(w, r, urls, p.n);
+        reply_error(r, 400, "Content-MD5 does not match the body");
+        goto unlock;
+    }
+    rec.deleted = 0;
+    if (w->cfg->md5sum)
+        md5_hex(got, rec.hash);
+    if (index_put(w->ix, r->key, r->klen, &rec) != MKV_OK) {
+        undo_put(w, r, urls, p.n);
+        reply_error(r, 500, "index write failed");
+        goto unlock;
+    }
+    reply(r, 201, NULL, NULL, NULL, 0);
+
+unlock:
+    index_unlock(w->ix, &kl);
+out:
+    if (b.fd >= 0)
+        close(b.fd);
+}
+
+/* ---- DELETE / UNLINK -------------------------------------------------- */
+
+static void handle_delete(struct worker *w, struct req *r, int unlink_only)
+{
+    struct mkv_record rec;
+    struct mkv_keylock kl;
+    char path[MKV_PATH_MAX], url[MKV_RECORD_VOLS][URL_MAX], *urls[MKV_RECORD_VOLS], why[256];
+    int rc, n;
+
+    rc = index_lock(w->ix, r->key, r->klen, &kl);
+    if (rc == MKV_BUSY) {
+        reply_error(r, 409, "another write of this key is in progress");
+        return;
+    }
+    if (rc != MKV_OK) {
+        reply_error(r, 500, "index lock failed");
+        return;
+    }
+    rc = index_get(w->ix, r->key, r->klen, &rec);
+    if (rc == MKV_ERR) {
+        reply_error(r, 500, "index read failed");
+        goto unlock;
+    }
+    if (rc == MKV_NOTFOUND || (unlink_only && rec.deleted)) {
+        reply(r, 404, NULL, NULL, NULL, 0);
+        goto unlock;
+    }
+    if (!unlink_only && !rec.deleted && w->cfg->protect) {
+        reply_error(r, 403, "protected: UNLINK the key before deleting it");
+        goto unlock;
+    }
+    if (!rec.deleted) {
+        rec.deleted = 1;
+        if (index_put(w->ix, r->key, r->klen, &rec) != MKV_OK) {
+            reply_error(r, 500, "index write failed");
+            goto unlock;
+        }
+    }
+    if (unlink_only) {
+        reply(r, 204, NULL, NULL, NULL, 0);
+        goto unlock;
+    }
+    if (key2path(r->key, r->klen, path) < 0) {
+        reply_error(r, 500, "placement failed");
+        goto unlock;
+    }
+    n = record_urls(&rec, path, url, urls);
+    if (vclient_delete(&w->vc, urls, n, why, sizeof(why)) < 0) {
+        /* The record stays SOFT: ?unlinked shows it, DELETE retries it. */
+        reply_error(r, 500, why);
+        goto unlock;
+    }
+    if (index_del(w->ix, r->key, r->klen) == MKV_ERR) {
+        reply_error(r, 500, "index delete failed");
+        goto unlock;
+    }
+    reply(r, 204, NULL, NULL, NULL, 0);
+
+unlock:
+    index_unlock(w->ix, &kl);
+}
+
+/* ---- ?list / ?unlinked ------------------------------------------------ */
+
+struct listing {
+    struct req *r;
+    const char *prefix;
+    size_t plen;
+    int want_deleted;   /* ?unlinked */
+    long long limit;    /* emit at most this many (0: no limit) */
+    long long count;    /* matches seen */
+    int emit;           /* second pass: write keys out */
+    int over;           /* more than LIST_CAP matches */
+    char next[MKV_URI_MAX + 1];
+    size_t nextlen;
+    int have_next;
+};
+
+/* Valid UTF-8 is copied; each invalid byte becomes U+FFFD, as Go's encoder
+ * does, so jansson (which refuses invalid UTF-8) can encode every key. */
+static size_t utf8_sanitize(const unsigned char *s, size_t n, char *out)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        int ok = len > 0 && i + len <= n;
+
+        for (size_t k = 1; ok && k < len; k++)
+            ok = (s[i + k] & 0xC0) == 0x80;
+        if (ok && len == 2)
+            ok = c >= 0xC2;
+        if (ok && len == 3) {
+            unsigned cp = ((c & 15u) << 12) | ((s[i + 1] & 63u) << 6) | (s[i + 2] & 63u);
+            ok = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
+        }
+        if (ok && len == 4) {
+            unsigned cp = ((c & 7u) << 18) | ((s[i + 1] & 63u) << 12) | ((s[i + 2] & 63u) << 6) |
+                          (s[i + 3] & 63u);
+            ok = cp >= 0x10000 && cp <= 0x10FFFF;
+        }
+        if (ok) {
+            memcpy(out + o, s + i, len);
+            o += len;
+            i += len;
+        } else {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        }
+    }
+    return o;
+}
+
+static void out_json_string(struct req *r, const char *s, size_t n)
+{
+    char clean[3 * MKV_URI_MAX], buf[6 * 3 * MKV_URI_MAX + 3];
+    size_t cn, len = 0;
+    json_t *js;
+
+    if (n > MKV_URI_MAX) { /* only an imported index could hold such a key */
+        log_error("listing: skipped a key of %zu bytes", n);
+        out(r, "\"\"", 2);
+        return;
+    }
+    cn = utf8_sanitize((const unsigned char *)s, n, clean);
+    js = json_stringn(clean, cn);
+    if (js)
+        len = json_dumpb(js, buf, sizeof(buf), JSON_ENCODE_ANY);
+
+    if (len > 0 && len <= sizeof(buf))
+        out(r, buf, len);
+    else
+        out(r, "\"\"", 2);
+    json_decref(js);
+}
+
+static int list_visit(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
+{
+    struct listing *l = arg;
+    int deleted = vlen >= 7 && !memcmp(val, "DELETED", 7);
+
+    if (klen < l->plen || memcmp(key, l->prefix, l->plen) != 0)
+        return 1; /* past the prefix range */
+    if (deleted != l->want_deleted)
+        return 0;
+    if (l->limit > 0 && l->count == l->limit) {
+        if (klen <= MKV_URI_MAX) {
+            memcpy(l->next, key, klen);
+            l->nextlen = klen;
+            l->have_next = 1;
+        }
+        return 1;
+    }
+    if (l->count == LIST_CAP) {
+        l->over = 1;
+        return 1;
+    }
+    if (l->emit) {
+        if (l->count > 0)
+            out(l->r, ",", 1);
+        out_json_string(l->r, key, klen);
+    }
+    l->count++;
+    return 0;
+}
+
+static void handle_query(struct worker *w, struct req *r)
+{
+    const char *q = r->query;
+    size_t oplen = query_op_len(q);
+    struct listing l;
+    struct mkv_reject rej;
+    char start[MKV_URI_MAX], limit[64];
+    size_t slen = 0, llen;
+    const char *from;
+    size_t fromlen;
+    int rc;
+
+    memset(&l, 0, sizeof(l));
+    l.r = r;
+    l.prefix = r->key;
+    l.plen = r->klen;
+    if (oplen == 4 && !strncmp(q, "list", 4))
+        l.want_deleted = 0;
+    else if (oplen == 8 && !strncmp(q, "unlinked", 8))
+        l.want_deleted = 1;
+    else {
+        reply_error(r, 400, "unknown query operation: use ?list or ?unlinked first");
+        return;
+    }
+    rc = query_param(q, "limit", limit, sizeof(limit), &llen, &rej);
+    if (rc < 0 || (rc == 1 && parse_limit(limit, &l.limit, &rej) < 0)) {
+        reply_error(r, 400, rej.why);
+        return;
+    }
+    if (l.limit < 0)
+        l.limit = 0;
+    rc = query_param(q, "start", start, sizeof(start), &slen, &rej);
+    if (rc < 0) {
+        reply_error(r, 400, rej.why);
+        return;
+    }
+    /* Begin at max(prefix, start): keys below the prefix cannot match. */
+    from = r->key;
+    fromlen = r->klen;
+    if (rc == 1) {
+        size_t m = slen < r->klen ? slen : r->klen;
+        int c = memcmp(start, r->key, m);
+        if (c > 0 || (c == 0 && slen > r->klen)) {
+            from = start;
+            fromlen = slen;
+        }
+    }
+    /* First pass: find "next" (it comes first in the JSON) and enforce the
+     * cap; second pass: stream the keys out.  Nothing is buffered. */
+    if (index_scan(w->ix, from, fromlen, list_visit, &l) != MKV_OK) {
+        reply_error(r, 500, "index scan failed");
+        return;
+    }
+    if (l.over) {
+        reply_error(r, 413, "more than 1000000 keys match: page with &limit=N");
+        return;
+    }
+    reply_begin(r, "application/json");
+    out(r, "{\"next\":", 8);
+    out_json_string(r, l.have_next ? l.next : "", l.have_next ? l.nextlen : 0);
+    out(r, ",\"keys\":[", 9);
+    l.count = 0;
+    l.emit = 1;
+    l.have_next = 0;
+    if (index_scan(w->ix, from, fromlen, list_visit, &l) != MKV_OK)
+        log_error("index scan failed in the middle of a listing");
+    out(r, "]}", 2);
+}
+
+/* ---- dispatch --------------------------------------------------------- */
+
+void handle(struct worker *w, struct req *r)
+{
+    struct mkv_reject rej;
+    const char *m = r->method;
+    int is_get = !strcmp(m, "GET"), is_head = !strcmp(m, "HEAD");
+    int is_put = !strcmp(m, "PUT"), is_del = !strcmp(m, "DELETE"), is_unl = !strcmp(m, "UNLINK");
+
+    r->head = is_head;
+    if (!is_get && !is_head && !is_put && !is_del && !is_unl) {
+        static const char why[] = "method not allowed: use GET, HEAD, PUT, DELETE or UNLINK\n";
+        reply(r, 405, "Allow: GET, HEAD, PUT, DELETE, UNLINK\r\n", "text/plain; charset=utf-8",
+              why, sizeof(why) - 1);
+        return;
+    }
+    r->query = NULL;
+    {
+        const char *qm = strchr(r->uri, '?');
+        size_t plen = qm ? (size_t)(qm - r->uri) : strlen(r->uri);
+
+        if (qm && qm[1])
+            r->query = qm + 1;
+        if (url_decode(r->uri, plen, 0, r->key, sizeof(r->key), &r->klen, &rej) < 0) {
+            reply_error(r, rej.status, rej.why);
+            return;
+        }
+    }
+    if (is_get && r->query) {
+        if (r->klen == 0 || r->key[0] != '/') {
+            reply_error(r, 400, "path must start with /");
+            return;
+        }
+        handle_query(w, r);
+        return;
+    }
+    if (key_check(r->key, r->klen, &rej) < 0) {
+        reply_error(r, rej.status, rej.why);
+        return;
+    }
+    if (r->query && !is_head) {
+        reply_error(r, 400, "query strings are only for GET ?list and ?unlinked");
+        return;
+    }
+    if (is_get || is_head)
+        handle_get(w, r);
+    else if (is_put)
+        handle_put(w, r);
+    else
+        handle_delete(w, r, is_unl);
+}

@@ -1,0 +1,321 @@
+/* main.c: mkv-fcgi, the FastCGI key server.
+ *
+ * Process model: spawn-fcgi (or lighttpd) starts one mkv-fcgi on a listening
+ * socket (fd 0).  With workers = N > 0 it becomes a supervisor: it forks N
+ * worker processes that accept on the inherited socket, respawns any that
+ * die, and is the environment's monitor: after every death and once a second
+ * it runs failchk (aborting a dead worker's transactions and freeing its key
+ * locks), and it checkpoints the log.  With workers = 0 the process serves
+ * by itself (lighttpd bin-path spawning supervises it instead).
+ *
+ * Each worker runs cfg.threads threads, each looping on FCGX_Accept_r. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcgiapp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "handlers.h"
+#include "index.h"
+#include "log.h"
+
+#define GRACE_SECONDS 30 /* in-flight requests get this long after SIGTERM */
+
+static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t child_died;
+static atomic_int active; /* requests being handled in this process */
+
+struct server {
+    struct mkv_config cfg;
+    struct mkv_index ix;
+    int listen_fd;
+};
+
+static void on_term(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+static void on_chld(int sig)
+{
+    (void)sig;
+    child_died = 1;
+}
+
+static void set_handler(int sig, void (*fn)(int))
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = fn;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+}
+
+static double now_ms(void)
+{
+    struct timeval tv;
+
+    gettimeofday(&tv, NULL);
+    return tv.tv_sec * 1e3 + tv.tv_usec / 1e3;
+}
+
+/* ---- worker process --------------------------------------------------- */
+
+static void log_request(const struct req *r, double ms)
+{
+    char key[3 * 256];
+
+    if (log_level() < 1)
+        return;
+    if (escape_nonprint(r->key, r->klen < 200 ? r->klen : 200, key, sizeof(key)) < 0)
+        key[0] = '\0';
+    log_info("%s %s%s%s %d %lldB %.1fms", r->method, key, r->query ? "?" : "",
+             r->query ? r->query : "", r->status, r->bytes, ms);
+}
+
+static void *serve_thread(void *arg)
+{
+    struct server *s = arg;
+    struct worker w;
+    FCGX_Request fr;
+
+    memset(&w, 0, sizeof(w));
+    w.cfg = &s->cfg;
+    w.ix = &s->ix;
+    w.seed = (unsigned)time(NULL) ^ (unsigned)getpid() ^ (unsigned)(uintptr_t)&w;
+    if (vclient_init(&w.vc, &s->cfg) < 0) {
+        log_error("cannot create a curl client");
+        stopping = 1;
+        return NULL;
+    }
+    if (FCGX_InitRequest(&fr, s->listen_fd, 0) != 0) {
+        log_error("FCGX_InitRequest failed");
+        stopping = 1;
+        goto done;
+    }
+    while (!stopping) {
+        struct req r;
+        double t0;
+
+        if (FCGX_Accept_r(&fr) < 0)
+            break;
+        atomic_fetch_add(&active, 1);
+        t0 = now_ms();
+        memset(&r, 0, sizeof(r));
+        r.fr = &fr;
+        r.method = param(&r, "REQUEST_METHOD");
+        r.uri = param(&r, "REQUEST_URI");
+        handle(&w, &r);
+        log_request(&r, now_ms() - t0); /* before Finish: it frees the params */
+        FCGX_Finish_r(&fr);
+        atomic_fetch_sub(&active, 1);
+        if (s->ix.panic) {
+            /* The environment needs recovery: exit, the supervisor recovers
+             * it and starts a fresh worker. */
+            log_error("index needs recovery: worker exits");
+            stopping = 1;
+        }
+    }
+done:
+    vclient_free(&w.vc);
+    return NULL;
+}
+
+/* Serves until SIGTERM, then lets in-flight requests finish. */
+static int run_worker(struct server *s)
+{
+    pthread_t tid;
+    char err[512];
+    int code = 0;
+
+    if (index_open(&s->ix, s->cfg.db, s->cfg.cache_mb, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return 1;
+    }
+    for (int i = 0; i < s->cfg.threads; i++) {
+        if (pthread_create(&tid, NULL, serve_thread, s) != 0) {
+            log_error("pthread_create failed");
+            return 1;
+        }
+        pthread_detach(tid);
+    }
+    while (!stopping)
+        pause();
+    for (int i = 0; i < GRACE_SECONDS * 20 && atomic_load(&active) > 0; i++)
+        usleep(50000);
+    if (s->ix.panic)
+        code = 3; /* leave the environment as it is: recovery happens next */
+    else
+        index_close(&s->ix);
+    /* Threads may still block in accept(): leave without joining them. */
+    _exit(code);
+}
+
+/* ---- supervisor ------------------------------------------------------- */
+
+static pid_t spawn(struct server *s)
+{
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        set_handler(SIGCHLD, SIG_DFL);
+        /* The supervisor's environment handle is not ours to use or close:
+         * open our own. */
+        memset(&s->ix, 0, sizeof(s->ix));
+        _exit(run_worker(s));
+    }
+    if (pid < 0)
+        log_error("fork failed: %s", strerror(errno));
+    return pid;
+}
+
+static void signal_all(pid_t *pids, int n, int sig)
+{
+    for (int i = 0; i < n; i++)
+        if (pids[i] > 0)
+            kill(pids[i], sig);
+}
+
+static int reap(pid_t *pids, int n, int *slot)
+{
+    int st;
+    pid_t pid = waitpid(-1, &st, WNOHANG);
+
+    if (pid <= 0)
+        return 0;
+    for (int i = 0; i < n; i++)
+        if (pids[i] == pid) {
+            pids[i] = 0;
+            *slot = i;
+        }
+    if (WIFSIGNALED(st))
+        log_error("worker %d killed by signal %d", (int)pid, WTERMSIG(st));
+    else if (WEXITSTATUS(st) != 0)
+        log_error("worker %d exited with status %d", (int)pid, WEXITSTATUS(st));
+    return 1;
+}
+
+/* failchk found damage it cannot undo: stop every worker, run recovery by
+ * reopening (DB_REGISTER sees the dead processes and recovers), restart. */
+static int recover(struct server *s, pid_t *pids, int n)
+{
+    char err[512];
+
+    log_error("index needs recovery: stopping workers");
+    signal_all(pids, n, SIGKILL);
+    while (waitpid(-1, NULL, 0) > 0)
+        ;
+    for (int i = 0; i < n; i++)
+        pids[i] = 0;
+    index_close(&s->ix);
+    if (index_open(&s->ix, s->cfg.db, s->cfg.cache_mb, err, sizeof(err)) < 0) {
+        log_error("recovery failed: %s", err);
+        return -1;
+    }
+    log_error("index recovered");
+    return 0;
+}
+
+static int run_supervisor(struct server *s)
+{
+    pid_t pids[256] = {0};
+    time_t started[256] = {0};
+    char err[512];
+    int n = s->cfg.workers;
+
+    if (index_open(&s->ix, s->cfg.db, s->cfg.cache_mb, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return 1;
+    }
+    set_handler(SIGCHLD, on_chld);
+    while (!stopping) {
+        int slot = -1;
+
+        while (reap(pids, n, &slot))
+            ;
+        child_died = 0;
+        /* Reaped first: a zombie still passes kill(pid, 0). */
+        if (index_failchk(&s->ix) != MKV_OK && s->ix.panic && recover(s, pids, n) < 0)
+            return 1;
+        index_checkpoint(&s->ix, 1024, 1);
+        for (int i = 0; i < n && !stopping; i++) {
+            if (pids[i] > 0)
+                continue;
+            /* A worker that dies at once is not restarted in a tight loop. */
+            if (time(NULL) - started[i] < 1)
+                continue;
+            started[i] = time(NULL);
+            pids[i] = spawn(s);
+        }
+        if (!child_died && !stopping)
+            usleep(200000);
+    }
+    signal_all(pids, n, SIGTERM);
+    for (int i = 0; i < (GRACE_SECONDS + 2) * 10; i++) {
+        int slot, alive = 0;
+        while (reap(pids, n, &slot))
+            ;
+        for (int j = 0; j < n; j++)
+            alive += pids[j] > 0;
+        if (!alive)
+            break;
+        usleep(100000);
+    }
+    signal_all(pids, n, SIGKILL);
+    index_failchk(&s->ix);
+    index_close(&s->ix);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static struct server s;
+    char err[512];
+
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            config_usage(argv[0]);
+            return 0;
+        }
+    if (config_load(&s.cfg, argc, argv, err, sizeof(err)) < 0) {
+        fprintf(stderr, "mkv-fcgi: %s\n", err);
+        return 2;
+    }
+    log_set_level(s.cfg.log_level);
+    if (s.cfg.log_file[0] && log_to_file(s.cfg.log_file) < 0) {
+        fprintf(stderr, "mkv-fcgi: cannot open log file %s: %s\n", s.cfg.log_file,
+                strerror(errno));
+        return 1;
+    }
+    /* libfcgi installs its own SIGTERM handler (which only sets a flag) when
+     * it finds SIG_DFL: install ours first so SIGTERM stops an idle worker. */
+    set_handler(SIGTERM, on_term);
+    set_handler(SIGINT, on_term);
+    signal(SIGPIPE, SIG_IGN);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || FCGX_Init() != 0) {
+        fprintf(stderr, "mkv-fcgi: library initialisation failed\n");
+        return 1;
+    }
+    s.listen_fd = 0;
+    if (s.cfg.listen[0]) {
+        s.listen_fd = FCGX_OpenSocket(s.cfg.listen, 1024);
+        if (s.listen_fd < 0) {
+            fprintf(stderr, "mkv-fcgi: cannot listen on %s\n", s.cfg.listen);
+            return 1;
+        }
+    }
+    if (s.cfg.workers == 0)
+        return run_worker(&s);
+    return run_supervisor(&s);
+}

@@ -1,0 +1,303 @@
+/* index.c: Berkeley DB environment, records, key locks and scans. */
+#include "index.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define RETRIES 8 /* deadlocks are retried; single-record txns rarely hit one */
+
+/* Threads of control tracked for failchk: worker processes x threads plus
+ * admin tools.  Entries of dead processes are reclaimed by failchk. */
+#define THREAD_COUNT 1024
+
+static const char lock_prefix[] = "mkv-key:";
+
+static void note(struct mkv_index *ix, int ret, const char *what)
+{
+    if (ret == DB_RUNRECOVERY)
+        ix->panic = 1;
+    log_error("index: %s: %s", what, db_strerror(ret));
+}
+
+/* failchk asks whether the thread of control (pid, tid) still exists.  Our
+ * threads live as long as their process, so the process is what counts. */
+static int is_alive(DB_ENV *env, pid_t pid, db_threadid_t tid, u_int32_t flags)
+{
+    (void)env;
+    (void)tid;
+    (void)flags;
+    if (pid == getpid())
+        return 1;
+    return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+static void db_errcall(const DB_ENV *env, const char *pfx, const char *msg)
+{
+    (void)env;
+    (void)pfx;
+    log_error("bdb: %s", msg);
+}
+
+static void db_msgcall(const DB_ENV *env, const char *msg)
+{
+    (void)env;
+    log_info("bdb: %s", msg);
+}
+
+int index_open(struct mkv_index *ix, const char *home, int cache_mb, char *err, size_t errlen)
+{
+    const u_int32_t flags = DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL |
+                            DB_THREAD | DB_REGISTER | DB_RECOVER | DB_FAILCHK;
+    const char *step = "db_env_create";
+    int ret;
+
+    memset(ix, 0, sizeof(*ix));
+    if (mkdir(home, 0700) < 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create index directory %s: %s", home, strerror(errno));
+        return -1;
+    }
+    if ((ret = db_env_create(&ix->env, 0)) != 0)
+        goto fail;
+    ix->env->set_errcall(ix->env, db_errcall);
+    ix->env->set_msgcall(ix->env, db_msgcall);
+    step = "environment settings";
+    if ((ret = ix->env->set_cachesize(ix->env, (u_int32_t)(cache_mb / 1024),
+                                      (u_int32_t)(cache_mb % 1024) * 1024u * 1024u, 1)) != 0 ||
+        (ret = ix->env->set_thread_count(ix->env, THREAD_COUNT)) != 0 ||
+        (ret = ix->env->set_isalive(ix->env, is_alive)) != 0 ||
+        (ret = ix->env->set_lk_detect(ix->env, DB_LOCK_DEFAULT)) != 0 ||
+        (ret = ix->env->set_lk_max_lockers(ix->env, 8192)) != 0 ||
+        (ret = ix->env->set_lk_max_locks(ix->env, 65536)) != 0 ||
+        (ret = ix->env->set_lk_max_objects(ix->env, 65536)) != 0)
+        goto fail;
+    step = "DB_ENV->open";
+    if ((ret = ix->env->open(ix->env, home, flags, 0600)) != 0)
+        goto fail;
+    step = "db_create";
+    if ((ret = db_create(&ix->db, ix->env, 0)) != 0)
+        goto fail;
+    step = "DB->open index.db";
+    if ((ret = ix->db->open(ix->db, NULL, "index.db", NULL, DB_BTREE,
+                            DB_CREATE | DB_AUTO_COMMIT | DB_THREAD, 0600)) != 0)
+        goto fail;
+    return 0;
+
+fail:
+    snprintf(err, errlen, "index %s: %s: %s", home, step, db_strerror(ret));
+    index_close(ix);
+    return -1;
+}
+
+void index_close(struct mkv_index *ix)
+{
+    if (ix->db)
+        ix->db->close(ix->db, 0);
+    if (ix->env)
+        ix->env->close(ix->env, 0);
+    ix->db = NULL;
+    ix->env = NULL;
+}
+
+static void init_dbt(DBT *d, const void *data, size_t len)
+{
+    memset(d, 0, sizeof(*d));
+    d->data = (void *)data;
+    d->size = (u_int32_t)len;
+}
+
+int index_get(struct mkv_index *ix, const char *key, size_t klen, struct mkv_record *rec)
+{
+    char buf[MKV_RECORD_MAX];
+    DBT k, v;
+    int ret;
+
+    init_dbt(&k, key, klen);
+    memset(&v, 0, sizeof(v));
+    v.data = buf;
+    v.ulen = sizeof(buf);
+    v.flags = DB_DBT_USERMEM;
+    for (int i = 0; i < RETRIES; i++) {
+        ret = ix->db->get(ix->db, NULL, &k, &v, 0);
+        if (ret != DB_LOCK_DEADLOCK)
+            break;
+    }
+    if (ret == DB_NOTFOUND)
+        return MKV_NOTFOUND;
+    if (ret != 0) {
+        note(ix, ret, "get");
+        return MKV_ERR;
+    }
+    if (record_decode(buf, v.size, rec) < 0) {
+        log_error("index: malformed record for a key of %zu bytes", klen);
+        return MKV_ERR;
+    }
+    return MKV_OK;
+}
+
+/* Runs one put or delete in its own transaction, committed durably. */
+static int write_txn(struct mkv_index *ix, const char *key, size_t klen, const char *val,
+                     size_t vlen)
+{
+    DBT k, v;
+    int ret = 0;
+
+    init_dbt(&k, key, klen);
+    init_dbt(&v, val, vlen);
+    for (int i = 0; i < RETRIES; i++) {
+        DB_TXN *txn = NULL;
+
+        if ((ret = ix->env->txn_begin(ix->env, NULL, &txn, 0)) != 0)
+            break;
+        ret = val ? ix->db->put(ix->db, txn, &k, &v, 0) : ix->db->del(ix->db, txn, &k, 0);
+        if (ret == 0) {
+            ret = txn->commit(txn, 0);
+            break;
+        }
+        txn->abort(txn);
+        if (ret != DB_LOCK_DEADLOCK)
+            break;
+    }
+    if (ret == DB_NOTFOUND)
+        return MKV_NOTFOUND;
+    if (ret != 0) {
+        note(ix, ret, val ? "put" : "del");
+        return MKV_ERR;
+    }
+    return MKV_OK;
+}
+
+int index_put(struct mkv_index *ix, const char *key, size_t klen, const struct mkv_record *rec)
+{
+    char buf[MKV_RECORD_MAX];
+    int n = record_encode(rec, buf, sizeof(buf));
+
+    if (n < 0) {
+        log_error("index: record too long to encode");
+        return MKV_ERR;
+    }
+    return write_txn(ix, key, klen, buf, (size_t)n);
+}
+
+int index_del(struct mkv_index *ix, const char *key, size_t klen)
+{
+    return write_txn(ix, key, klen, NULL, 0);
+}
+
+int index_lock(struct mkv_index *ix, const char *key, size_t klen, struct mkv_keylock *kl)
+{
+    char obj[sizeof(lock_prefix) + MKV_KEY_MAX];
+    DB_LOCK lock;
+    DBT o;
+    int ret;
+
+    kl->txn = NULL;
+    if (klen > MKV_KEY_MAX)
+        return MKV_ERR;
+    memcpy(obj, lock_prefix, sizeof(lock_prefix) - 1);
+    memcpy(obj + sizeof(lock_prefix) - 1, key, klen);
+    init_dbt(&o, obj, sizeof(lock_prefix) - 1 + klen);
+    if ((ret = ix->env->txn_begin(ix->env, NULL, &kl->txn, 0)) != 0) {
+        note(ix, ret, "txn_begin for key lock");
+        return MKV_ERR;
+    }
+    ret = ix->env->lock_get(ix->env, kl->txn->id(kl->txn), DB_LOCK_NOWAIT, &o, DB_LOCK_WRITE,
+                            &lock);
+    if (ret == 0)
+        return MKV_OK;
+    kl->txn->abort(kl->txn);
+    kl->txn = NULL;
+    if (ret == DB_LOCK_NOTGRANTED)
+        return MKV_BUSY;
+    note(ix, ret, "lock_get");
+    return MKV_ERR;
+}
+
+void index_unlock(struct mkv_index *ix, struct mkv_keylock *kl)
+{
+    int ret;
+
+    if (!kl->txn)
+        return;
+    /* Aborting a transaction that wrote nothing releases its locks. */
+    if ((ret = kl->txn->abort(kl->txn)) != 0)
+        note(ix, ret, "key unlock");
+    kl->txn = NULL;
+}
+
+int index_failchk(struct mkv_index *ix)
+{
+    int ret = ix->env->failchk(ix->env, 0);
+
+    if (ret != 0) {
+        note(ix, ret, "failchk");
+        return MKV_ERR;
+    }
+    return MKV_OK;
+}
+
+int index_checkpoint(struct mkv_index *ix, unsigned kbytes, unsigned minutes)
+{
+    int ret = ix->env->txn_checkpoint(ix->env, kbytes, minutes, 0);
+
+    if (ret != 0) {
+        note(ix, ret, "checkpoint");
+        return MKV_ERR;
+    }
+    return MKV_OK;
+}
+
+int index_scan(struct mkv_index *ix, const char *from, size_t fromlen, index_scan_fn fn,
+               void *arg)
+{
+    DBC *c = NULL;
+    DBT k, v;
+    int ret, rc = MKV_OK;
+    u_int32_t op = DB_SET_RANGE;
+
+    memset(&k, 0, sizeof(k));
+    memset(&v, 0, sizeof(v));
+    k.flags = v.flags = DB_DBT_REALLOC;
+    if (fromlen > 0) {
+        k.data = malloc(fromlen);
+        if (!k.data)
+            return MKV_ERR;
+        memcpy(k.data, from, fromlen);
+        k.size = (u_int32_t)fromlen;
+    } else {
+        op = DB_FIRST;
+    }
+    /* No transaction: a plain cursor keeps a read lock only on the page it
+     * stands on, so a long listing never blocks writers for long. */
+    if ((ret = ix->db->cursor(ix->db, NULL, &c, 0)) != 0) {
+        note(ix, ret, "cursor");
+        rc = MKV_ERR;
+        goto cleanup;
+    }
+    for (;;) {
+        ret = c->get(c, &k, &v, op);
+        op = DB_NEXT;
+        if (ret == DB_NOTFOUND)
+            break;
+        if (ret != 0) {
+            note(ix, ret, "cursor get");
+            rc = MKV_ERR;
+            break;
+        }
+        if (fn(arg, k.data, k.size, v.data, v.size) != 0)
+            break;
+    }
+
+cleanup:
+    if (c)
+        c->close(c);
+    free(k.data);
+    free(v.data);
+    return rc;
+}

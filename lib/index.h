@@ -1,0 +1,58 @@
+/* index.h: the key index in a shared, transactional Berkeley DB environment.
+ *
+ * Many processes (workers, admin tools) open the same environment at once.
+ * Every write is a short transaction committed durably (fsync of the log)
+ * before it returns.  A process that dies at any instant is handled by
+ * DB_REGISTER + DB_FAILCHK: the next opener (or the supervisor's periodic
+ * index_failchk) aborts its transactions and frees its locks. */
+#ifndef MKV_INDEX_H
+#define MKV_INDEX_H
+
+#include <db.h>
+#include <stddef.h>
+
+#include "record.h"
+
+enum { MKV_OK = 0, MKV_NOTFOUND = 1, MKV_BUSY = 2, MKV_ERR = -1 };
+
+struct mkv_index {
+    DB_ENV *env;
+    DB *db;
+    int panic; /* DB_RUNRECOVERY seen: stop using this handle, reopen or exit */
+};
+
+/* A per-key write lock: a no-wait DB_LOCK_WRITE owned by a transaction that
+ * does nothing else.  A lock-only transaction pins no pages and no log, and
+ * failchk aborts it (freeing the lock) if its process dies. */
+struct mkv_keylock {
+    DB_TXN *txn;
+};
+
+/* Opens (creating if needed) the environment in home.  Returns 0 or -1 with
+ * a reason in err. */
+int index_open(struct mkv_index *ix, const char *home, int cache_mb, char *err, size_t errlen);
+void index_close(struct mkv_index *ix);
+
+int index_get(struct mkv_index *ix, const char *key, size_t klen, struct mkv_record *rec);
+int index_put(struct mkv_index *ix, const char *key, size_t klen, const struct mkv_record *rec);
+int index_del(struct mkv_index *ix, const char *key, size_t klen);
+
+/* MKV_OK with the lock held, MKV_BUSY if another thread or process holds it. */
+int index_lock(struct mkv_index *ix, const char *key, size_t klen, struct mkv_keylock *kl);
+void index_unlock(struct mkv_index *ix, struct mkv_keylock *kl);
+
+/* Aborts transactions and frees locks of dead processes.  MKV_OK, or MKV_ERR
+ * with ix->panic set when the environment needs full recovery. */
+int index_failchk(struct mkv_index *ix);
+
+/* Checkpoints if kbytes of log were written or minutes passed since the last. */
+int index_checkpoint(struct mkv_index *ix, unsigned kbytes, unsigned minutes);
+
+/* Calls fn for every record with key >= from, in byte order, until fn
+ * returns non-zero.  Returns MKV_OK or MKV_ERR. */
+typedef int (*index_scan_fn)(void *arg, const char *key, size_t klen, const char *val,
+                             size_t vlen);
+int index_scan(struct mkv_index *ix, const char *from, size_t fromlen, index_scan_fn fn,
+               void *arg);
+
+#endif

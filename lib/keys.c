@@ -1,0 +1,210 @@
+/* keys.c: decoding and validating keys and query strings (see keys.h).
+ *
+ * The decoding itself is libcurl's (curl_easy_unescape/curl_easy_escape);
+ * this file adds the strictness curl does not have: it would pass "%zz"
+ * through unchanged, and happily decode %00. */
+#include "keys.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "placement.h"
+
+static int reject(struct mkv_reject *r, int status, const char *why)
+{
+    r->status = status;
+    r->why = why;
+    return -1;
+}
+
+int url_decode(const char *in, size_t len, int plus_is_space, char *out, size_t cap,
+               size_t *outlen, struct mkv_reject *r)
+{
+    char tmp[MKV_URI_MAX];
+    char *dec;
+    int n;
+
+    r->status = 0;
+    if (len >= sizeof(tmp))
+        return reject(r, 414, "request path too long");
+    for (size_t i = 0; i < len; i++) {
+        char c = in[i];
+
+        if (c == '%') {
+            if (i + 2 >= len || !isxdigit((unsigned char)in[i + 1]) ||
+                !isxdigit((unsigned char)in[i + 2]))
+                return reject(r, 400, "invalid %-escape");
+            if (in[i + 1] == '0' && in[i + 2] == '0')
+                return reject(r, 400, "NUL byte (%00) not allowed");
+        } else if (c == '\0') {
+            return reject(r, 400, "NUL byte not allowed");
+        }
+        tmp[i] = (plus_is_space && c == '+') ? ' ' : c;
+    }
+    dec = curl_easy_unescape(NULL, tmp, (int)len, &n);
+    if (!dec)
+        return reject(r, 500, "out of memory");
+    if ((size_t)n >= cap) {
+        curl_free(dec);
+        return reject(r, 414, "key too long");
+    }
+    memcpy(out, dec, (size_t)n);
+    out[n] = '\0';
+    *outlen = (size_t)n;
+    curl_free(dec);
+    return 0;
+}
+
+int key_check(const char *key, size_t klen, struct mkv_reject *r)
+{
+    unsigned char b64[4 * ((MKV_KEY_MAX + 2) / 3) + 1];
+    int n;
+
+    r->status = 0;
+    if (klen == 0 || key[0] != '/')
+        return reject(r, 400, "key must start with /");
+    if (klen == 1)
+        return reject(r, 400, "empty key");
+    if (klen > MKV_KEY_MAX)
+        return reject(r, 414, "key longer than 189 bytes (its file name would exceed 255)");
+    for (size_t i = 0; i < klen;) {
+        size_t j = i + 1, seg;
+
+        while (j < klen && key[j] != '/')
+            j++;
+        seg = j - i - 1;
+        if ((seg == 1 && key[i + 1] == '.') || (seg == 2 && key[i + 1] == '.' && key[i + 2] == '.'))
+            return reject(r, 400, "'.' and '..' path segments are not allowed in keys");
+        i = j;
+    }
+    n = EVP_EncodeBlock(b64, (const unsigned char *)key, (int)klen);
+    if (n > 0 && b64[n - 1] == '/')
+        return reject(r, 400, "key not storable: its base64 file name ends in '/'");
+    return 0;
+}
+
+int key_from_uri(const char *uri, char *key, size_t cap, size_t *klen, const char **query,
+                 struct mkv_reject *r)
+{
+    const char *q = strchr(uri, '?');
+    size_t plen = q ? (size_t)(q - uri) : strlen(uri);
+
+    *query = q ? q + 1 : NULL;
+    if (url_decode(uri, plen, 0, key, cap, klen, r) < 0)
+        return -1;
+    return key_check(key, *klen, r);
+}
+
+size_t query_op_len(const char *q)
+{
+    const char *amp = strchr(q, '&');
+
+    return amp ? (size_t)(amp - q) : strlen(q);
+}
+
+int query_param(const char *q, const char *name, char *out, size_t cap, size_t *outlen,
+                struct mkv_reject *r)
+{
+    size_t nlen = strlen(name);
+
+    r->status = 0;
+    while (*q) {
+        const char *amp = strchr(q, '&');
+        size_t plen = amp ? (size_t)(amp - q) : strlen(q);
+
+        if (plen > nlen && !strncmp(q, name, nlen) && q[nlen] == '=')
+            return url_decode(q + nlen + 1, plen - nlen - 1, 1, out, cap, outlen, r) < 0 ? -1 : 1;
+        if (!amp)
+            break;
+        q = amp + 1;
+    }
+    return 0;
+}
+
+int parse_limit(const char *s, long long *out, struct mkv_reject *r)
+{
+    const char *p = s;
+    long long v = 0;
+    int digits = 0, neg = 0;
+
+    r->status = 0;
+    if (*p == '-') {
+        neg = 1;
+        p++;
+    }
+    for (; *p; p++, digits++) {
+        if (!isdigit((unsigned char)*p) || digits == 18)
+            return reject(r, 400, "limit must be an integer of at most 18 digits");
+        v = v * 10 + (*p - '0');
+    }
+    if (digits == 0)
+        return reject(r, 400, "limit must be an integer");
+    *out = neg ? -v : v;
+    return 0;
+}
+
+int url_escape_path(const char *in, size_t len, char *out, size_t cap)
+{
+    size_t off = 0;
+
+    for (size_t i = 0; i < len;) {
+        size_t j = i;
+        char *e;
+        size_t elen;
+
+        while (j < len && in[j] != '/')
+            j++;
+        if (j > i) {
+            e = curl_easy_escape(NULL, in + i, (int)(j - i));
+            if (!e)
+                return -1;
+            elen = strlen(e);
+            if (off + elen >= cap) {
+                curl_free(e);
+                return -1;
+            }
+            memcpy(out + off, e, elen);
+            off += elen;
+            curl_free(e);
+        }
+        if (j < len) {
+            if (off + 1 >= cap)
+                return -1;
+            out[off++] = '/';
+            j++;
+        }
+        i = j;
+    }
+    if (off >= cap)
+        return -1;
+    out[off] = '\0';
+    return (int)off;
+}
+
+int escape_nonprint(const char *in, size_t len, char *out, size_t cap)
+{
+    size_t off = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+
+        if (c <= 0x20 || c >= 0x7f || c == '%') {
+            if (off + 3 >= cap)
+                return -1;
+            snprintf(out + off, 4, "%%%02X", c);
+            off += 3;
+        } else {
+            if (off + 1 >= cap)
+                return -1;
+            out[off++] = (char)c;
+        }
+    }
+    if (off >= cap)
+        return -1;
+    out[off] = '\0';
+    return (int)off;
+}

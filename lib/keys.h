@@ -1,0 +1,56 @@
+/* keys.h: untrusted request text -> keys and query parameters.
+ *
+ * Everything here takes bytes from the network: lengths are explicit, every
+ * escape is validated before decoding, and each rejection carries the HTTP
+ * status and a one-line reason for the client. */
+#ifndef MKV_KEYS_H
+#define MKV_KEYS_H
+
+#include <stddef.h>
+
+#define MKV_URI_MAX 8192 /* longest raw request path we decode */
+
+struct mkv_reject {
+    int status;      /* 0 when accepted */
+    const char *why; /* one line, no newline */
+};
+
+/* Percent-decodes len bytes of in into out (cap bytes, NUL-terminated).
+ * plus_is_space: decode '+' as ' ' (query strings, not paths).
+ * Returns 0, or sets r: 400 for a malformed escape or a NUL byte, 414 when
+ * the result does not fit. */
+int url_decode(const char *in, size_t len, int plus_is_space, char *out, size_t cap,
+               size_t *outlen, struct mkv_reject *r);
+
+/* Splits a raw REQUEST_URI into path and query (query may be NULL/0), decodes
+ * the path into key and validates it as a key (see key_check). */
+int key_from_uri(const char *uri, char *key, size_t cap, size_t *klen, const char **query,
+                 struct mkv_reject *r);
+
+/* Rules for a key (decoded bytes, leading '/'): not just "/" (400), at most
+ * MKV_KEY_MAX bytes (414: the file name would exceed 255 bytes), no "." or
+ * ".." path segment (400), and its base64 name must not end in '/' (400: the
+ * volume would see a directory).  Returns 0 or -1 with r set. */
+int key_check(const char *key, size_t klen, struct mkv_reject *r);
+
+/* The query's operation: the text before the first '&' (SPEC 5.3). */
+size_t query_op_len(const char *q);
+
+/* Finds name=value in the query and decodes value into out.  Returns 1 if
+ * found, 0 if absent, -1 with r set if the value is malformed. */
+int query_param(const char *q, const char *name, char *out, size_t cap, size_t *outlen,
+                struct mkv_reject *r);
+
+/* Parses a list limit: optional '-' and at most 18 digits.  0 or negative
+ * means no limit.  Returns 0, or -1 with r set (400). */
+int parse_limit(const char *s, long long *out, struct mkv_reject *r);
+
+/* Percent-escapes a key for use in a URL path, keeping '/' separators.
+ * Returns the length written (NUL-terminated) or -1 if cap is too small. */
+int url_escape_path(const char *in, size_t len, char *out, size_t cap);
+
+/* Escapes bytes <= 0x20, >= 0x7f and '%' as %XX: the one-line-per-key form of
+ * mkv-dump.  Returns the length or -1 if cap is too small. */
+int escape_nonprint(const char *in, size_t len, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,296 @@
+/* volume.c: parallel PUT and DELETE to volumes, HEAD probes (see volume.h). */
+#include "volume.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "md5.h"
+#include "placement.h"
+
+/* One replica's upload: how far it has read into the current chunk. */
+struct upload {
+    struct fanout *f;
+    CURL *h;
+    size_t pos;
+    int paused;
+    int done;
+};
+
+/* The chunk every replica reads before the next one is fetched. */
+struct fanout {
+    const char *buf;
+    size_t len;
+    int eof;
+};
+
+int vclient_init(struct mkv_vclient *vc, const struct mkv_config *cfg)
+{
+    memset(vc, 0, sizeof(*vc));
+    vc->connect_timeout_ms = cfg->connect_timeout_ms;
+    vc->idle_timeout_ms = cfg->idle_timeout_ms;
+    vc->probe_timeout_ms = cfg->probe_timeout_ms;
+    vc->multi = curl_multi_init();
+    vc->chunk = malloc(MKV_CHUNK);
+    if (!vc->multi || !vc->chunk)
+        goto fail;
+    for (int i = 0; i < MKV_MAX_REPLICAS; i++)
+        if (!(vc->easy[i] = curl_easy_init()))
+            goto fail;
+    return 0;
+
+fail:
+    vclient_free(vc);
+    return -1;
+}
+
+void vclient_free(struct mkv_vclient *vc)
+{
+    for (int i = 0; i < MKV_MAX_REPLICAS; i++)
+        if (vc->easy[i])
+            curl_easy_cleanup(vc->easy[i]);
+    if (vc->multi)
+        curl_multi_cleanup(vc->multi);
+    free(vc->chunk);
+    memset(vc, 0, sizeof(*vc));
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *arg)
+{
+    (void)p;
+    (void)arg;
+    return size * n;
+}
+
+/* Options shared by every call: reset the handle, keep its connection. */
+static void base_opts(struct mkv_vclient *vc, CURL *h, const char *url)
+{
+    long idle_s = vc->idle_timeout_ms / 1000;
+
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, vc->connect_timeout_ms);
+    /* A volume that stops moving bytes fails the call instead of pinning the
+     * key lock forever (SPEC 10.5). */
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, idle_s > 0 ? idle_s : 1L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+}
+
+static size_t read_chunk(char *dst, size_t size, size_t nitems, void *arg)
+{
+    struct upload *u = arg;
+    struct fanout *f = u->f;
+    size_t cap = size * nitems, m;
+
+    if (u->pos < f->len) {
+        m = f->len - u->pos < cap ? f->len - u->pos : cap;
+        memcpy(dst, f->buf + u->pos, m);
+        u->pos += m;
+        return m;
+    }
+    if (f->eof)
+        return 0;
+    u->paused = 1;
+    return CURL_READFUNC_PAUSE;
+}
+
+/* The volume name of a URL, for messages: "http://HOST:PORT/svXX/..." */
+static void describe(const char *url, char *out, size_t cap)
+{
+    const char *p = strstr(url, "://");
+    const char *s;
+
+    p = p ? p + 3 : url;
+    s = strchr(p, '/');
+    if (s && s[1] == 's' && s[2] == 'v' && strchr(s + 1, '/'))
+        s = strchr(s + 1, '/');
+    snprintf(out, cap, "%.*s", s ? (int)(s - p) : (int)strlen(p), p);
+}
+
+/* Checks a finished transfer; 0 when status is one of ok1/ok2. */
+static int check_done(CURL *h, CURLcode res, const char *url, long ok1, long ok2, char *why,
+                      size_t whylen)
+{
+    char vol[MKV_VOLPATH_MAX];
+    long code = 0;
+
+    describe(url, vol, sizeof(vol));
+    if (res != CURLE_OK) {
+        snprintf(why, whylen, "volume %s: %s", vol, curl_easy_strerror(res));
+        return -1;
+    }
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    if (code != ok1 && code != ok2) {
+        snprintf(why, whylen, "volume %s answered HTTP %ld", vol, code);
+        return -1;
+    }
+    return 0;
+}
+
+static void remove_all(struct mkv_vclient *vc, int n)
+{
+    for (int i = 0; i < n; i++)
+        curl_multi_remove_handle(vc->multi, vc->easy[i]);
+}
+
+int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, long long length, body_read_fn rd,
+                void *rdarg, unsigned char md5[16], long long *sent, char *why, size_t whylen)
+{
+    struct upload up[MKV_MAX_REPLICAS];
+    struct fanout f = {vc->chunk, 0, 0};
+    struct curl_slist *hdrs = NULL;
+    struct mkv_md5 m;
+    int running = 0, left = n, rc = 0;
+    ssize_t got;
+
+    *sent = 0;
+    if (md5_init(&m) < 0) {
+        snprintf(why, whylen, "md5 init failed");
+        return -1;
+    }
+    /* "Expect: 100-continue" would cost a round trip per replica. */
+    hdrs = curl_slist_append(NULL, "Expect:");
+    got = rd(rdarg, vc->chunk, MKV_CHUNK);
+    if (got < 0) {
+        snprintf(why, whylen, "reading the request body failed");
+        rc = -2;
+        goto cleanup;
+    }
+    f.len = (size_t)got;
+    f.eof = got == 0;
+    *sent += got;
+    md5_update(&m, vc->chunk, f.len);
+    for (int i = 0; i < n; i++) {
+        up[i] = (struct upload){&f, vc->easy[i], 0, 0, 0};
+        base_opts(vc, up[i].h, urls[i]);
+        curl_easy_setopt(up[i].h, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(up[i].h, CURLOPT_READFUNCTION, read_chunk);
+        curl_easy_setopt(up[i].h, CURLOPT_READDATA, &up[i]);
+        curl_easy_setopt(up[i].h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)length);
+        curl_easy_setopt(up[i].h, CURLOPT_UPLOAD_BUFFERSIZE, 256L * 1024);
+        curl_easy_setopt(up[i].h, CURLOPT_HTTPHEADER, hdrs);
+        curl_easy_setopt(up[i].h, CURLOPT_PRIVATE, &up[i]);
+        curl_multi_add_handle(vc->multi, up[i].h);
+    }
+    while (left > 0) {
+        CURLMsg *msg;
+        int q, consumed = 1;
+
+        curl_multi_perform(vc->multi, &running);
+        while ((msg = curl_multi_info_read(vc->multi, &q))) {
+            struct upload *u;
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&u);
+            u->done = 1;
+            left--;
+            if (check_done(u->h, msg->data.result, urls[u - up], 201, 204, why, whylen) < 0) {
+                rc = -1;
+                goto cleanup;
+            }
+        }
+        if (left == 0)
+            break;
+        for (int i = 0; i < n; i++)
+            if (!up[i].done && up[i].pos < f.len)
+                consumed = 0;
+        if (consumed && !f.eof) {
+            /* Every replica has this chunk: fetch the next one. */
+            got = rd(rdarg, vc->chunk, MKV_CHUNK);
+            if (got < 0) {
+                snprintf(why, whylen, "reading the request body failed");
+                rc = -2;
+                goto cleanup;
+            }
+            f.len = (size_t)got;
+            f.eof = got == 0;
+            *sent += got;
+            md5_update(&m, vc->chunk, f.len);
+            for (int i = 0; i < n; i++) {
+                up[i].pos = 0;
+                if (up[i].paused && !up[i].done) {
+                    up[i].paused = 0;
+                    curl_easy_pause(up[i].h, CURLPAUSE_CONT);
+                }
+            }
+            continue;
+        }
+        curl_multi_poll(vc->multi, NULL, 0, 100, NULL);
+    }
+    if (length >= 0 && *sent != length) {
+        snprintf(why, whylen, "request body was %lld bytes, Content-Length said %lld", *sent,
+                 length);
+        rc = -2;
+    }
+
+cleanup:
+    remove_all(vc, n);
+    curl_slist_free_all(hdrs);
+    if (md5_final(&m, md5) < 0 && rc == 0) {
+        snprintf(why, whylen, "md5 failed");
+        rc = -1;
+    }
+    return rc;
+}
+
+int vclient_delete(struct mkv_vclient *vc, char *const *urls, int n, char *why, size_t whylen)
+{
+    int running = 0, left = n, rc = 0;
+
+    for (int i = 0; i < n; i++) {
+        base_opts(vc, vc->easy[i], urls[i]);
+        curl_easy_setopt(vc->easy[i], CURLOPT_CUSTOMREQUEST, "DELETE");
+        curl_easy_setopt(vc->easy[i], CURLOPT_PRIVATE, (char *)urls[i]);
+        curl_multi_add_handle(vc->multi, vc->easy[i]);
+    }
+    while (left > 0) {
+        CURLMsg *msg;
+        int q;
+
+        curl_multi_perform(vc->multi, &running);
+        while ((msg = curl_multi_info_read(vc->multi, &q))) {
+            char *url;
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            left--;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &url);
+            /* Keep going after a failure: remove every copy we can. */
+            if (check_done(msg->easy_handle, msg->data.result, url, 204, 404, why, whylen) < 0)
+                rc = -1;
+        }
+        if (left > 0)
+            curl_multi_poll(vc->multi, NULL, 0, 100, NULL);
+    }
+    remove_all(vc, n);
+    return rc;
+}
+
+int vclient_probe(struct mkv_vclient *vc, const char *url)
+{
+    CURL *h = vc->easy[0];
+    CURLMsg *msg;
+    int running = 1, q, ok = 0;
+    long code = 0;
+
+    base_opts(vc, h, url);
+    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, vc->probe_timeout_ms);
+    curl_multi_add_handle(vc->multi, h);
+    while (running) {
+        curl_multi_perform(vc->multi, &running);
+        if (running)
+            curl_multi_poll(vc->multi, NULL, 0, 100, NULL);
+    }
+    while ((msg = curl_multi_info_read(vc->multi, &q)))
+        if (msg->msg == CURLMSG_DONE && msg->data.result == CURLE_OK) {
+            curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+            ok = code == 200;
+        }
+    curl_multi_remove_handle(vc->multi, h);
+    return ok;
+}

@@ -1,0 +1,47 @@
+/* volume.h: HTTP calls to the volume servers through libcurl.
+ *
+ * One client per thread: a curl multi handle whose connection cache keeps
+ * keep-alive connections to every volume, and reusable easy handles. */
+#ifndef MKV_VOLUME_H
+#define MKV_VOLUME_H
+
+#include <curl/curl.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+#define MKV_CHUNK (512 * 1024) /* bytes of a value in memory at once, per PUT */
+
+struct mkv_vclient {
+    CURLM *multi;
+    CURL *easy[MKV_MAX_REPLICAS];
+    char *chunk; /* MKV_CHUNK bytes shared by the replicas of one PUT */
+    long connect_timeout_ms;
+    long idle_timeout_ms;
+    long probe_timeout_ms;
+};
+
+/* Reads up to cap bytes of the value; returns the count, 0 at its end, or -1. */
+typedef ssize_t (*body_read_fn)(void *arg, char *buf, size_t cap);
+
+int vclient_init(struct mkv_vclient *vc, const struct mkv_config *cfg);
+void vclient_free(struct mkv_vclient *vc);
+
+/* PUTs one body to n URLs at once.  length is the body size, or -1 when
+ * unknown (sent chunked).  The body is read once, MKV_CHUNK at a time, and
+ * each chunk goes to every replica before the next is read; its MD5 is
+ * computed on the way.  Returns 0 when every volume answered 201/204, -1 on
+ * a volume failure and -2 when reading the body failed; why names the
+ * failing volume and the cause. */
+int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, long long length, body_read_fn rd,
+                void *rdarg, unsigned char md5[16], long long *sent, char *why, size_t whylen);
+
+/* DELETEs n URLs at once.  Returns 0 when each is gone (204, or 404: not
+ * there), -1 otherwise with why set. */
+int vclient_delete(struct mkv_vclient *vc, char *const *urls, int n, char *why, size_t whylen);
+
+/* HEADs url with the probe timeout; 1 when it answers 200. */
+int vclient_probe(struct mkv_vclient *vc, const char *url);
+
+#endif

@@ -1,0 +1,144 @@
+/* test_keys.c: decoding and validation of untrusted request text. */
+#include "keys.h"
+#include "placement.h"
+#include "unit.h"
+
+static int decode(const char *in, char *out, struct mkv_reject *r)
+{
+    size_t n;
+    return url_decode(in, strlen(in), 0, out, MKV_URI_MAX, &n, r);
+}
+
+static void test_decode(void)
+{
+    char out[MKV_URI_MAX];
+    struct mkv_reject r;
+    size_t n;
+
+    CHECK(decode("/a%20b%2Fc", out, &r) == 0);
+    CHECK_STR(out, "/a b/c");
+    CHECK(decode("/%C3%A9", out, &r) == 0);
+    CHECK_STR(out, "/\xc3\xa9");
+    CHECK(decode("/a+b", out, &r) == 0);
+    CHECK_STR(out, "/a+b"); /* '+' is literal in a path */
+    CHECK(url_decode("a+b%2B", 6, 1, out, sizeof(out), &n, &r) == 0);
+    CHECK_STR(out, "a b+"); /* ... and a space in a query */
+    CHECK(n == 4);
+}
+
+static void test_decode_rejects(void)
+{
+    char out[MKV_URI_MAX], big[MKV_URI_MAX + 10];
+    struct mkv_reject r;
+    size_t n;
+
+    CHECK(decode("/a%zz", out, &r) == -1 && r.status == 400);
+    CHECK(decode("/a%4", out, &r) == -1 && r.status == 400);
+    CHECK(decode("/a%", out, &r) == -1 && r.status == 400);
+    CHECK(decode("/a%00b", out, &r) == -1 && r.status == 400);
+    CHECK(url_decode("/a\0b", 4, 0, out, sizeof(out), &n, &r) == -1 && r.status == 400);
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    CHECK(decode(big, out, &r) == -1 && r.status == 414);
+    CHECK(url_decode("/abcdef", 7, 0, out, 4, &n, &r) == -1 && r.status == 414);
+}
+
+static int check(const char *key, int want)
+{
+    struct mkv_reject r;
+    int rc = key_check(key, strlen(key), &r);
+    if (want == 0)
+        return rc == 0 && r.status == 0;
+    return rc == -1 && r.status == want && r.why && *r.why;
+}
+
+static void test_key_check(void)
+{
+    char k[MKV_KEY_MAX + 2];
+
+    CHECK(check("/hello", 0));
+    CHECK(check("//x", 0));
+    CHECK(check("/a/b/c", 0));
+    CHECK(check("/a..b", 0));
+    CHECK(check("/...", 0));
+    CHECK(check("/", 400));
+    CHECK(check("", 400));
+    CHECK(check("hello", 400));
+    CHECK(check("/a/../b", 400));
+    CHECK(check("/..", 400));
+    CHECK(check("/a/..", 400));
+    CHECK(check("/./a", 400));
+    CHECK(check("/a?", 400));    /* base64 "L2E/" ends in '/' */
+    CHECK(check("/a?bcd", 0));   /* '/' inside the name is fine */
+    k[0] = '/';
+    memset(k + 1, 'x', MKV_KEY_MAX);
+    k[MKV_KEY_MAX] = '\0';
+    CHECK(check(k, 0)); /* 189 bytes */
+    k[MKV_KEY_MAX] = 'x';
+    k[MKV_KEY_MAX + 1] = '\0';
+    CHECK(check(k, 414)); /* 190 bytes */
+}
+
+static void test_key_from_uri(void)
+{
+    char key[MKV_URI_MAX];
+    const char *q;
+    size_t n;
+    struct mkv_reject r;
+
+    CHECK(key_from_uri("/a%20b?list&limit=3", key, sizeof(key), &n, &q, &r) == 0);
+    CHECK_STR(key, "/a b");
+    CHECK(n == 4);
+    CHECK(q && !strcmp(q, "list&limit=3"));
+    CHECK(key_from_uri("/x", key, sizeof(key), &n, &q, &r) == 0 && q == NULL);
+}
+
+static void test_query(void)
+{
+    char v[64];
+    size_t n;
+    struct mkv_reject r;
+
+    CHECK(query_op_len("list&limit=3") == 4);
+    CHECK(query_op_len("unlinked") == 8);
+    CHECK(query_op_len("list=1") == 6);
+    CHECK(query_param("list&limit=10&start=%2Fa+b", "start", v, sizeof(v), &n, &r) == 1);
+    CHECK_STR(v, "/a b");
+    CHECK(query_param("list&limit=10", "limit", v, sizeof(v), &n, &r) == 1);
+    CHECK_STR(v, "10");
+    CHECK(query_param("list&xlimit=10", "limit", v, sizeof(v), &n, &r) == 0);
+    CHECK(query_param("list&limit=%zz", "limit", v, sizeof(v), &n, &r) == -1 && r.status == 400);
+}
+
+static void test_limit(void)
+{
+    long long v;
+    struct mkv_reject r;
+
+    CHECK(parse_limit("10", &v, &r) == 0 && v == 10);
+    CHECK(parse_limit("-5", &v, &r) == 0 && v == -5);
+    CHECK(parse_limit("0", &v, &r) == 0 && v == 0);
+    CHECK(parse_limit("abc", &v, &r) == -1 && r.status == 400);
+    CHECK(parse_limit("", &v, &r) == -1);
+    CHECK(parse_limit("-", &v, &r) == -1);
+    CHECK(parse_limit("1e3", &v, &r) == -1);
+    CHECK(parse_limit(" 1", &v, &r) == -1);
+    CHECK(parse_limit("999999999999999999", &v, &r) == 0);
+    CHECK(parse_limit("9999999999999999999", &v, &r) == -1); /* 19 digits */
+}
+
+static void test_escape(void)
+{
+    char out[64];
+
+    CHECK(url_escape_path("/a b/\xc3\xa9", 7, out, sizeof(out)) > 0);
+    CHECK_STR(out, "/a%20b/%C3%A9");
+    CHECK(url_escape_path("/a//b/", 6, out, sizeof(out)) == 6);
+    CHECK_STR(out, "/a//b/");
+    CHECK(url_escape_path("/abc", 4, out, 3) == -1);
+    CHECK(escape_nonprint("/a b%\n", 6, out, sizeof(out)) > 0);
+    CHECK_STR(out, "/a%20b%25%0A");
+}
+
+UNIT_MAIN("keys", T(test_decode), T(test_decode_rejects), T(test_key_check), T(test_key_from_uri),
+          T(test_query), T(test_limit), T(test_escape))
