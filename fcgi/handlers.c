@@ -21,7 +21,7 @@
 #include "placement.h"
 #include "record.h"
 
-#define URL_MAX (8 + MKV_VOLPATH_MAX + MKV_PATH_MAX)
+#define URL_MAX  (8 + MKV_VOLPATH_MAX + MKV_PATH_MAX)
 #define LIST_CAP 1000000 /* keys one unlimited listing may return (SPEC 5.3) */
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -197,8 +197,8 @@ static void undo_put(struct worker *w, struct req *r, char **urls, int n)
 }
 
 struct body {
-    int fd;               /* spooled body file (nginx), or -1 */
-    long long length;     /* -1: unknown */
+    int fd;           /* spooled body file (nginx), or -1 */
+    long long length; /* -1: unknown */
 };
 
 /* Finds the body: a file nginx spooled (REQUEST_BODY_FILE) or FastCGI stdin
@@ -386,11 +386,11 @@ struct listing {
     struct req *r;
     const char *prefix;
     size_t plen;
-    int want_deleted;   /* ?unlinked */
-    long long limit;    /* emit at most this many (0: no limit) */
-    long long count;    /* matches seen */
-    int emit;           /* second pass: write keys out */
-    int over;           /* more than LIST_CAP matches */
+    int want_deleted; /* ?unlinked */
+    long long limit;  /* emit at most this many (0: no limit) */
+    long long count;  /* matches seen */
+    int emit;         /* second pass: write keys out */
+    int over;         /* more than LIST_CAP matches */
     char next[MKV_URI_MAX + 1];
     size_t nextlen;
     int have_next;
@@ -567,8 +567,8 @@ void handle(struct worker *w, struct req *r)
     r->head = is_head;
     if (!is_get && !is_head && !is_put && !is_del && !is_unl) {
         static const char why[] = "method not allowed: use GET, HEAD, PUT, DELETE or UNLINK\n";
-        reply(r, 405, "Allow: GET, HEAD, PUT, DELETE, UNLINK\r\n", "text/plain; charset=utf-8",
-              why, sizeof(why) - 1);
+        reply(r, 405, "Allow: GET, HEAD, PUT, DELETE, UNLINK\r\n", "text/plain; charset=utf-8", why,
+              sizeof(why) - 1);
         return;
     }
     r->query = NULL;

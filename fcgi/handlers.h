@@ -12,7 +12,7 @@ struct worker {
     const struct mkv_config *cfg;
     struct mkv_index *ix; /* shared by the threads of the process */
     struct mkv_vclient vc;
-    unsigned int seed;    /* rand_r state: replica order of probes */
+    unsigned int seed; /* rand_r state: replica order of probes */
 };
 
 /* Parses the request and answers it. */

@@ -294,8 +294,7 @@ int main(int argc, char **argv)
     }
     log_set_level(s.cfg.log_level);
     if (s.cfg.log_file[0] && log_to_file(s.cfg.log_file) < 0) {
-        fprintf(stderr, "mkv-fcgi: cannot open log file %s: %s\n", s.cfg.log_file,
-                strerror(errno));
+        fprintf(stderr, "mkv-fcgi: cannot open log file %s: %s\n", s.cfg.log_file, strerror(errno));
         return 1;
     }
     /* libfcgi installs its own SIGTERM handler (which only sets a flag) when

@@ -23,7 +23,7 @@ struct setting {
 };
 
 #define OFF(f) offsetof(struct mkv_config, f)
-#define SZ(f) sizeof(((struct mkv_config *)0)->f)
+#define SZ(f)  sizeof(((struct mkv_config *)0)->f)
 
 static const struct setting settings[] = {
     {"volumes", K_VOLUMES, 0, 0, 0, 0, "localhost:3001,localhost:3002,localhost:3003",
@@ -155,8 +155,7 @@ static int apply(struct mkv_config *cfg, const struct setting *st, const char *v
         }
         strcpy(base + st->off, val);
         return 0;
-    case K_VOLUMES:
-        return parse_volumes(cfg, val, err, errlen);
+    case K_VOLUMES: return parse_volumes(cfg, val, err, errlen);
     }
     return -1;
 }

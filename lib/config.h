@@ -8,9 +8,9 @@
 #include <limits.h>
 #include <stddef.h>
 
-#define MKV_MAX_VOLUMES 64   /* configured volume servers */
+#define MKV_MAX_VOLUMES  64  /* configured volume servers */
 #define MKV_MAX_REPLICAS 16  /* copies of one key */
-#define MKV_VOLNAME_MAX 200  /* "host:port" bytes, without the /svXX suffix */
+#define MKV_VOLNAME_MAX  200 /* "host:port" bytes, without the /svXX suffix */
 
 struct mkv_config {
     char *volumes[MKV_MAX_VOLUMES]; /* point into volumes_buf */

@@ -207,8 +207,8 @@ int index_lock(struct mkv_index *ix, const char *key, size_t klen, struct mkv_ke
         note(ix, ret, "txn_begin for key lock");
         return MKV_ERR;
     }
-    ret = ix->env->lock_get(ix->env, kl->txn->id(kl->txn), DB_LOCK_NOWAIT, &o, DB_LOCK_WRITE,
-                            &lock);
+    ret =
+        ix->env->lock_get(ix->env, kl->txn->id(kl->txn), DB_LOCK_NOWAIT, &o, DB_LOCK_WRITE, &lock);
     if (ret == 0)
         return MKV_OK;
     kl->txn->abort(kl->txn);
@@ -253,8 +253,7 @@ int index_checkpoint(struct mkv_index *ix, unsigned kbytes, unsigned minutes)
     return MKV_OK;
 }
 
-int index_scan(struct mkv_index *ix, const char *from, size_t fromlen, index_scan_fn fn,
-               void *arg)
+int index_scan(struct mkv_index *ix, const char *from, size_t fromlen, index_scan_fn fn, void *arg)
 {
     DBC *c = NULL;
     DBT k, v;

@@ -50,9 +50,7 @@ int index_checkpoint(struct mkv_index *ix, unsigned kbytes, unsigned minutes);
 
 /* Calls fn for every record with key >= from, in byte order, until fn
  * returns non-zero.  Returns MKV_OK or MKV_ERR. */
-typedef int (*index_scan_fn)(void *arg, const char *key, size_t klen, const char *val,
-                             size_t vlen);
-int index_scan(struct mkv_index *ix, const char *from, size_t fromlen, index_scan_fn fn,
-               void *arg);
+typedef int (*index_scan_fn)(void *arg, const char *key, size_t klen, const char *val, size_t vlen);
+int index_scan(struct mkv_index *ix, const char *from, size_t fromlen, index_scan_fn fn, void *arg);
 
 #endif

@@ -21,8 +21,8 @@ static int reject(struct mkv_reject *r, int status, const char *why)
     return -1;
 }
 
-int url_decode(const char *in, size_t len, int plus_is_space, char *out, size_t cap,
-               size_t *outlen, struct mkv_reject *r)
+int url_decode(const char *in, size_t len, int plus_is_space, char *out, size_t cap, size_t *outlen,
+               struct mkv_reject *r)
 {
     char tmp[MKV_URI_MAX];
     char *dec;

@@ -19,8 +19,8 @@ struct mkv_reject {
  * plus_is_space: decode '+' as ' ' (query strings, not paths).
  * Returns 0, or sets r: 400 for a malformed escape or a NUL byte, 414 when
  * the result does not fit. */
-int url_decode(const char *in, size_t len, int plus_is_space, char *out, size_t cap,
-               size_t *outlen, struct mkv_reject *r);
+int url_decode(const char *in, size_t len, int plus_is_space, char *out, size_t cap, size_t *outlen,
+               struct mkv_reject *r);
 
 /* Splits a raw REQUEST_URI into path and query (query may be NULL/0), decodes
  * the path into key and validates it as a key (see key_check). */

@@ -66,7 +66,8 @@ int key2volumes_list(char *const *volumes, int nvolumes, int replicas, int subvo
         if (subvolumes == 1)
             snprintf(out->vols[i], MKV_VOLPATH_MAX, "%s", v);
         else
-            snprintf(out->vols[i], MKV_VOLPATH_MAX, "%s/sv%02lX", v, sv % (unsigned long)subvolumes);
+            snprintf(out->vols[i], MKV_VOLPATH_MAX, "%s/sv%02lX", v,
+                     sv % (unsigned long)subvolumes);
     }
     return 0;
 }
@@ -74,6 +75,6 @@ int key2volumes_list(char *const *volumes, int nvolumes, int replicas, int subvo
 int key2volumes(const struct mkv_config *cfg, const char *key, size_t klen,
                 struct mkv_placement *out)
 {
-    return key2volumes_list(cfg->volumes, cfg->nvolumes, cfg->replicas, cfg->subvolumes, key,
-                            klen, out);
+    return key2volumes_list(cfg->volumes, cfg->nvolumes, cfg->replicas, cfg->subvolumes, key, klen,
+                            out);
 }

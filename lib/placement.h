@@ -10,9 +10,9 @@
 
 #include "config.h"
 
-#define MKV_KEY_MAX 189      /* longest storable key: its base64 name fits 255 bytes */
+#define MKV_KEY_MAX     189  /* longest storable key: its base64 name fits 255 bytes */
 #define MKV_HASHKEY_MAX 1024 /* longest key placement computes (tests, imports) */
-#define MKV_PATH_MAX 1376    /* "/hh/hh/" + base64 of MKV_HASHKEY_MAX bytes + NUL */
+#define MKV_PATH_MAX    1376 /* "/hh/hh/" + base64 of MKV_HASHKEY_MAX bytes + NUL */
 #define MKV_VOLPATH_MAX 256  /* "host:port/svXX" + NUL */
 
 struct mkv_placement {

@@ -57,8 +57,9 @@ int record_join_vols(const struct mkv_record *rec, char *out, size_t cap)
 
 int record_encode(const struct mkv_record *rec, char *out, size_t cap)
 {
-    int n = snprintf(out, cap, "%s%s%s", rec->deleted ? "DELETED" : "",
-                     strlen(rec->hash) == 32 ? "HASH" : "", strlen(rec->hash) == 32 ? rec->hash : "");
+    int n =
+        snprintf(out, cap, "%s%s%s", rec->deleted ? "DELETED" : "",
+                 strlen(rec->hash) == 32 ? "HASH" : "", strlen(rec->hash) == 32 ? rec->hash : "");
     int m;
 
     if (n < 0 || (size_t)n >= cap)

@@ -11,7 +11,7 @@
 #include "placement.h"
 
 #define MKV_RECORD_VOLS 32 /* volume paths one record may name */
-#define MKV_RECORD_MAX (7 + 4 + 32 + MKV_RECORD_VOLS * MKV_VOLPATH_MAX)
+#define MKV_RECORD_MAX  (7 + 4 + 32 + MKV_RECORD_VOLS * MKV_VOLPATH_MAX)
 
 struct mkv_record {
     int deleted;   /* SOFT: unlinked, or a write in progress or failed */

@@ -68,8 +68,8 @@ static void test_key_check(void)
     CHECK(check("/..", 400));
     CHECK(check("/a/..", 400));
     CHECK(check("/./a", 400));
-    CHECK(check("/a?", 400));    /* base64 "L2E/" ends in '/' */
-    CHECK(check("/a?bcd", 0));   /* '/' inside the name is fine */
+    CHECK(check("/a?", 400));  /* base64 "L2E/" ends in '/' */
+    CHECK(check("/a?bcd", 0)); /* '/' inside the name is fine */
     k[0] = '/';
     memset(k + 1, 'x', MKV_KEY_MAX);
     k[MKV_KEY_MAX] = '\0';

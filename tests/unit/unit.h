@@ -11,7 +11,7 @@ static int unit_failed_checks;
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);            \
+            fprintf(stderr, "  %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);             \
             unit_failed_checks++;                                                                  \
         }                                                                                          \
     } while (0)
@@ -49,7 +49,10 @@ static inline int unit_run(const char *suite, const struct unit_test *t, size_t 
     return failed ? 1 : 0;
 }
 
-#define T(fn) {#fn, fn}
+#define T(fn)                                                                                      \
+    {                                                                                              \
+#fn, fn                                                                                    \
+    }
 #define UNIT_MAIN(suite, ...)                                                                      \
     int main(void)                                                                                 \
     {                                                                                              \
