@@ -112,6 +112,20 @@ static ssize_t read_fcgi(void *arg, char *buf, size_t cap)
     return n;
 }
 
+/* Takes the key's write lock, or replies 409/500 and returns -1. */
+static int lock_key(struct worker *w, struct req *r, struct mkv_keylock *kl)
+{
+    int rc = index_lock(w->ix, r->key, r->klen, kl);
+
+    if (rc == MKV_OK)
+        return 0;
+    if (rc == MKV_BUSY)
+        reply_error(r, 409, "another write of this key is in progress");
+    else
+        reply_error(r, 500, "index lock failed");
+    return -1;
+}
+
 /* ---- GET / HEAD ------------------------------------------------------- */
 
 static void redirect_fallback(struct worker *w, struct req *r, const char *md5hdr)
@@ -254,15 +268,8 @@ static void handle_put(struct worker *w, struct req *r)
         reply_error(r, 500, "placement failed");
         goto out;
     }
-    rc = index_lock(w->ix, r->key, r->klen, &kl);
-    if (rc == MKV_BUSY) {
-        reply_error(r, 409, "another write of this key is in progress");
+    if (lock_key(w, r, &kl) < 0)
         goto out;
-    }
-    if (rc != MKV_OK) {
-        reply_error(r, 500, "index lock failed");
-        goto out;
-    }
     rc = index_get(w->ix, r->key, r->klen, &rec);
     if (rc == MKV_ERR) {
         reply_error(r, 500, "index read failed");
@@ -327,15 +334,8 @@ static void handle_delete(struct worker *w, struct req *r, int unlink_only)
     char path[MKV_PATH_MAX], url[MKV_RECORD_VOLS][URL_MAX], *urls[MKV_RECORD_VOLS], why[256];
     int rc, n;
 
-    rc = index_lock(w->ix, r->key, r->klen, &kl);
-    if (rc == MKV_BUSY) {
-        reply_error(r, 409, "another write of this key is in progress");
+    if (lock_key(w, r, &kl) < 0)
         return;
-    }
-    if (rc != MKV_OK) {
-        reply_error(r, 500, "index lock failed");
-        return;
-    }
     rc = index_get(w->ix, r->key, r->klen, &rec);
     if (rc == MKV_ERR) {
         reply_error(r, 500, "index read failed");

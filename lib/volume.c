@@ -20,7 +20,7 @@ struct upload {
 
 /* The chunk every replica reads before the next one is fetched. */
 struct fanout {
-    const char *buf;
+    char *buf;
     size_t len;
     int eof;
 };
@@ -131,6 +131,20 @@ static int check_done(CURL *h, CURLcode res, const char *url, long ok1, long ok2
     return 0;
 }
 
+/* Reads the next chunk of the body into f, adding it to the MD5. */
+static int fetch_chunk(struct fanout *f, body_read_fn rd, void *rdarg, struct mkv_md5 *m,
+                       long long *sent)
+{
+    ssize_t got = rd(rdarg, f->buf, MKV_CHUNK);
+
+    if (got < 0)
+        return -1;
+    f->len = (size_t)got;
+    f->eof = got == 0;
+    *sent += got;
+    return md5_update(m, f->buf, f->len);
+}
+
 static void remove_all(struct mkv_vclient *vc, int n)
 {
     for (int i = 0; i < n; i++)
@@ -145,7 +159,6 @@ int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, long long leng
     struct curl_slist *hdrs = NULL;
     struct mkv_md5 m;
     int running = 0, left = n, rc = 0;
-    ssize_t got;
 
     *sent = 0;
     if (md5_init(&m) < 0) {
@@ -154,16 +167,11 @@ int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, long long leng
     }
     /* "Expect: 100-continue" would cost a round trip per replica. */
     hdrs = curl_slist_append(NULL, "Expect:");
-    got = rd(rdarg, vc->chunk, MKV_CHUNK);
-    if (got < 0) {
+    if (fetch_chunk(&f, rd, rdarg, &m, sent) < 0) {
         snprintf(why, whylen, "reading the request body failed");
         rc = -2;
         goto cleanup;
     }
-    f.len = (size_t)got;
-    f.eof = got == 0;
-    *sent += got;
-    md5_update(&m, vc->chunk, f.len);
     for (int i = 0; i < n; i++) {
         up[i] = (struct upload){&f, vc->easy[i], 0, 0, 0};
         base_opts(vc, up[i].h, urls[i]);
@@ -200,16 +208,11 @@ int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, long long leng
                 consumed = 0;
         if (consumed && !f.eof) {
             /* Every replica has this chunk: fetch the next one. */
-            got = rd(rdarg, vc->chunk, MKV_CHUNK);
-            if (got < 0) {
+            if (fetch_chunk(&f, rd, rdarg, &m, sent) < 0) {
                 snprintf(why, whylen, "reading the request body failed");
                 rc = -2;
                 goto cleanup;
             }
-            f.len = (size_t)got;
-            f.eof = got == 0;
-            *sent += got;
-            md5_update(&m, vc->chunk, f.len);
             for (int i = 0; i < n; i++) {
                 up[i].pos = 0;
                 if (up[i].paused && !up[i].done) {
