@@ -12,7 +12,9 @@ LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
 FCGI_OBJ = $(patsubst %.c,$(BUILD)/%.o,$(wildcard fcgi/*.c))
 UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-BINS = $(BUILD)/mkv-fcgi $(BUILD)/mkv-dump
+# Every admin/X.c is one tool, build/mkv-X.
+ADMIN_BIN = $(patsubst admin/%.c,$(BUILD)/mkv-%,$(wildcard admin/*.c))
+BINS = $(BUILD)/mkv-fcgi $(ADMIN_BIN)
 
 .PHONY: all deps run stop test unit e2e asan-test clean format help
 all: $(BINS) $(UNIT_BIN)
@@ -28,15 +30,15 @@ help:
 deps:
 	@tools/deps
 
-$(BUILD)/%.o: %.c $(wildcard lib/*.h fcgi/*.h)
+$(BUILD)/%.o: %.c $(wildcard lib/*.h fcgi/*.h admin/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
 
 $(BUILD)/mkv-fcgi: $(FCGI_OBJ) $(LIB_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/mkv-dump: $(BUILD)/admin/dump.o $(LIB_OBJ)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/mkv-%: $(BUILD)/admin/%.o $(LIB_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(LDLIBS_$*)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB_OBJ)
 	@mkdir -p $(dir $@)
