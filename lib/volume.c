@@ -297,3 +297,53 @@ int vclient_probe(struct mkv_vclient *vc, const char *url)
     curl_multi_remove_handle(vc->multi, h);
     return ok;
 }
+
+struct sink {
+    body_write_fn wr;
+    void *arg;
+    int failed;
+};
+
+static size_t write_sink(char *p, size_t size, size_t n, void *arg)
+{
+    struct sink *k = arg;
+
+    if (k->wr(k->arg, p, size * n) < 0) {
+        k->failed = 1;
+        return 0; /* makes curl abort the transfer */
+    }
+    return size * n;
+}
+
+long vclient_get(struct mkv_vclient *vc, const char *url, body_write_fn wr, void *arg, char *why,
+                 size_t whylen)
+{
+    struct sink k = {wr, arg, 0};
+    CURL *h = vc->easy[0];
+    CURLMsg *msg;
+    CURLcode res = CURLE_OK;
+    int running = 1, q;
+    long code = -1;
+
+    base_opts(vc, h, url);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_sink);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &k);
+    curl_multi_add_handle(vc->multi, h);
+    while (running) {
+        curl_multi_perform(vc->multi, &running);
+        if (running)
+            curl_multi_poll(vc->multi, NULL, 0, 100, NULL);
+    }
+    while ((msg = curl_multi_info_read(vc->multi, &q)))
+        if (msg->msg == CURLMSG_DONE)
+            res = msg->data.result;
+    if (k.failed) {
+        snprintf(why, whylen, "GET %s: writing the body failed", url);
+    } else if (res != CURLE_OK) {
+        snprintf(why, whylen, "GET %s: %s", url, curl_easy_strerror(res));
+    } else {
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    }
+    curl_multi_remove_handle(vc->multi, h);
+    return code;
+}

@@ -44,4 +44,12 @@ int vclient_delete(struct mkv_vclient *vc, char *const *urls, int n, char *why, 
 /* HEADs url with the probe timeout; 1 when it answers 200. */
 int vclient_probe(struct mkv_vclient *vc, const char *url);
 
+/* Receives a GET's body, piece by piece; returns 0, or -1 to abort. */
+typedef int (*body_write_fn)(void *arg, const char *data, size_t len);
+
+/* GETs url, streaming the body to wr.  Returns the HTTP status (200, 404, ...)
+ * or -1 on a transport error or an abort by wr, with why set. */
+long vclient_get(struct mkv_vclient *vc, const char *url, body_write_fn wr, void *arg, char *why,
+                 size_t whylen);
+
 #endif
