@@ -272,17 +272,17 @@ int vclient_delete(struct mkv_vclient *vc, char *const *urls, int n, char *why, 
     return rc;
 }
 
-int vclient_probe(struct mkv_vclient *vc, const char *url)
+long vclient_head(struct mkv_vclient *vc, const char *url, long timeout_ms)
 {
     CURL *h = vc->easy[0];
     CURLMsg *msg;
-    int running = 1, q, ok = 0;
-    long code = 0;
+    int running = 1, q;
+    long code = -1;
 
     base_opts(vc, h, url);
     curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, vc->probe_timeout_ms);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_multi_add_handle(vc->multi, h);
     while (running) {
         curl_multi_perform(vc->multi, &running);
@@ -290,12 +290,15 @@ int vclient_probe(struct mkv_vclient *vc, const char *url)
             curl_multi_poll(vc->multi, NULL, 0, 100, NULL);
     }
     while ((msg = curl_multi_info_read(vc->multi, &q)))
-        if (msg->msg == CURLMSG_DONE && msg->data.result == CURLE_OK) {
+        if (msg->msg == CURLMSG_DONE && msg->data.result == CURLE_OK)
             curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-            ok = code == 200;
-        }
     curl_multi_remove_handle(vc->multi, h);
-    return ok;
+    return code;
+}
+
+int vclient_probe(struct mkv_vclient *vc, const char *url)
+{
+    return vclient_head(vc, url, vc->probe_timeout_ms) == 200;
 }
 
 struct sink {

@@ -44,6 +44,10 @@ int vclient_delete(struct mkv_vclient *vc, char *const *urls, int n, char *why, 
 /* HEADs url with the probe timeout; 1 when it answers 200. */
 int vclient_probe(struct mkv_vclient *vc, const char *url);
 
+/* HEADs url (redirects followed) with a timeout; returns the HTTP status, or
+ * -1 when the volume could not be asked (refused, timed out). */
+long vclient_head(struct mkv_vclient *vc, const char *url, long timeout_ms);
+
 /* Receives a GET's body, piece by piece; returns 0, or -1 to abort. */
 typedef int (*body_write_fn)(void *arg, const char *data, size_t len);
 

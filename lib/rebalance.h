@@ -1,0 +1,41 @@
+/* rebalance.h: moving one key's replicas to where placement puts them now,
+ * and repairing missing replicas.  Shared by mkv-rebalance and the worker's
+ * REBALANCE method. */
+#ifndef MKV_REBALANCE_H
+#define MKV_REBALANCE_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "index.h"
+#include "volume.h"
+
+enum rb_outcome {
+    RB_INPLACE,  /* already where placement wants it (and, with repair, present) */
+    RB_MOVED,    /* copies made and/or stray copies removed, record updated */
+    RB_PLANNED,  /* dry run: would be moved */
+    RB_UNLINKED, /* not live: left alone */
+    RB_ABSENT,   /* no record */
+    RB_BUSY,     /* a write of the key is in flight: try again later */
+    RB_FAILED    /* see why */
+};
+
+struct rb_opts {
+    int repair;  /* HEAD every wanted replica even when the record matches */
+    int dry_run; /* decide from the record only; change nothing */
+    long head_timeout_ms;
+    const char *tmpdir; /* where a value is staged between GET and PUT */
+};
+
+/* Rebalances one key under its write lock (never waits for it).  The record
+ * goes through states that each leave every listed replica present, so a kill
+ * at any point is finished by running again:
+ *   copy to missing targets -> record = targets + old -> delete old ->
+ *   record = targets.  The hash is kept. */
+enum rb_outcome rebalance_key(const struct mkv_config *cfg, struct mkv_index *ix,
+                              struct mkv_vclient *vc, const struct rb_opts *o, const char *key,
+                              size_t klen, char *why, size_t whylen);
+
+const char *rb_outcome_name(enum rb_outcome r);
+
+#endif
