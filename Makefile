@@ -15,6 +15,7 @@ UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Every admin/X.c is one tool, build/mkv-X.
 ADMIN_BIN = $(patsubst admin/%.c,$(BUILD)/mkv-%,$(wildcard admin/*.c))
 BINS = $(BUILD)/mkv-fcgi $(ADMIN_BIN)
+LDLIBS_import = -lleveldb
 
 .PHONY: all deps run stop test unit e2e asan-test clean format help
 all: $(BINS) $(UNIT_BIN)

@@ -32,14 +32,34 @@ static void volume_url(char *out, const char *vol, const char *path)
     snprintf(out, URL_MAX, "http://%s%s", vol, path);
 }
 
-static int record_urls(const struct mkv_record *rec, const char *path, char urls[][URL_MAX],
-                       char **ptrs)
+/* Where DELETE looks: every volume the record lists, and every volume
+ * placement names.  A record rebuilt while the key was being crawled may not
+ * list every replica yet; removing only those would let the crawl bring the
+ * key back from the others.  A volume without the file answers 404: fine. */
+static int delete_targets(struct worker *w, struct req *r, const struct mkv_record *rec,
+                          const char *path, char urls[][URL_MAX], char **ptrs)
 {
+    struct mkv_placement p;
+    int n = 0;
+
     for (int i = 0; i < rec->nvols; i++) {
-        volume_url(urls[i], rec->vols[i], path);
-        ptrs[i] = urls[i];
+        volume_url(urls[n], rec->vols[i], path);
+        ptrs[n] = urls[n];
+        n++;
     }
-    return rec->nvols;
+    if (key2volumes(w->cfg, r->key, r->klen, &p) < 0)
+        return n;
+    for (int i = 0; i < p.n; i++) {
+        int listed = 0;
+        for (int j = 0; j < rec->nvols; j++)
+            listed |= !strcmp(rec->vols[j], p.vols[i]);
+        if (listed)
+            continue;
+        volume_url(urls[n], p.vols[i], path);
+        ptrs[n] = urls[n];
+        n++;
+    }
+    return n;
 }
 
 /* Content-MD5: 32 hex digits (what the store reports) or RFC 1864 base64. */
@@ -331,7 +351,8 @@ static void handle_delete(struct worker *w, struct req *r, int unlink_only)
 {
     struct mkv_record rec;
     struct mkv_keylock kl;
-    char path[MKV_PATH_MAX], url[MKV_RECORD_VOLS][URL_MAX], *urls[MKV_RECORD_VOLS], why[256];
+    char path[MKV_PATH_MAX], url[MKV_RECORD_VOLS + MKV_MAX_REPLICAS][URL_MAX];
+    char *urls[MKV_RECORD_VOLS + MKV_MAX_REPLICAS], why[256];
     int rc, n;
 
     if (lock_key(w, r, &kl) < 0)
@@ -364,7 +385,7 @@ static void handle_delete(struct worker *w, struct req *r, int unlink_only)
         reply_error(r, 500, "placement failed");
         goto unlock;
     }
-    n = record_urls(&rec, path, url, urls);
+    n = delete_targets(w, r, &rec, path, url, urls);
     if (vclient_delete(&w->vc, urls, n, why, sizeof(why)) < 0) {
         /* The record stays SOFT: ?unlinked shows it, DELETE retries it. */
         reply_error(r, 500, why);

@@ -240,7 +240,9 @@ cleanup:
     return rc;
 }
 
-int vclient_delete(struct mkv_vclient *vc, char *const *urls, int n, char *why, size_t whylen)
+/* DELETEs up to MKV_MAX_REPLICAS URLs at once (one easy handle each). */
+static int delete_group(struct mkv_vclient *vc, char *const *urls, int n, char *why,
+                        size_t whylen)
 {
     int running = 0, left = n, rc = 0;
 
@@ -269,6 +271,18 @@ int vclient_delete(struct mkv_vclient *vc, char *const *urls, int n, char *why, 
             curl_multi_poll(vc->multi, NULL, 0, 100, NULL);
     }
     remove_all(vc, n);
+    return rc;
+}
+
+int vclient_delete(struct mkv_vclient *vc, char *const *urls, int n, char *why, size_t whylen)
+{
+    int rc = 0;
+
+    for (int i = 0; i < n; i += MKV_MAX_REPLICAS) {
+        int k = n - i < MKV_MAX_REPLICAS ? n - i : MKV_MAX_REPLICAS;
+        if (delete_group(vc, urls + i, k, why, whylen) < 0)
+            rc = -1;
+    }
     return rc;
 }
 

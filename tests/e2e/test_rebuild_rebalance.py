@@ -1,0 +1,304 @@
+"""test_rebuild_rebalance.py: mkv-rebuild and mkv-rebalance against a real cluster.
+
+Each test owns its cluster (volumes are added, removed and stopped) and runs on
+the nginx front only: the admin tools never talk to the front.
+"""
+
+import os
+import random
+import re
+import signal
+import subprocess
+import threading
+import time
+
+from harness import (check, expect, fresh_key, key_of, md5hex, nginx_only, own_cluster,
+                     free_port)
+
+
+def tool(cluster, name, *args, volumes=None, db=None, timeout=300):
+    """Run build/mkv-<name>; returns (exit code, stdout, stderr)."""
+    env = dict(cluster.env)
+    env['MKV_DB'] = db or os.path.join(cluster.data, 'index')
+    env['MKV_VOLUMES'] = ','.join(volumes or cluster.volumes)
+    p = subprocess.run([os.path.join(cluster.bin, 'mkv-' + name)] + list(args), env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    return p.returncode, p.stdout.decode('utf-8', 'replace'), p.stderr.decode('utf-8', 'replace')
+
+
+def restart_workers(cluster, volumes):
+    cluster.env['MKV_VOLUMES'] = ','.join(volumes)
+    cluster._cluster('workers-stop')
+    cluster._cluster('workers-start')
+
+
+def put_keys(cluster, n, size=64, prefix='/rb-'):
+    """PUT n fresh keys; returns {path: value}."""
+    out = {}
+    for i in range(n):
+        path = fresh_key(prefix)
+        value = os.urandom(size) + path.encode()
+        expect(cluster.put(path, value), 201, 'PUT %s' % path)
+        out[path] = value
+    return out
+
+
+def without_hash(rec):
+    return re.sub(r'HASH[0-9a-f]{32}', '', rec)
+
+
+def add_volume(cluster):
+    """Start one more volume server; returns its name."""
+    port = free_port()
+    cluster.start_volume(port)
+    cluster.volume_ports.append(port)
+    cluster.volumes.append('127.0.0.1:%d' % port)
+    return cluster.volumes[-1]
+
+
+def check_layout(cluster, values, volumes):
+    """Every key's bytes sit exactly at its placement over `volumes`, nothing
+    else is on any volume, each record lists that placement (hash kept), and
+    GET follows to the right bytes."""
+    from harness import key2volume
+    dump = cluster.dump()
+    want_files = set()
+    for path, value in values.items():
+        key = key_of(path)
+        place = key2volume(key, volumes, cluster.replicas, cluster.subvolumes)
+        check(dump.get(key) == 'HASH' + md5hex(value) + ','.join(place),
+              'record of %s: %r, placement %r' % (path, dump.get(key), place))
+        for vp in place:
+            f = cluster.disk_path(vp, key)
+            check(os.path.exists(f), 'missing replica %s of %s' % (f, path))
+            if os.path.exists(f):
+                with open(f, 'rb') as fh:
+                    check(fh.read() == value, 'wrong bytes in %s' % f)
+            want_files.add(os.path.relpath(f, cluster.data))
+    stray = cluster.all_files() - want_files
+    check(not stray, 'stray files on the volumes: %s' % sorted(stray)[:5])
+    for path, value in values.items():
+        st, hdrs, body = cluster.get(path)
+        check(st == 200 and body == value, 'GET %s after rebalance: %d' % (path, st))
+
+
+@nginx_only
+@own_cluster
+def test_rebuild_from_scratch_equals_dump(cluster):
+    values = put_keys(cluster, 25)
+    # keys whose base64 names contain '/' (nested directories) and UTF-8
+    for path in ['/a%3Fbcd', '/x%3Fy%3Fzz/%C3%A9', '/dir/with/slashes']:
+        expect(cluster.put(path, b'v' + path.encode()), 201, 'PUT ' + path)
+        values[path] = b'v' + path.encode()
+    before = cluster.dump()
+    cluster._cluster('workers-stop')
+    os.rename(os.path.join(cluster.data, 'index'), os.path.join(cluster.data, 'index.old'))
+    rc, out, err = tool(cluster, 'rebuild')
+    check(rc == 0, 'mkv-rebuild exited %d: %s %s' % (rc, out, err))
+    check('28 keys created' in out, 'summary: %s' % out)
+    after = cluster.dump()
+    check(set(after) == set(before), 'keys differ: %r' % (set(after) ^ set(before)))
+    for k in before:
+        check(after.get(k) == without_hash(before[k]),
+              'record of %r: %r, before %r' % (k, after.get(k), before[k]))
+    # A second run changes nothing.
+    rc, out, err = tool(cluster, 'rebuild')
+    check(rc == 0 and '0 keys created' in out and '84 already indexed' in out,
+          'second rebuild: %s %s' % (out, err))
+    check(cluster.dump() == after, 'second rebuild changed the index')
+    cluster._cluster('workers-start')
+    for path, value in values.items():
+        st, _, body = cluster.get(path)
+        check(st == 200 and body == value, 'GET %s after rebuild: %d' % (path, st))
+
+
+@nginx_only
+@own_cluster
+def test_rebuild_live_under_traffic(cluster):
+    """Workers serve on an emptied index while rebuild runs again and again
+    and a client PUTs, DELETEs and UNLINKs: every acknowledged write holds
+    afterwards and no deleted key comes back."""
+    old = put_keys(cluster, 150)
+    cluster._cluster('workers-stop')
+    os.rename(os.path.join(cluster.data, 'index'), os.path.join(cluster.data, 'index.old'))
+    cluster._cluster('workers-start')
+
+    state = {}  # path -> ('live', value) | ('deleted',) | ('unlinked', value)
+    stop = threading.Event()
+    errors = []
+
+    def client():
+        rnd = random.Random(7)
+        olds = list(old)
+        while not stop.is_set():
+            op = rnd.random()
+            try:
+                if op < 0.4:
+                    path = fresh_key('/live-')
+                    value = os.urandom(100)
+                    if cluster.put(path, value)[0] == 201:
+                        state[path] = ('live', value)
+                elif op < 0.7 and olds:
+                    path = olds.pop()
+                    # an old key may not be re-indexed yet: 404 is a fair answer
+                    if cluster.delete(path)[0] == 204:
+                        state[path] = ('deleted',)
+                elif op < 0.85:
+                    live = [p for p, s in state.items() if s[0] == 'live']
+                    if live:
+                        path = rnd.choice(live)
+                        if cluster.request('UNLINK', path)[0] == 204:
+                            state[path] = ('unlinked', state[path][1])
+                else:
+                    live = [p for p, s in state.items() if s[0] == 'live']
+                    if live:
+                        path = rnd.choice(live)
+                        if cluster.delete(path)[0] == 204:
+                            state[path] = ('deleted',)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(repr(e))
+
+    t = threading.Thread(target=client)
+    t.start()
+    passes = 0
+    try:
+        deadline = time.time() + 6
+        while time.time() < deadline or passes < 3:
+            rc, out, err = tool(cluster, 'rebuild', '--concurrency=4')
+            check(rc == 0, 'rebuild pass %d exited %d: %s %s' % (passes, rc, out, err))
+            passes += 1
+    finally:
+        stop.set()
+        t.join()
+    check(not errors, 'client errors: %s' % errors[:3])
+    check(len(state) > 50, 'the client did too little: %d keys' % len(state))
+    # One last rebuild with the client stopped: old keys not touched are back.
+    rc, out, err = tool(cluster, 'rebuild')
+    check(rc == 0, 'final rebuild: %s %s' % (out, err))
+    dump = cluster.dump()
+    for path, s in state.items():
+        key = key_of(path)
+        rec = dump.get(key)
+        if s[0] == 'live':
+            check(rec == cluster.expected_record(path, md5hex(s[1])),
+                  'acknowledged PUT %s: record %r' % (path, rec))
+            st, _, body = cluster.get(path)
+            check(st == 200 and body == s[1], 'GET %s: %d' % (path, st))
+        elif s[0] == 'deleted':
+            check(rec is None, 'deleted key %s came back: %r' % (path, rec))
+            check(not any(os.path.exists(f) for f in cluster.replica_files(path)),
+                  'deleted key %s still has files' % path)
+        else:
+            check(rec == cluster.expected_record(path, md5hex(s[1]), deleted=True),
+                  'unlinked key %s: record %r' % (path, rec))
+    for path, value in old.items():
+        if path in state:
+            continue
+        check(dump.get(key_of(path)) == cluster.expected_record(path),
+              'old key %s not rebuilt: %r' % (path, dump.get(key_of(path))))
+    print('  %d rebuild passes, %d keys written/deleted/unlinked by the client'
+          % (passes, len(state)))
+
+
+@nginx_only
+@own_cluster
+def test_rebuild_refuses_unreachable_volume(cluster):
+    put_keys(cluster, 3)
+    before = cluster.dump()
+    cluster.stop_volume(cluster.volume_ports[1])
+    rc, out, err = tool(cluster, 'rebuild', db=os.path.join(cluster.data, 'fresh'))
+    check(rc == 2, 'rebuild with a volume down exited %d: %s %s' % (rc, out, err))
+    check(cluster.volumes[1] in err, 'message does not name the volume: %s' % err)
+    rc, out, err = tool(cluster, 'rebuild', '--skip-unreachable',
+                        db=os.path.join(cluster.data, 'fresh'))
+    check(rc == 0 and '3 keys created' in out, '--skip-unreachable: %d %s %s' % (rc, out, err))
+    check(cluster.dump() == before, 'the live index changed')
+
+
+@nginx_only
+@own_cluster
+def test_rebalance_add_then_remove_volume(cluster):
+    values = put_keys(cluster, 60)
+    unlinked = fresh_key('/unl-')
+    expect(cluster.put(unlinked, b'soft'), 201)
+    expect(cluster.request('UNLINK', unlinked), 204)
+    soft_files = cluster.replica_files(unlinked)
+
+    four = list(cluster.volumes) + [add_volume(cluster)]
+    rc, out, err = tool(cluster, 'rebalance', '--dry-run', volumes=four)
+    check(rc == 0 and 'to move' in out, 'dry run: %s %s' % (out, err))
+    m = re.search(r'(\d+) to move', out)
+    planned = int(m.group(1)) if m else -1
+    check(planned > 0, 'dry run planned nothing: %s' % out)
+    check(len(cluster.all_files()) == 3 * 61, 'dry run changed the volumes')
+
+    rc, out, err = tool(cluster, 'rebalance', volumes=four)
+    check(rc == 0, 'rebalance to 4 volumes exited %d: %s %s' % (rc, out, err))
+    check('%d moved' % planned in out, 'moved count differs from the plan %d: %s'
+          % (planned, out))
+    restart_workers(cluster, four)
+    values_all = dict(values)
+    # the unlinked key is left alone: still SOFT with its old files
+    check(all(os.path.exists(f) for f in soft_files), 'unlinked key files moved')
+    dump = cluster.dump()
+    check(dump.get(key_of(unlinked), '').startswith('DELETED'), 'unlinked key changed')
+    expect(cluster.delete(unlinked), 204)
+    check_layout(cluster, values_all, four)
+    for path in list(values)[:5]:
+        st, hdrs, _ = cluster.get(path, follow=False)
+        check(hdrs.get('key-balance') == 'balanced', 'Key-Balance after rebalance: %r' % hdrs)
+
+    # Remove the first original volume (still running so data can be copied off).
+    three = four[1:]
+    rc, out, err = tool(cluster, 'rebalance', volumes=three)
+    check(rc == 0, 'rebalance to 3 volumes exited %d: %s %s' % (rc, out, err))
+    restart_workers(cluster, three)
+    check_layout(cluster, values_all, three)
+    rc, out, err = tool(cluster, 'rebalance', volumes=three)
+    check(rc == 0 and ' 0 moved' in out, 'third run should move nothing: %s' % out)
+
+
+@nginx_only
+@own_cluster
+def test_rebalance_killed_and_resumed(cluster):
+    values = put_keys(cluster, 150, size=200 * 1024)
+    four = list(cluster.volumes) + [add_volume(cluster)]
+    env = dict(cluster.env)
+    env['MKV_DB'] = os.path.join(cluster.data, 'index')
+    env['MKV_VOLUMES'] = ','.join(four)
+    kills = 0
+    for delay in (0.3, 0.6):
+        p = subprocess.Popen([os.path.join(cluster.bin, 'mkv-rebalance'), '--concurrency=2'],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            kills += 1
+        p.wait()
+    check(kills > 0, 'rebalance finished before it could be killed')
+    rc, out, err = tool(cluster, 'rebalance', volumes=four)
+    check(rc == 0, 'resumed rebalance exited %d: %s %s' % (rc, out, err))
+    restart_workers(cluster, four)
+    check_layout(cluster, values, four)
+
+
+@nginx_only
+@own_cluster
+def test_rebalance_repair_recopies_lost_replica(cluster):
+    values = put_keys(cluster, 5)
+    path = list(values)[0]
+    lost = cluster.replica_files(path)[1]
+    os.unlink(lost)
+    rc, out, err = tool(cluster, 'rebalance')
+    check(rc == 0 and not os.path.exists(lost), 'plain rebalance should not look: %s' % out)
+    rc, out, err = tool(cluster, 'rebalance', '--repair')
+    check(rc == 0 and '1 moved' in out, 'repair: %d %s %s' % (rc, out, err))
+    check(os.path.exists(lost), 'repair did not restore %s' % lost)
+    check_layout(cluster, values, cluster.volumes)
+    # Every replica gone: reported as failed, record untouched.
+    for f in cluster.replica_files(path):
+        os.unlink(f)
+    before = cluster.dump()
+    rc, out, err = tool(cluster, 'rebalance', '--repair')
+    check(rc == 1 and 'failed' in out, 'repair of a lost key: %d %s' % (rc, out))
+    check(cluster.dump() == before, 'a failed repair changed the index')
