@@ -19,6 +19,7 @@
 #include "log.h"
 #include "md5.h"
 #include "placement.h"
+#include "rebalance.h"
 #include "record.h"
 
 #define URL_MAX  (8 + MKV_VOLPATH_MAX + MKV_PATH_MAX)
@@ -401,6 +402,35 @@ unlock:
     index_unlock(w->ix, &kl);
 }
 
+/* ---- REBALANCE ------------------------------------------------------ */
+
+/* The original's per-key method (SPEC 5.5): move this key's replicas to
+ * where placement puts them now, or re-copy a lost one. */
+static void handle_rebalance(struct worker *w, struct req *r)
+{
+    const char *t = getenv("TMPDIR");
+    struct rb_opts o = {1, 0, w->cfg->idle_timeout_ms, t && *t ? t : "/tmp"};
+    char why[512];
+
+    switch (rebalance_key(w->cfg, w->ix, &w->vc, &o, r->key, r->klen, why, sizeof(why))) {
+    case RB_INPLACE:
+    case RB_MOVED:
+    case RB_PLANNED:
+        reply(r, 204, NULL, NULL, NULL, 0);
+        break;
+    case RB_UNLINKED:
+    case RB_ABSENT:
+        reply(r, 404, NULL, NULL, NULL, 0);
+        break;
+    case RB_BUSY:
+        reply_error(r, 409, "another write of this key is in progress");
+        break;
+    case RB_FAILED:
+        reply_error(r, 500, why);
+        break;
+    }
+}
+
 /* ---- ?list / ?unlinked ------------------------------------------------ */
 
 struct listing {
@@ -584,12 +614,14 @@ void handle(struct worker *w, struct req *r)
     const char *m = r->method;
     int is_get = !strcmp(m, "GET"), is_head = !strcmp(m, "HEAD");
     int is_put = !strcmp(m, "PUT"), is_del = !strcmp(m, "DELETE"), is_unl = !strcmp(m, "UNLINK");
+    int is_reb = !strcmp(m, "REBALANCE");
 
     r->head = is_head;
-    if (!is_get && !is_head && !is_put && !is_del && !is_unl) {
-        static const char why[] = "method not allowed: use GET, HEAD, PUT, DELETE or UNLINK\n";
-        reply(r, 405, "Allow: GET, HEAD, PUT, DELETE, UNLINK\r\n", "text/plain; charset=utf-8", why,
-              sizeof(why) - 1);
+    if (!is_get && !is_head && !is_put && !is_del && !is_unl && !is_reb) {
+        static const char why[] =
+            "method not allowed: use GET, HEAD, PUT, DELETE, UNLINK or REBALANCE\n";
+        reply(r, 405, "Allow: GET, HEAD, PUT, DELETE, UNLINK, REBALANCE\r\n",
+              "text/plain; charset=utf-8", why, sizeof(why) - 1);
         return;
     }
     r->query = NULL;
@@ -624,6 +656,8 @@ void handle(struct worker *w, struct req *r)
         handle_get(w, r);
     else if (is_put)
         handle_put(w, r);
+    else if (is_reb)
+        handle_rebalance(w, r);
     else
         handle_delete(w, r, is_unl);
 }

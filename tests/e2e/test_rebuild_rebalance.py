@@ -302,3 +302,22 @@ def test_rebalance_repair_recopies_lost_replica(cluster):
     rc, out, err = tool(cluster, 'rebalance', '--repair')
     check(rc == 1 and 'failed' in out, 'repair of a lost key: %d %s' % (rc, out))
     check(cluster.dump() == before, 'a failed repair changed the index')
+
+
+@nginx_only
+def test_rebalance_method_on_front(cluster):
+    """REBALANCE /key (SPEC 5.5) re-copies a lost replica; 404 when absent.
+    lighttpd answers 501 to methods it does not know, hence nginx only."""
+    path = fresh_key()
+    value = os.urandom(3000)
+    expect(cluster.put(path, value), 201)
+    lost = cluster.replica_files(path)[2]
+    os.unlink(lost)
+    expect(cluster.request('REBALANCE', path), 204, 'REBALANCE')
+    with open(lost, 'rb') as f:
+        check(f.read() == value, 'REBALANCE restored other bytes')
+    check(cluster.dump().get(key_of(path)) == cluster.expected_record(path, md5hex(value)),
+          'record after REBALANCE')
+    expect(cluster.request('REBALANCE', fresh_key()), 404, 'REBALANCE of an absent key')
+    expect(cluster.request('UNLINK', path), 204)
+    expect(cluster.request('REBALANCE', path), 404, 'REBALANCE of an unlinked key')
