@@ -486,6 +486,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "mkv-rebuild: %s\n", err);
         return 1;
     }
+    /* A rebuild can run again: its commits need not each wait for the disk;
+     * one flush at the end makes them durable. */
+    rb.ix.nosync = 1;
     fprintf(stderr, "mkv-rebuild: %d volumes, %d roots, %zu directories to crawl\n",
             rb.cfg.nvolumes, rb.nroots, rb.njobs);
     nthreads = rb.concurrency;
@@ -502,6 +505,8 @@ int main(int argc, char **argv)
         pthread_join(tids[i], NULL);
     progress(&rb, t0, 1);
 
+    if (index_flush(&rb.ix) != MKV_OK)
+        atomic_fetch_add(&rb.errors, 1);
     memset(&t, 0, sizeof(t));
     t.replicas = rb.cfg.replicas;
     if (index_scan(&rb.ix, "", 0, count_record, &t) != MKV_OK)

@@ -157,7 +157,7 @@ static int write_txn(struct mkv_index *ix, const char *key, size_t klen, const c
             break;
         ret = val ? ix->db->put(ix->db, txn, &k, &v, 0) : ix->db->del(ix->db, txn, &k, 0);
         if (ret == 0) {
-            ret = txn->commit(txn, 0);
+            ret = txn->commit(txn, ix->nosync ? DB_TXN_NOSYNC : 0);
             break;
         }
         txn->abort(txn);
@@ -231,6 +231,17 @@ void index_unlock(struct mkv_index *ix, struct mkv_keylock *kl)
     kl->txn = NULL;
 }
 
+int index_flush(struct mkv_index *ix)
+{
+    int ret = ix->env->log_flush(ix->env, NULL);
+
+    if (ret != 0) {
+        note(ix, ret, "log flush");
+        return MKV_ERR;
+    }
+    return MKV_OK;
+}
+
 int index_failchk(struct mkv_index *ix)
 {
     int ret = ix->env->failchk(ix->env, 0);
@@ -299,4 +310,32 @@ cleanup:
     free(k.data);
     free(v.data);
     return rc;
+}
+
+int index_get_raw(struct mkv_index *ix, const char *key, size_t klen, char *buf, size_t cap,
+                  size_t *len)
+{
+    DBT k, v;
+    int ret;
+
+    if (cap > (u_int32_t)-1)
+        cap = (u_int32_t)-1;
+    init_dbt(&k, key, klen);
+    memset(&v, 0, sizeof(v));
+    v.data = buf;
+    v.ulen = (u_int32_t)cap;
+    v.flags = DB_DBT_USERMEM;
+    for (int i = 0; i < RETRIES; i++) {
+        ret = ix->db->get(ix->db, NULL, &k, &v, 0);
+        if (ret != DB_LOCK_DEADLOCK)
+            break;
+    }
+    if (ret == DB_NOTFOUND)
+        return MKV_NOTFOUND;
+    if (ret != 0) {
+        note(ix, ret, "get");
+        return MKV_ERR;
+    }
+    *len = v.size;
+    return MKV_OK;
 }

@@ -18,7 +18,9 @@ enum { MKV_OK = 0, MKV_NOTFOUND = 1, MKV_BUSY = 2, MKV_ERR = -1 };
 struct mkv_index {
     DB_ENV *env;
     DB *db;
-    int panic; /* DB_RUNRECOVERY seen: stop using this handle, reopen or exit */
+    int panic;  /* DB_RUNRECOVERY seen: stop using this handle, reopen or exit */
+    int nosync; /* commit without flushing the log (bulk tools that can rerun);
+                 * index_flush makes everything before it durable */
 };
 
 /* A per-key write lock: a no-wait DB_LOCK_WRITE owned by a transaction that
@@ -41,6 +43,9 @@ int index_del(struct mkv_index *ix, const char *key, size_t klen);
 int index_lock(struct mkv_index *ix, const char *key, size_t klen, struct mkv_keylock *kl);
 void index_unlock(struct mkv_index *ix, struct mkv_keylock *kl);
 
+/* Flushes the log: every commit made so far becomes durable. */
+int index_flush(struct mkv_index *ix);
+
 /* Aborts transactions and frees locks of dead processes.  MKV_OK, or MKV_ERR
  * with ix->panic set when the environment needs full recovery. */
 int index_failchk(struct mkv_index *ix);
@@ -52,5 +57,12 @@ int index_checkpoint(struct mkv_index *ix, unsigned kbytes, unsigned minutes);
  * returns non-zero.  Returns MKV_OK or MKV_ERR. */
 typedef int (*index_scan_fn)(void *arg, const char *key, size_t klen, const char *val, size_t vlen);
 int index_scan(struct mkv_index *ix, const char *from, size_t fromlen, index_scan_fn fn, void *arg);
+
+/* Reads key's record as stored, without decoding, into buf (cap bytes, not
+ * NUL-terminated); *len gets its length.  MKV_OK, MKV_NOTFOUND, or MKV_ERR
+ * (also when the record is longer than cap).  For tools that compare
+ * records byte for byte (mkv-import). */
+int index_get_raw(struct mkv_index *ix, const char *key, size_t klen, char *buf, size_t cap,
+                  size_t *len);
 
 #endif
