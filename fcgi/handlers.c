@@ -217,13 +217,18 @@ static void handle_get(struct worker *w, struct req *r)
 /* ---- PUT -------------------------------------------------------------- */
 
 /* Removes the replicas a failed PUT may have written, then its record.  The
- * record stays SOFT (listed by ?unlinked) only if a replica could not be
- * removed, so nothing live ever points at missing data. */
-static void undo_put(struct worker *w, struct req *r, char **urls, int n)
+ * record stays SOFT (listed by ?unlinked) only if such a replica could not be
+ * removed, so nothing live ever points at missing data.  A volume that never
+ * got a byte of the request is not asked: it may well be the one that is down. */
+static void undo_put(struct worker *w, struct req *r, char **urls, int n, const int *touched)
 {
-    char why[256];
+    char *maybe[MKV_MAX_REPLICAS], why[256];
+    int m = 0;
 
-    if (vclient_delete(&w->vc, urls, n, why, sizeof(why)) < 0) {
+    for (int i = 0; i < n; i++)
+        if (!touched || touched[i])
+            maybe[m++] = urls[i];
+    if (m > 0 && vclient_delete(&w->vc, maybe, m, why, sizeof(why)) < 0) {
         log_error("PUT cleanup of a key of %zu bytes left a SOFT record: %s", r->klen, why);
         return;
     }
@@ -273,10 +278,9 @@ static void handle_put(struct worker *w, struct req *r)
     struct mkv_keylock kl;
     struct body b;
     char path[MKV_PATH_MAX], url[MKV_MAX_REPLICAS][URL_MAX], *urls[MKV_MAX_REPLICAS];
-    char why[256];
-    unsigned char want[16], got[16];
+    struct vput v;
+    unsigned char want[16];
     const char *cmd5 = param(r, "HTTP_CONTENT_MD5");
-    long long sent = 0;
     int rc, have_md5 = *cmd5 != '\0';
 
     if (have_md5 && parse_content_md5(cmd5, want) < 0) {
@@ -313,27 +317,32 @@ static void handle_put(struct worker *w, struct req *r)
         volume_url(url[i], p.vols[i], path);
         urls[i] = url[i];
     }
-    if (b.fd >= 0)
-        rc = vclient_put(&w->vc, urls, p.n, b.length, read_fd, &b.fd, got, &sent, why, sizeof(why));
-    else
-        rc = vclient_put(&w->vc, urls, p.n, b.length, read_fcgi, r->fr->in, got, &sent, why,
-                         sizeof(why));
-    r->bytes = sent;
+    memset(&v, 0, sizeof(v));
+    v.length = b.length;
+    if (b.fd >= 0) {
+        v.rd = read_fd;
+        v.rdarg = &b.fd;
+    } else {
+        v.rd = read_fcgi;
+        v.rdarg = r->fr->in;
+    }
+    rc = vclient_put(&w->vc, urls, p.n, &v);
+    r->bytes = v.sent;
     if (rc < 0) {
-        undo_put(w, r, urls, p.n);
-        reply_error(r, rc == -2 ? 400 : 500, why);
+        undo_put(w, r, urls, p.n, v.touched);
+        reply_error(r, rc == -2 ? 400 : 500, v.why);
         goto unlock;
     }
-    if (have_md5 && memcmp(want, got, 16) != 0) {
-        undo_put(w, r, urls, p.n);
+    if (have_md5 && memcmp(want, v.md5, 16) != 0) {
+        undo_put(w, r, urls, p.n, NULL);
         reply_error(r, 400, "Content-MD5 does not match the body");
         goto unlock;
     }
     rec.deleted = 0;
     if (w->cfg->md5sum)
-        md5_hex(got, rec.hash);
+        md5_hex(v.md5, rec.hash);
     if (index_put(w->ix, r->key, r->klen, &rec) != MKV_OK) {
-        undo_put(w, r, urls, p.n);
+        undo_put(w, r, urls, p.n, NULL);
         reply_error(r, 500, "index write failed");
         goto unlock;
     }
@@ -415,19 +424,11 @@ static void handle_rebalance(struct worker *w, struct req *r)
     switch (rebalance_key(w->cfg, w->ix, &w->vc, &o, r->key, r->klen, why, sizeof(why))) {
     case RB_INPLACE:
     case RB_MOVED:
-    case RB_PLANNED:
-        reply(r, 204, NULL, NULL, NULL, 0);
-        break;
+    case RB_PLANNED: reply(r, 204, NULL, NULL, NULL, 0); break;
     case RB_UNLINKED:
-    case RB_ABSENT:
-        reply(r, 404, NULL, NULL, NULL, 0);
-        break;
-    case RB_BUSY:
-        reply_error(r, 409, "another write of this key is in progress");
-        break;
-    case RB_FAILED:
-        reply_error(r, 500, why);
-        break;
+    case RB_ABSENT: reply(r, 404, NULL, NULL, NULL, 0); break;
+    case RB_BUSY: reply_error(r, 409, "another write of this key is in progress"); break;
+    case RB_FAILED: reply_error(r, 500, why); break;
     }
 }
 

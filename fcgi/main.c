@@ -2,11 +2,16 @@
  *
  * Process model: spawn-fcgi (or lighttpd) starts one mkv-fcgi on a listening
  * socket (fd 0).  With workers = N > 0 it becomes a supervisor: it forks N
- * worker processes that accept on the inherited socket, respawns any that
- * die, and is the environment's monitor: after every death and once a second
- * it runs failchk (aborting a dead worker's transactions and freeing its key
- * locks), and it checkpoints the log.  With workers = 0 the process serves
- * by itself (lighttpd bin-path spawning supervises it instead).
+ * worker processes that accept on the inherited socket and respawns any that
+ * die.  The supervisor never holds a Berkeley DB handle itself, so nothing a
+ * dead worker left behind can hang it: it forks a short-lived monitor that
+ * opens the environment, runs failchk (aborting a dead worker's transactions,
+ * freeing its key locks) and checkpoints, after every worker death and every
+ * few seconds.  When failchk finds damage it cannot undo (a worker killed
+ * inside a Berkeley DB call), the supervisor kills every worker, lets a
+ * monitor run recovery alone, and starts fresh workers.  Workers never run
+ * recovery themselves.  With workers = 0 the process serves by itself and
+ * opens with recovery (lighttpd bin-path spawning supervises it instead).
  *
  * Each worker runs cfg.threads threads, each looping on FCGX_Accept_r. */
 #include <curl/curl.h>
@@ -28,7 +33,9 @@
 #include "index.h"
 #include "log.h"
 
-#define GRACE_SECONDS 30 /* in-flight requests get this long after SIGTERM */
+#define GRACE_SECONDS   30 /* in-flight requests get this long after SIGTERM */
+#define MONITOR_EVERY   5  /* seconds between failchk runs without a death */
+#define MONITOR_TIMEOUT 20 /* seconds a monitor may take before it is killed */
 
 static volatile sig_atomic_t stopping;
 static volatile sig_atomic_t child_died;
@@ -139,9 +146,13 @@ static int run_worker(struct server *s)
     char err[512];
     int code = 0;
 
-    if (index_open(&s->ix, s->cfg.db, s->cfg.cache_mb, err, sizeof(err)) < 0) {
+    /* Under a supervisor, recovery is its monitor's job, done while no
+     * worker runs; alone, we recover for ourselves. */
+    if ((s->cfg.workers > 0
+             ? index_open_norecover(&s->ix, s->cfg.db, s->cfg.cache_mb, err, sizeof(err))
+             : index_open(&s->ix, s->cfg.db, s->cfg.cache_mb, err, sizeof(err))) < 0) {
         log_error("%s", err);
-        return 1;
+        return s->ix.panic ? 3 : 1;
     }
     for (int i = 0; i < s->cfg.threads; i++) {
         if (pthread_create(&tid, NULL, serve_thread, s) != 0) {
@@ -155,14 +166,13 @@ static int run_worker(struct server *s)
     for (int i = 0; i < GRACE_SECONDS * 20 && atomic_load(&active) > 0; i++)
         usleep(50000);
     if (s->ix.panic)
-        code = 3; /* leave the environment as it is: recovery happens next */
-    else
-        index_close(&s->ix);
+        code = 3; /* the supervisor recovers the environment next */
+    index_close(&s->ix);
     /* Threads may still block in accept(): leave without joining them. */
     _exit(code);
 }
 
-/* ---- supervisor ------------------------------------------------------- */
+/* ---- supervisor ------------------------------------------------------ */
 
 static pid_t spawn(struct server *s)
 {
@@ -170,9 +180,6 @@ static pid_t spawn(struct server *s)
 
     if (pid == 0) {
         set_handler(SIGCHLD, SIG_DFL);
-        /* The supervisor's environment handle is not ours to use or close:
-         * open our own. */
-        memset(&s->ix, 0, sizeof(s->ix));
         _exit(run_worker(s));
     }
     if (pid < 0)
@@ -187,7 +194,9 @@ static void signal_all(pid_t *pids, int n, int sig)
             kill(pids[i], sig);
 }
 
-static int reap(pid_t *pids, int n, int *slot)
+/* Reaps one dead worker, if any.  Returns 1 if it did, with *code set to 3
+ * when the worker found the environment needing recovery. */
+static int reap(pid_t *pids, int n, int *code)
 {
     int st;
     pid_t pid = waitpid(-1, &st, WNOHANG);
@@ -195,60 +204,105 @@ static int reap(pid_t *pids, int n, int *slot)
     if (pid <= 0)
         return 0;
     for (int i = 0; i < n; i++)
-        if (pids[i] == pid) {
+        if (pids[i] == pid)
             pids[i] = 0;
-            *slot = i;
-        }
-    if (WIFSIGNALED(st))
+    *code = 0;
+    if (WIFSIGNALED(st)) {
         log_error("worker %d killed by signal %d", (int)pid, WTERMSIG(st));
-    else if (WEXITSTATUS(st) != 0)
-        log_error("worker %d exited with status %d", (int)pid, WEXITSTATUS(st));
+    } else if (WEXITSTATUS(st) != 0) {
+        *code = WEXITSTATUS(st);
+        log_error("worker %d exited with status %d", (int)pid, *code);
+    }
     return 1;
 }
 
-/* failchk found damage it cannot undo: stop every worker, run recovery by
- * reopening (DB_REGISTER sees the dead processes and recovers), restart. */
-static int recover(struct server *s, pid_t *pids, int n)
+/* Runs failchk and a checkpoint (recover: full recovery) in a child with its
+ * own environment handle, which is killed if it hangs.  Returns 0, or -1
+ * when the environment needs recovery. */
+static int monitor(struct server *s, int recover)
 {
-    char err[512];
+    pid_t pid = fork();
+    int st = 0;
 
-    log_error("index needs recovery: stopping workers");
+    if (pid == 0) {
+        struct mkv_index ix;
+        char err[512];
+        int rc;
+
+        set_handler(SIGCHLD, SIG_DFL);
+        rc = recover ? index_open(&ix, s->cfg.db, s->cfg.cache_mb, err, sizeof(err))
+                     : index_open_norecover(&ix, s->cfg.db, s->cfg.cache_mb, err, sizeof(err));
+        if (rc < 0) {
+            log_error("monitor: %s", err);
+            _exit(3);
+        }
+        if (index_failchk(&ix) != MKV_OK)
+            _exit(3);
+        index_checkpoint(&ix, 1024, 1);
+        index_close(&ix);
+        _exit(0);
+    }
+    if (pid < 0) {
+        log_error("fork failed: %s", strerror(errno));
+        return 0;
+    }
+    for (int i = 0; i < MONITOR_TIMEOUT * 100; i++) {
+        pid_t got = waitpid(pid, &st, WNOHANG);
+        if (got == pid)
+            return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+        usleep(10000);
+    }
+    log_error("monitor %d hung in Berkeley DB: killed", (int)pid);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+/* Stops every worker and recovers the environment with none attached. */
+static void recover(struct server *s, pid_t *pids, int n)
+{
+    log_error("index needs recovery: stopping all workers");
     signal_all(pids, n, SIGKILL);
-    while (waitpid(-1, NULL, 0) > 0)
-        ;
     for (int i = 0; i < n; i++)
-        pids[i] = 0;
-    index_close(&s->ix);
-    if (index_open(&s->ix, s->cfg.db, s->cfg.cache_mb, err, sizeof(err)) < 0) {
-        log_error("recovery failed: %s", err);
-        return -1;
+        if (pids[i] > 0)
+            waitpid(pids[i], NULL, 0);
+    memset(pids, 0, (size_t)n * sizeof(*pids));
+    for (int tries = 0; monitor(s, 1) < 0 && !stopping; tries++) {
+        log_error("recovery failed (attempt %d); retrying", tries + 1);
+        sleep(1);
     }
     log_error("index recovered");
-    return 0;
 }
 
 static int run_supervisor(struct server *s)
 {
     pid_t pids[256] = {0};
-    time_t started[256] = {0};
-    char err[512];
+    time_t started[256] = {0}, checked = 0;
     int n = s->cfg.workers;
 
-    if (index_open(&s->ix, s->cfg.db, s->cfg.cache_mb, err, sizeof(err)) < 0) {
-        log_error("%s", err);
+    set_handler(SIGCHLD, on_chld);
+    /* Recover (if a previous run died badly) before any worker attaches. */
+    if (monitor(s, 1) < 0) {
+        log_error("cannot open or recover the index in %s", s->cfg.db);
         return 1;
     }
-    set_handler(SIGCHLD, on_chld);
+    checked = time(NULL);
     while (!stopping) {
-        int slot = -1;
+        int died = 0, code = 0, needs = 0;
 
-        while (reap(pids, n, &slot))
-            ;
+        while (reap(pids, n, &code)) {
+            died = 1;
+            needs |= code == 3;
+        }
         child_died = 0;
-        /* Reaped first: a zombie still passes kill(pid, 0). */
-        if (index_failchk(&s->ix) != MKV_OK && s->ix.panic && recover(s, pids, n) < 0)
-            return 1;
-        index_checkpoint(&s->ix, 1024, 1);
+        /* Reaped first: a zombie would still pass kill(pid, 0). */
+        if (died || needs || time(NULL) - checked >= MONITOR_EVERY) {
+            if (needs || monitor(s, 0) < 0) {
+                recover(s, pids, n);
+                memset(started, 0, sizeof(started));
+            }
+            checked = time(NULL);
+        }
         for (int i = 0; i < n && !stopping; i++) {
             if (pids[i] > 0)
                 continue;
@@ -263,8 +317,8 @@ static int run_supervisor(struct server *s)
     }
     signal_all(pids, n, SIGTERM);
     for (int i = 0; i < (GRACE_SECONDS + 2) * 10; i++) {
-        int slot, alive = 0;
-        while (reap(pids, n, &slot))
+        int alive = 0, code;
+        while (reap(pids, n, &code))
             ;
         for (int j = 0; j < n; j++)
             alive += pids[j] > 0;
@@ -273,8 +327,9 @@ static int run_supervisor(struct server *s)
         usleep(100000);
     }
     signal_all(pids, n, SIGKILL);
-    index_failchk(&s->ix);
-    index_close(&s->ix);
+    while (reap(pids, n, &(int){0}))
+        ;
+    monitor(s, 0); /* leave no dead worker's locks behind */
     return 0;
 }
 

@@ -51,10 +51,11 @@ static void db_msgcall(const DB_ENV *env, const char *msg)
     log_info("bdb: %s", msg);
 }
 
-int index_open(struct mkv_index *ix, const char *home, int cache_mb, char *err, size_t errlen)
+static int open_env(struct mkv_index *ix, const char *home, int cache_mb, int recover, char *err,
+                    size_t errlen)
 {
     const u_int32_t flags = DB_CREATE | DB_INIT_TXN | DB_INIT_LOCK | DB_INIT_LOG | DB_INIT_MPOOL |
-                            DB_THREAD | DB_REGISTER | DB_RECOVER | DB_FAILCHK;
+                            DB_THREAD | DB_REGISTER | DB_FAILCHK | (recover ? DB_RECOVER : 0);
     const char *step = "db_env_create";
     int ret;
 
@@ -91,12 +92,32 @@ int index_open(struct mkv_index *ix, const char *home, int cache_mb, char *err, 
 
 fail:
     snprintf(err, errlen, "index %s: %s: %s", home, step, db_strerror(ret));
+    if (ret == DB_RUNRECOVERY)
+        ix->panic = 1;
     index_close(ix);
     return -1;
 }
 
+int index_open(struct mkv_index *ix, const char *home, int cache_mb, char *err, size_t errlen)
+{
+    return open_env(ix, home, cache_mb, 1, err, errlen);
+}
+
+int index_open_norecover(struct mkv_index *ix, const char *home, int cache_mb, char *err,
+                         size_t errlen)
+{
+    return open_env(ix, home, cache_mb, 0, err, errlen);
+}
+
 void index_close(struct mkv_index *ix)
 {
+    if (ix->panic) {
+        /* Closing would flush through mutexes a dead process may hold and
+         * hang: leave the handles, the process is about to exit. */
+        ix->db = NULL;
+        ix->env = NULL;
+        return;
+    }
     if (ix->db)
         ix->db->close(ix->db, 0);
     if (ix->env)

@@ -31,8 +31,16 @@ struct mkv_keylock {
 };
 
 /* Opens (creating if needed) the environment in home.  Returns 0 or -1 with
- * a reason in err. */
+ * a reason in err.  Runs failchk for processes that died; if that cannot
+ * repair the environment it runs recovery (every other process using the
+ * environment must then reopen it). */
 int index_open(struct mkv_index *ix, const char *home, int cache_mb, char *err, size_t errlen);
+
+/* The same without running recovery: when the environment needs it the open
+ * fails with DB_RUNRECOVERY and ix->panic set.  For workers whose
+ * supervisor recovers once every one of them has stopped. */
+int index_open_norecover(struct mkv_index *ix, const char *home, int cache_mb, char *err,
+                         size_t errlen);
 void index_close(struct mkv_index *ix);
 
 int index_get(struct mkv_index *ix, const char *key, size_t klen, struct mkv_record *rec);

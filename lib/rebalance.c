@@ -70,8 +70,9 @@ static int copy_value(struct mkv_vclient *vc, const struct rb_opts *o, const cha
 {
     struct stage s = {-1, {NULL}};
     char tmpl[4096], hex[33];
-    unsigned char digest[16], sent_md5[16];
-    long long size, sent = 0;
+    unsigned char digest[16];
+    struct vput v;
+    long long size;
     long code;
     int rc = -1;
 
@@ -100,8 +101,14 @@ static int copy_value(struct mkv_vclient *vc, const struct rb_opts *o, const cha
         snprintf(why, whylen, "staged copy of %s is empty", src);
         goto cleanup;
     }
-    if (vclient_put(vc, dst, ndst, size, stage_read, &s.fd, sent_md5, &sent, why, whylen) < 0)
+    memset(&v, 0, sizeof(v));
+    v.length = size;
+    v.rd = stage_read;
+    v.rdarg = &s.fd;
+    if (vclient_put(vc, dst, ndst, &v) < 0) {
+        snprintf(why, whylen, "%s", v.why);
         goto cleanup;
+    }
     rc = 0;
 
 cleanup:

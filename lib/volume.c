@@ -151,24 +151,36 @@ static void remove_all(struct mkv_vclient *vc, int n)
         curl_multi_remove_handle(vc->multi, vc->easy[i]);
 }
 
-int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, long long length, body_read_fn rd,
-                void *rdarg, unsigned char md5[16], long long *sent, char *why, size_t whylen)
+/* A volume that never received a request byte cannot hold the file. */
+static int was_touched(CURL *h)
+{
+    long req = 0, code = 0;
+
+    curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &req);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    return req > 0 || code == 201 || code == 204;
+}
+
+int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, struct vput *v)
 {
     struct upload up[MKV_MAX_REPLICAS];
     struct fanout f = {vc->chunk, 0, 0};
     struct curl_slist *hdrs = NULL;
     struct mkv_md5 m;
     int running = 0, left = n, rc = 0;
+    char why[sizeof(v->why)];
 
-    *sent = 0;
+    v->sent = 0;
+    v->why[0] = '\0';
+    memset(v->touched, 0, sizeof(v->touched));
     if (md5_init(&m) < 0) {
-        snprintf(why, whylen, "md5 init failed");
+        snprintf(v->why, sizeof(v->why), "md5 init failed");
         return -1;
     }
     /* "Expect: 100-continue" would cost a round trip per replica. */
     hdrs = curl_slist_append(NULL, "Expect:");
-    if (fetch_chunk(&f, rd, rdarg, &m, sent) < 0) {
-        snprintf(why, whylen, "reading the request body failed");
+    if (fetch_chunk(&f, v->rd, v->rdarg, &m, &v->sent) < 0) {
+        snprintf(v->why, sizeof(v->why), "reading the request body failed");
         rc = -2;
         goto cleanup;
     }
@@ -178,7 +190,7 @@ int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, long long leng
         curl_easy_setopt(up[i].h, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(up[i].h, CURLOPT_READFUNCTION, read_chunk);
         curl_easy_setopt(up[i].h, CURLOPT_READDATA, &up[i]);
-        curl_easy_setopt(up[i].h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)length);
+        curl_easy_setopt(up[i].h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)v->length);
         curl_easy_setopt(up[i].h, CURLOPT_UPLOAD_BUFFERSIZE, 256L * 1024);
         curl_easy_setopt(up[i].h, CURLOPT_HTTPHEADER, hdrs);
         curl_easy_setopt(up[i].h, CURLOPT_PRIVATE, &up[i]);
@@ -196,9 +208,13 @@ int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, long long leng
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&u);
             u->done = 1;
             left--;
-            if (check_done(u->h, msg->data.result, urls[u - up], 201, 204, why, whylen) < 0) {
+            /* Keep the others going: cutting a replica whose volume already
+             * has the whole body would let it finish the file after our
+             * clean-up DELETE. */
+            if (check_done(u->h, msg->data.result, urls[u - up], 201, 204, why, sizeof(why)) < 0 &&
+                rc == 0) {
                 rc = -1;
-                goto cleanup;
+                snprintf(v->why, sizeof(v->why), "%s", why);
             }
         }
         if (left == 0)
@@ -208,8 +224,8 @@ int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, long long leng
                 consumed = 0;
         if (consumed && !f.eof) {
             /* Every replica has this chunk: fetch the next one. */
-            if (fetch_chunk(&f, rd, rdarg, &m, sent) < 0) {
-                snprintf(why, whylen, "reading the request body failed");
+            if (fetch_chunk(&f, v->rd, v->rdarg, &m, &v->sent) < 0) {
+                snprintf(v->why, sizeof(v->why), "reading the request body failed");
                 rc = -2;
                 goto cleanup;
             }
@@ -224,25 +240,26 @@ int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, long long leng
         }
         curl_multi_poll(vc->multi, NULL, 0, 100, NULL);
     }
-    if (length >= 0 && *sent != length) {
-        snprintf(why, whylen, "request body was %lld bytes, Content-Length said %lld", *sent,
-                 length);
+    if (rc == 0 && v->length >= 0 && v->sent != v->length) {
+        snprintf(v->why, sizeof(v->why), "request body was %lld bytes, Content-Length said %lld",
+                 v->sent, v->length);
         rc = -2;
     }
 
 cleanup:
+    for (int i = 0; i < n; i++)
+        v->touched[i] = was_touched(vc->easy[i]);
     remove_all(vc, n);
     curl_slist_free_all(hdrs);
-    if (md5_final(&m, md5) < 0 && rc == 0) {
-        snprintf(why, whylen, "md5 failed");
+    if (md5_final(&m, v->md5) < 0 && rc == 0) {
+        snprintf(v->why, sizeof(v->why), "md5 failed");
         rc = -1;
     }
     return rc;
 }
 
 /* DELETEs up to MKV_MAX_REPLICAS URLs at once (one easy handle each). */
-static int delete_group(struct mkv_vclient *vc, char *const *urls, int n, char *why,
-                        size_t whylen)
+static int delete_group(struct mkv_vclient *vc, char *const *urls, int n, char *why, size_t whylen)
 {
     int running = 0, left = n, rc = 0;
 

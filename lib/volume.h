@@ -28,14 +28,25 @@ typedef ssize_t (*body_read_fn)(void *arg, char *buf, size_t cap);
 int vclient_init(struct mkv_vclient *vc, const struct mkv_config *cfg);
 void vclient_free(struct mkv_vclient *vc);
 
-/* PUTs one body to n URLs at once.  length is the body size, or -1 when
- * unknown (sent chunked).  The body is read once, MKV_CHUNK at a time, and
- * each chunk goes to every replica before the next is read; its MD5 is
- * computed on the way.  Returns 0 when every volume answered 201/204, -1 on
- * a volume failure and -2 when reading the body failed; why names the
- * failing volume and the cause. */
-int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, long long length, body_read_fn rd,
-                void *rdarg, unsigned char md5[16], long long *sent, char *why, size_t whylen);
+/* One PUT of a body to several replicas: what goes in and what comes out. */
+struct vput {
+    long long length; /* in: body size, or -1 when unknown (sent chunked) */
+    body_read_fn rd;  /* in: where the body comes from */
+    void *rdarg;
+    unsigned char md5[16];         /* out: MD5 of the body read */
+    long long sent;                /* out: body bytes read */
+    int touched[MKV_MAX_REPLICAS]; /* out: 1 when that volume may hold the file */
+    char why[256];                 /* out: the first failure */
+};
+
+/* PUTs one body to n URLs at once.  The body is read once, MKV_CHUNK at a
+ * time, and each chunk goes to every replica before the next is read; its
+ * MD5 is computed on the way.  A replica that fails does not stop the others:
+ * each runs to its end, so when this returns no volume is still writing and
+ * v->touched says which ones a clean-up must DELETE.  Returns 0 when every
+ * volume answered 201/204, -1 on a volume failure, -2 when reading the body
+ * failed (the uploads are then cut short: no volume stores a partial body). */
+int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, struct vput *v);
 
 /* DELETEs n URLs at once.  Returns 0 when each is gone (204, or 404: not
  * there), -1 otherwise with why set. */
