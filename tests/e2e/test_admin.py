@@ -1,0 +1,511 @@
+"""Admin tools: mkv-import (an original's LevelDB index into ours) and
+mkv-upkeep (checkpoint + log removal, hot backup).
+
+Each test runs once (nginx front only: the tools never touch the front) on a
+cluster of its own, so it can compare whole index dumps and restart workers.
+The LevelDB fixtures are written by tests/tools/ldb-write.c, compiled here
+with `cc ... -lleveldb` (libleveldb-dev, the library mkv-import uses).
+"""
+
+import atexit
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.parse
+
+from harness import (REPO, check, expect, key2path, md5hex, nginx_only,
+                     own_cluster, unescape_dump_key)
+
+_LDB_WRITE = []
+
+
+def ldb_write_bin():
+    """Build tests/tools/ldb-write.c once per run; returns its path."""
+    if not _LDB_WRITE:
+        d = tempfile.mkdtemp(prefix='mkv-e2e-tools-')
+        atexit.register(shutil.rmtree, d, True)
+        exe = os.path.join(d, 'ldb-write')
+        src = os.path.join(REPO, 'tests', 'tools', 'ldb-write.c')
+        p = subprocess.run(['cc', '-O1', '-o', exe, src, '-lleveldb'],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        check(p.returncode == 0, 'cannot build ldb-write: %s' % p.stdout.decode('utf-8', 'replace'))
+        _LDB_WRITE.append(exe)
+    return _LDB_WRITE[0]
+
+
+def esc(b):
+    """%XX-escape every byte that is not printable ASCII (and '%'), as
+    ldb-write expects."""
+    if isinstance(b, str):
+        b = b.encode('utf-8')
+    return ''.join(chr(c) if 0x21 <= c <= 0x7e and c != 0x25 else '%%%02X' % c for c in b)
+
+
+def ldb_write(path, records, compact=False):
+    """Put {key bytes: value str/bytes} into the LevelDB at path."""
+    lines = ''.join('%s\t%s\n' % (esc(k), esc(v)) for k, v in records.items())
+    args = [ldb_write_bin(), path] + (['compact'] if compact else [])
+    p = subprocess.run(args, input=lines.encode('ascii'), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=60)
+    check(p.returncode == 0, 'ldb-write failed: %s' % p.stderr.decode('utf-8', 'replace'))
+
+
+def index_dir(cluster):
+    return os.path.join(cluster.data, 'index')
+
+
+def tool(cluster, name, *args, db=None, timeout=300):
+    """Run build/mkv-<name> on the cluster's index (or db); returns
+    (exit status, stdout, stderr) as text."""
+    env = dict(cluster.env)
+    env['MKV_DB'] = db or index_dir(cluster)
+    p = subprocess.run([os.path.join(cluster.bin, 'mkv-' + name)] + list(args), env=env,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    return p.returncode, p.stdout.decode('utf-8', 'replace'), p.stderr.decode('utf-8', 'replace')
+
+
+def summary(out):
+    """mkv-import's summary lines as {name: number}."""
+    d = {}
+    for line in out.splitlines():
+        m = re.match(r'^([a-z ()]+): (\d+)', line)
+        if m:
+            d[m.group(1)] = int(m.group(2))
+    return d
+
+
+def dump_of(cluster, db):
+    """mkv-dump --db=db as {key bytes: record}."""
+    rc, out, err = tool(cluster, 'dump', '--db=' + db)
+    check(rc == 0, 'mkv-dump --db=%s exited %d: %s' % (db, rc, err))
+    d = {}
+    for line in out.split('\n'):
+        if line:
+            k, _, rec = line.partition(' ')
+            d[unescape_dump_key(k)] = rec
+    return d
+
+
+# ---------------------------------------------------------------------------
+# mkv-import
+# ---------------------------------------------------------------------------
+
+def original_records(cluster):
+    """About 50 records as the original writes them: live and DELETED, with
+    and without HASH, 1 to 5 volume paths, keys with spaces, UTF-8, other
+    bytes, and longer than a worker accepts (a failed PUT's leftover)."""
+    recs = {}
+
+    def placed(key, md5=None, deleted=False):
+        recs[key] = cluster.expected_record(key, md5, deleted)
+
+    for i in range(20):
+        key = b'/import/live-%02d' % i
+        placed(key, md5hex(b'value of ' + key))
+    for i in range(8):
+        key = b'/import/unlinked-%02d' % i
+        placed(key, md5hex(key), deleted=True)
+    for i in range(6):
+        placed(b'/import/nohash-%02d' % i)  # the original with -md5sum=false
+    for i in range(4):
+        placed(b'/import/failed-put-%02d' % i, deleted=True)  # a PUT that failed midway
+    h = md5hex(b'x')
+    recs[b'/import/one-volume'] = 'HASH' + h + 'localhost:3001/sv03'
+    recs[b'/import/two-volumes'] = 'localhost:3002/sv00,localhost:3001/sv09'
+    recs[b'/import/five-volumes'] = 'HASH' + h + ','.join('vol%d:80/sv0%d' % (i, i) for i in range(5))
+    recs[b'/import/no-subvolumes'] = 'localhost:3003,localhost:3001,localhost:3002'
+    recs[b'/import/sixteen-subvolumes'] = 'DELETEDHASH' + h + 'localhost:3001/sv0F,localhost:3002/sv0A'
+    for key in ['/import/with space', '/import/caf\u00e9/\u00fc', '/import/\u65e5\u672c\u8a9e \u30ad\u30fc',
+                '/import/100%', '/import/a+b?c#d&e=f', '//import//double//', '/import/tab\there\nnewline']:
+        placed(key.encode('utf-8'), md5hex(key.encode('utf-8')))
+    placed(b'/import/not-utf8-\xff\xfe\x80')
+    placed(b'/import/' + b'k' * (189 - 8), md5hex(b'max'))  # the longest storable key
+    # Over 189 bytes: the original's PUT fails on the volume and leaves this.
+    recs[b'/import/' + b'L' * 492] = 'DELETED' + ','.join(cluster.placement(b'/import/' + b'L' * 492))
+    return recs
+
+
+@nginx_only
+@own_cluster
+def test_import_records(cluster):
+    recs = original_records(cluster)
+    check(len(recs) >= 50, 'fixture has %d records' % len(recs))
+    src = os.path.join(cluster.data, 'leveldb')
+    items = sorted(recs.items())
+    # half in compacted .ldb tables, half only in LevelDB's write-ahead log
+    ldb_write(src, dict(items[::2]), compact=True)
+    ldb_write(src, dict(items[1::2]))
+    check(any(f.endswith('.ldb') for f in os.listdir(src)), 'no .ldb table in %s' % os.listdir(src))
+
+    check(len(cluster.dump()) == 0, 'the fresh cluster has records')
+    rc, out, err = tool(cluster, 'import', '--dry-run', src)
+    s = summary(out)
+    check(rc == 0, 'dry run exited %d: %s%s' % (rc, out, err))
+    check(s.get('records read') == len(recs) and s.get('would write') == len(recs),
+          'dry-run summary: %r' % out)
+    check(len(cluster.dump()) == 0, 'the dry run wrote records')
+
+    rc, out, err = tool(cluster, 'import', src)
+    s = summary(out)
+    check(rc == 0, 'import exited %d: %s%s' % (rc, out, err))
+    check(s.get('records read') == len(recs) and s.get('written') == len(recs) and
+          s.get('skipped (malformed)') == 0 and s.get('conflicts') == 0, 'summary: %r' % out)
+    got = dict(cluster.dump())
+    missing = set(recs) - set(got)
+    extra = set(got) - set(recs)
+    wrong = {k: (got[k], recs[k]) for k in set(recs) & set(got) if got[k] != recs[k]}
+    check(not missing and not extra and not wrong,
+          'index after import: missing %r, extra %r, different (got, want) %r' % (
+              sorted(missing)[:5], sorted(extra)[:5], list(wrong.items())[:5]))
+
+    # a second run finds everything in place and changes nothing
+    rc, out, err = tool(cluster, 'import', src)
+    s = summary(out)
+    check(rc == 0 and s.get('written') == 0 and s.get('already present') == len(recs),
+          'second import: exit %d, %r %r' % (rc, out, err))
+    check(dict(cluster.dump()) == recs, 'second import changed the index')
+
+    # the workers serve imported keys: put the bytes where the record says
+    for key in [b'/import/live-00', b'/import/live-07', '/import/caf\u00e9/\u00fc'.encode('utf-8'),
+                b'/import/with space']:
+        body = b'value of ' + key if key.startswith(b'/import/live-') else key
+        md5 = md5hex(body) if key.startswith(b'/import/live-') else md5hex(key)
+        check(md5hex(body) == md5, 'fixture hash of %r' % key)
+        for v in cluster.placement(key):
+            path = cluster.disk_path(v, key)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, 'wb') as f:
+                f.write(body)
+        url = urllib.parse.quote(key, safe='/')
+        r = expect(cluster.request('GET', url), 302, 'GET of imported %r' % key)
+        want = {'http://%s%s' % (v, key2path(key)) for v in cluster.placement(key)}
+        check(r[1].get('location') in want, 'Location of imported %r' % key, *r)
+        check(r[1].get('content-md5') == md5, 'Content-Md5 of imported %r' % key, *r)
+        check(r[1].get('key-balance') == 'balanced', 'Key-Balance of imported %r' % key, *r)
+        f = expect(cluster.follow(*r), 200, 'follow the redirect of %r' % key)
+        check(f[2] == body, 'value of imported %r' % key, *f)
+    # unlinked and failed records read as absent and are listed as unlinked
+    expect(cluster.request('GET', '/import/unlinked-03'), 404, 'GET of an imported DELETED key')
+    r = expect(cluster.request('GET', '/import/?unlinked'), 200, 'unlinked listing')
+    for k in [b'/import/unlinked-03', b'/import/failed-put-01']:
+        check(b'"' + k + b'"' in r[2], 'imported %r not in ?unlinked' % k, *r)
+    r = expect(cluster.request('GET', '/import/live-?list'), 200, 'list')
+    check(r[2].count(b'/import/live-') == 20, 'live keys listed', *r)
+    # and the cluster takes new writes of imported keys normally
+    expect(cluster.put('/import/live-00', b'again'), 403, 'PUT onto an imported live key')
+    expect(cluster.put('/import/unlinked-03', b'again'), 201, 'PUT onto an imported unlinked key')
+
+
+@nginx_only
+@own_cluster
+def test_import_rejects(cluster):
+    # absent directory: exit 1, a message naming it, nothing created
+    absent = os.path.join(cluster.data, 'no-such-leveldb')
+    rc, out, err = tool(cluster, 'import', absent)
+    check(rc == 1 and absent in err and 'No such file' in err, 'absent dir: exit %d, %r' % (rc, err))
+    check(not os.path.exists(absent), 'mkv-import created %s' % absent)
+    # a directory that is not a LevelDB is left untouched
+    notldb = os.path.join(cluster.data, 'not-a-leveldb')
+    os.mkdir(notldb)
+    rc, out, err = tool(cluster, 'import', notldb)
+    check(rc == 1 and 'not a LevelDB' in err, 'not a LevelDB: exit %d, %r' % (rc, err))
+    check(os.listdir(notldb) == [], 'mkv-import wrote into %s: %r' % (notldb, os.listdir(notldb)))
+    # usage errors
+    rc, out, err = tool(cluster, 'import')
+    check(rc == 2 and 'usage' in err, 'no argument: exit %d, %r' % (rc, err))
+    rc, out, err = tool(cluster, 'import', '--help')
+    check(rc == 0 and 'usage' in err, '--help: exit %d' % rc)
+    rc, out, err = tool(cluster, 'import', '--nonsense=1', notldb)
+    check(rc == 2, 'unknown flag: exit %d, %r' % (rc, err))
+
+    # malformed records are reported and skipped, the rest is imported
+    h = md5hex(b'ok')
+    good = {b'/rej/good-1': 'HASH' + h + 'localhost:3001/sv01',
+            b'/rej/good-2': 'DELETEDlocalhost:3002/sv02,localhost:3003/sv03'}
+    bad = {b'/rej/short-hash': 'HASHabc',
+           b'/rej/upper-hash': 'HASH' + h.upper() + 'localhost:3001/sv01',
+           b'/rej/not-hex': 'HASH' + 'z' * 32 + 'localhost:3001/sv01',
+           b'/rej/empty': '',
+           b'/rej/deleted-only': 'DELETED',
+           b'/rej/empty-volume': 'localhost:3001/sv01,,localhost:3002/sv02',
+           b'/rej/nul': 'localhost:3001\x00/sv01',
+           b'no-slash': 'localhost:3001/sv01',
+           b'': 'localhost:3001/sv01'}
+    src = os.path.join(cluster.data, 'ldb-bad')
+    ldb_write(src, {**good, **bad})
+    rc, out, err = tool(cluster, 'import', src)
+    s = summary(out)
+    check(rc != 0, 'import with malformed records exited 0: %s' % out)
+    check(s.get('records read') == len(good) + len(bad) and s.get('written') == len(good) and
+          s.get('skipped (malformed)') == len(bad), 'summary: %r %r' % (out, err))
+    for k in [b'/rej/short-hash', b'/rej/upper-hash', b'/rej/empty-volume', b'no-slash']:
+        check(("skipped key '%s'" % k.decode()) in err, 'no message about %r in %r' % (k, err))
+    check("'HASHabc'" in err, 'the malformed record is not quoted: %r' % err)
+    d = cluster.dump()
+    for k, v in good.items():
+        check(d.get(k) == v, 'good record %r: %r' % (k, d.get(k)))
+    for k in bad:
+        check(k not in d, 'malformed record %r was imported: %r' % (k, d.get(k)))
+
+    # conflicts: a key PUT through the cluster, then a LevelDB disagreeing
+    expect(cluster.put('/rej/live', b'live value'), 201, 'PUT')
+    live = cluster.dump()[b'/rej/live']
+    other = 'HASH' + md5hex(b'other') + 'localhost:3001/sv05'
+    src2 = os.path.join(cluster.data, 'ldb-conflict')
+    ldb_write(src2, {b'/rej/live': other, b'/rej/good-1': good[b'/rej/good-1'],
+                     b'/rej/new': 'localhost:3003/sv07'})
+    rc, out, err = tool(cluster, 'import', src2)
+    s = summary(out)
+    check(rc != 0, 'import with a conflict exited 0: %s' % out)
+    check(s.get('conflicts') == 1 and s.get('written') == 1 and s.get('already present') == 1,
+          'conflict summary: %r' % out)
+    check("conflict on key '/rej/live'" in err and live in err and other in err,
+          'conflict message: %r' % err)
+    d = cluster.dump()
+    check(d.get(b'/rej/live') == live, 'conflicting record replaced without --overwrite')
+    check(d.get(b'/rej/new') == 'localhost:3003/sv07', 'new record of the conflicting run')
+    r = expect(cluster.get('/rej/live'), 200, 'GET of the kept key')
+    check(r[2] == b'live value', 'kept value', *r)
+    # a dry run with --overwrite changes nothing; --overwrite replaces it
+    rc, out, err = tool(cluster, 'import', '--dry-run', '--overwrite', src2)
+    check(rc == 0 and summary(out).get('would write') == 1, 'dry overwrite: %d %r' % (rc, out))
+    check(cluster.dump().get(b'/rej/live') == live, 'the dry run overwrote')
+    rc, out, err = tool(cluster, 'import', '--overwrite', src2)
+    check(rc == 0 and summary(out).get('written') == 1 and summary(out).get('conflicts') == 1,
+          '--overwrite: exit %d, %r %r' % (rc, out, err))
+    check(cluster.dump().get(b'/rej/live') == other, 'record not overwritten')
+
+
+# ---------------------------------------------------------------------------
+# mkv-upkeep
+# ---------------------------------------------------------------------------
+
+def log_files(db):
+    return sorted(f for f in os.listdir(db) if f.startswith('log.'))
+
+
+def stop_workers(cluster):
+    """Stop the supervisor and wait until its worker processes are gone too."""
+    pids = cluster.worker_pids() + [cluster.supervisor_pid()]
+    cluster._cluster('workers-stop')
+    deadline = time.time() + 20
+    for pid in pids:
+        while time.time() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError('worker %d still running after workers-stop' % pid)
+
+
+def small_log_index(cluster, lg_max=65536):
+    """Restart the workers on a fresh, empty environment whose DB_CONFIG makes
+    log files of lg_max bytes (instead of 10 MB), so a few hundred PUTs fill
+    several.  The index so far is thrown away."""
+    stop_workers(cluster)
+    db = index_dir(cluster)
+    shutil.rmtree(db)
+    os.mkdir(db, 0o700)
+    with open(os.path.join(db, 'DB_CONFIG'), 'w') as f:
+        f.write('set_lg_max %d\n' % lg_max)
+    cluster._cluster('workers-start')
+
+
+def put_many(cluster, prefix, n):
+    keys = {}
+    for i in range(n):
+        key = '%s%04d' % (prefix, i)
+        body = ('value %d of %s ' % (i, prefix)).encode() * 20
+        expect(cluster.put(key, body), 201, 'PUT %s' % key)
+        keys[key] = body
+    return keys
+
+
+def parse_checkpoint(out):
+    m = re.search(r'removed (\d+) log files \((\d+) bytes\); (\d+) remain \((\d+) bytes\)', out)
+    check(m is not None, 'mkv-upkeep checkpoint output: %r' % out)
+    return [int(x) for x in m.groups()]
+
+
+@nginx_only
+@own_cluster
+def test_upkeep_checkpoint(cluster):
+    db = index_dir(cluster)
+    # default 10 MB logs: nothing to remove yet, but it runs and keeps the log
+    keys = put_many(cluster, '/ckp-', 30)
+    rc, out, err = tool(cluster, 'upkeep', 'checkpoint')
+    check(rc == 0, 'checkpoint exited %d: %s%s' % (rc, out, err))
+    removed, _rbytes, remain, _ = parse_checkpoint(out)
+    logs = log_files(db)
+    check(len(logs) >= 1 and remain == len(logs), 'reported %d logs, have %r' % (remain, logs))
+    check(removed == 0, 'removed %d of a single 10 MB log' % removed)
+    for key, body in list(keys.items())[:5]:
+        r = expect(cluster.get(key), 200, 'GET after checkpoint')
+        check(r[2] == body, 'value after checkpoint', *r)
+    expect(cluster.put('/ckp-after', b'after'), 201, 'PUT after checkpoint')
+    # usage errors and an absent index
+    rc, _, err = tool(cluster, 'upkeep')
+    check(rc == 2 and 'usage' in err, 'no subcommand: exit %d' % rc)
+    rc, _, err = tool(cluster, 'upkeep', 'compact')
+    check(rc == 2, 'unknown subcommand: exit %d' % rc)
+    rc, _, err = tool(cluster, 'upkeep', 'checkpoint', db=os.path.join(cluster.data, 'none'))
+    check(rc == 1 and 'no index' in err, 'absent index: exit %d, %r' % (rc, err))
+    check(not os.path.exists(os.path.join(cluster.data, 'none')), 'upkeep created an index')
+
+    # small logs that roll over: the checkpoint removes all but the last
+    small_log_index(cluster)
+    keys = put_many(cluster, '/roll-', 300)
+    before = log_files(db)
+    check(len(before) >= 2, 'logs did not roll over: %r' % before)
+    # while a backup holds the upkeep lock, a checkpoint removes nothing
+    with open(os.path.join(db, 'upkeep.lock'), 'a') as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        rc, out, err = tool(cluster, 'upkeep', 'checkpoint')
+    check(rc == 0 and 'log removal skipped' in out, 'checkpoint under the backup lock: %d %r %r' % (
+        rc, out, err))
+    check(log_files(db) == before, 'logs removed under the backup lock: %r -> %r' % (
+        before, log_files(db)))
+    rc, out, err = tool(cluster, 'upkeep', 'checkpoint')
+    check(rc == 0, 'checkpoint exited %d: %s%s' % (rc, out, err))
+    removed, rbytes, remain, _ = parse_checkpoint(out)
+    after = log_files(db)
+    print('  logs %d -> %d (%s)' % (len(before), len(after), out.strip()))
+    check(1 <= len(after) < len(before), 'log files %r -> %r' % (before, after))
+    check(removed == len(set(before) - set(after)) and remain == len(after) and rbytes > 0,
+          'report %r does not match %r -> %r' % (out, before, after))
+    check(after[-1] >= before[-1], 'the current log was removed: %r -> %r' % (before, after))
+
+    # nothing the index needs was removed: every record is there, and stays
+    # there through a crash (SIGKILL) and the recovery of the next start
+    want = {k.encode(): cluster.expected_record(k, md5hex(v)) for k, v in keys.items()}
+    d = dict(cluster.dump())
+    check(d == want, 'index after log removal differs: %d records' % len(d))
+    for pid in cluster.worker_pids() + [cluster.supervisor_pid()]:
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.3)
+    cluster._cluster('workers-stop', check=False)
+    cluster._cluster('workers-start')
+    d = dict(cluster.dump())
+    check(d == want, 'index after a crash and recovery differs: %d records' % len(d))
+    for key in ['/roll-0000', '/roll-0150', '/roll-0299']:
+        r = expect(cluster.get(key), 200, 'GET %s after log removal and recovery' % key)
+        check(r[2] == keys[key], 'value', *r)
+    expect(cluster.put('/roll-new', b'new'), 201, 'PUT after log removal')
+    r = expect(cluster.get('/roll-new'), 200, 'GET')
+    check(r[2] == b'new', 'new value', *r)
+    # a second checkpoint right away has nothing more to remove but works
+    rc, out, err = tool(cluster, 'upkeep', 'checkpoint')
+    check(rc == 0 and parse_checkpoint(out)[2] >= 1, 'second checkpoint: %d %r %r' % (rc, out, err))
+
+
+class Writer(threading.Thread):
+    """PUTs fresh keys until stopped; remembers when each was acknowledged."""
+
+    def __init__(self, cluster, prefix):
+        super().__init__(daemon=True)
+        self.cluster = cluster
+        self.prefix = prefix
+        self.stop_flag = threading.Event()
+        self.acked = []  # (time acknowledged, key, body)
+        self.attempted = {}
+        self.errors = []
+
+    def run(self):
+        i = 0
+        while not self.stop_flag.is_set():
+            key = '%s%05d' % (self.prefix, i)
+            body = hashlib.sha256(key.encode()).digest() * 64
+            self.attempted[key] = body
+            try:
+                r = self.cluster.put(key, body, timeout=30)
+            except OSError as e:
+                self.errors.append('%s: %s' % (key, e))
+                return
+            if r[0] != 201:
+                self.errors.append('%s: %d %r' % (key, r[0], r[2][:200]))
+                return
+            self.acked.append((time.time(), key, body))
+            i += 1
+
+    def wait_acked(self, n, timeout=60):
+        deadline = time.time() + timeout
+        while len(self.acked) < n and time.time() < deadline and not self.errors:
+            time.sleep(0.02)
+        check(len(self.acked) >= n, 'writer: %d acked, errors %r' % (len(self.acked), self.errors))
+
+
+@nginx_only
+@own_cluster
+def test_upkeep_backup(cluster):
+    small_log_index(cluster)
+    w = Writer(cluster, '/bk-')
+    w.start()
+    try:
+        w.wait_acked(200)  # logs have rolled over a few times by now
+        started = time.time()
+        n_before = len(w.acked)
+        before = list(w.acked)
+        target = os.path.join(cluster.data, 'backup-1')
+        src_logs = log_files(index_dir(cluster))
+        rc, out, err = tool(cluster, 'upkeep', 'backup', target)
+        ended = time.time()
+        w.wait_acked(len(w.acked) + 20)  # the writer kept going after it
+    finally:
+        w.stop_flag.set()
+        w.join(60)
+    check(not w.errors, 'PUT failed while backing up: %r' % w.errors)
+    check(rc == 0, 'backup exited %d: %s%s' % (rc, out, err))
+    m = re.search(r'(\d+) records', out)
+    check(m is not None, 'backup output: %r' % out)
+    print('  backup in %.2fs while writing: %s (%d keys acked before it, %d after)' % (
+        ended - started, out.strip(), n_before, len(w.acked) - n_before))
+    files = os.listdir(target)
+    check('index.db' in files and log_files(target) and
+          all(f == 'index.db' or f.startswith('log.') for f in files),
+          'backup holds other files than index.db and logs: %r' % files)
+    # the logs were copied (and replayed): the copy's log goes on from the
+    # source's log at the time of the backup, it does not start afresh
+    check(len(src_logs) >= 2 and log_files(target)[-1] >= src_logs[-1],
+          'backup logs %r, source logs before it %r' % (log_files(target), src_logs))
+
+    live = cluster.dump()
+    bk = dump_of(cluster, target)  # opens it the normal way, as workers would
+    check(len(bk) == int(m.group(1)), 'backup reported %s records, mkv-dump sees %d' % (
+        m.group(1), len(bk)))
+    for _t, key, body in before:
+        k = key.encode()
+        want = cluster.expected_record(key, md5hex(body))
+        check(bk.get(k) == want, 'acknowledged key %s in the backup: %r, want %r' % (
+            key, bk.get(k), want))
+        check(live.get(k) == want, 'live record of %s: %r' % (key, live.get(k)))
+    for k, rec in bk.items():
+        key = k.decode()
+        check(key in w.attempted, 'backup holds a key never written: %r' % k)
+        ok = {cluster.expected_record(key, md5hex(w.attempted[key])),
+              cluster.expected_record(key, deleted=True)}  # a PUT in flight
+        check(rec in ok, 'backup record of %s: %r' % (key, rec))
+
+    # serving from the copy: it is a complete environment
+    rc2, out2, err2 = tool(cluster, 'upkeep', 'checkpoint', db=target)
+    check(rc2 == 0, 'checkpoint of the backup copy: %d %r' % (rc2, err2))
+    # a backup never goes into a directory holding anything
+    rc, out, err = tool(cluster, 'upkeep', 'backup', target)
+    check(rc == 1 and 'not empty' in err, 'backup into a used dir: exit %d, %r' % (rc, err))
+    check(dump_of(cluster, target) == bk, 'the refused backup changed the copy')
+    rc, out, err = tool(cluster, 'upkeep', 'backup')
+    check(rc == 2, 'backup without DIR: exit %d' % rc)
+    # a second backup into a new directory sees the later keys too
+    target2 = os.path.join(cluster.data, 'backup-2')
+    rc, out, err = tool(cluster, 'upkeep', 'backup', target2)
+    check(rc == 0, 'second backup: %d %r' % (rc, err))
+    bk2 = dump_of(cluster, target2)
+    check(bk2 == dict(cluster.dump()), 'a backup of a quiet cluster differs from its index')
