@@ -18,6 +18,7 @@ BINS = $(BUILD)/mkv-fcgi $(ADMIN_BIN)
 LDLIBS_import = -lleveldb
 
 .PHONY: all deps run stop test unit e2e asan-test clean format help
+.SECONDARY:
 all: $(BINS) $(UNIT_BIN)
 
 help:

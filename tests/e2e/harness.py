@@ -481,6 +481,32 @@ class Cluster:
                                                      '\n'.join(lines)))
         return ''.join(out)
 
+    def sanitizer_reports(self):
+        """Reports AddressSanitizer/UBSan/LeakSanitizer wrote into the cluster's
+        logs (the workers' stderr goes to logs/fcgi.log): '' when clean."""
+        marks = ('ERROR: AddressSanitizer', 'ERROR: LeakSanitizer', 'runtime error:',
+                 'SUMMARY: UndefinedBehaviorSanitizer')
+        out = []
+        for root, _dirs, files in os.walk(self.data):
+            if '/volumes/' in root + '/' and '/data' in root:
+                continue
+            for f in files:
+                if not f.endswith('.log'):
+                    continue
+                path = os.path.join(root, f)
+                try:
+                    with open(path, 'rb') as fh:
+                        text = fh.read().decode('utf-8', 'replace')
+                except OSError:
+                    continue
+                hits = [i for i, line in enumerate(text.splitlines())
+                        if any(m in line for m in marks)]
+                if hits:
+                    lines = text.splitlines()
+                    out.append('--- %s\n%s\n' % (os.path.relpath(path, self.data),
+                                                 '\n'.join(lines[hits[0]:hits[0] + 40])))
+        return ''.join(out)
+
     # -- index ----------------------------------------------------------------
 
     def dump(self, timeout=60):

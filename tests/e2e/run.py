@@ -24,6 +24,7 @@ clusters run with the contract's defaults.  Prints `PASS|FAIL name [front]` per 
 import argparse
 import importlib
 import os
+import shutil
 import signal
 import sys
 import time
@@ -104,7 +105,15 @@ class Runner:
             for name, fn in tests:
                 self.run_one(name, fn, front, cluster, cluster=cluster)
         finally:
-            cluster.stop()
+            # Stop first (a sanitizer may report at exit), read the logs, then
+            # remove the data directory.
+            cluster.stop(remove=False)
+            reports = cluster.sanitizer_reports()
+            if reports:
+                self.report(False, 'sanitizers after %s' % tests[0][0], front, 0,
+                            'sanitizer reports in the worker logs:\n' + reports)
+            if not self.args.keep:
+                shutil.rmtree(cluster.data, ignore_errors=True)
 
 
 def main():
