@@ -33,9 +33,13 @@
 #include "index.h"
 #include "log.h"
 
-#define GRACE_SECONDS   30 /* in-flight requests get this long after SIGTERM */
-#define MONITOR_EVERY   5  /* seconds between failchk runs without a death */
-#define MONITOR_TIMEOUT 20 /* seconds a monitor may take before it is killed */
+#define GRACE_SECONDS 30 /* in-flight requests get this long after SIGTERM */
+#define MONITOR_EVERY 5  /* seconds between failchk runs without a death */
+#define MONITOR_TIMEOUT                                                                            \
+    3                        /* failchk takes milliseconds: longer means it is stuck               \
+                              * on a mutex a dead worker held, i.e. recovery */
+#define RECOVER_TIMEOUT  300 /* recovery replays the log since the last checkpoint */
+#define CHECKPOINT_EVERY 60  /* seconds between checkpoints */
 
 static volatile sig_atomic_t stopping;
 static volatile sig_atomic_t child_died;
@@ -216,13 +220,13 @@ static int reap(pid_t *pids, int n, int *code)
     return 1;
 }
 
-/* Runs failchk and a checkpoint (recover: full recovery) in a child with its
- * own environment handle, which is killed if it hangs.  Returns 0, or -1
- * when the environment needs recovery. */
+/* Runs failchk (recover: full recovery) in a child with its own environment
+ * handle, which is killed if it hangs.  Returns 0, or -1 when the
+ * environment needs recovery. */
 static int monitor(struct server *s, int recover)
 {
     pid_t pid = fork();
-    int st = 0;
+    int st = 0, limit = (recover ? RECOVER_TIMEOUT : MONITOR_TIMEOUT) * 100;
 
     if (pid == 0) {
         struct mkv_index ix;
@@ -238,7 +242,6 @@ static int monitor(struct server *s, int recover)
         }
         if (index_failchk(&ix) != MKV_OK)
             _exit(3);
-        index_checkpoint(&ix, 1024, 1);
         index_close(&ix);
         _exit(0);
     }
@@ -246,16 +249,36 @@ static int monitor(struct server *s, int recover)
         log_error("fork failed: %s", strerror(errno));
         return 0;
     }
-    for (int i = 0; i < MONITOR_TIMEOUT * 100; i++) {
+    for (int i = 0; i < limit; i++) {
         pid_t got = waitpid(pid, &st, WNOHANG);
         if (got == pid)
             return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
         usleep(10000);
     }
-    log_error("monitor %d hung in Berkeley DB: killed", (int)pid);
+    log_error("monitor %d stuck in Berkeley DB: killed", (int)pid);
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     return -1;
+}
+
+/* Starts a checkpoint in the background (it may take a while to write the
+ * cache out; nothing waits for it).  Returns its pid. */
+static pid_t checkpoint(struct server *s)
+{
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        struct mkv_index ix;
+        char err[512];
+
+        set_handler(SIGCHLD, SIG_DFL);
+        if (index_open_norecover(&ix, s->cfg.db, s->cfg.cache_mb, err, sizeof(err)) < 0)
+            _exit(ix.panic ? 3 : 1);
+        index_checkpoint(&ix, 0, 0);
+        index_close(&ix);
+        _exit(ix.panic ? 3 : 0);
+    }
+    return pid > 0 ? pid : 0;
 }
 
 /* Stops every worker and recovers the environment with none attached. */
@@ -276,9 +299,10 @@ static void recover(struct server *s, pid_t *pids, int n)
 
 static int run_supervisor(struct server *s)
 {
-    pid_t pids[256] = {0};
-    time_t started[256] = {0}, checked = 0;
+    pid_t pids[257] = {0}; /* the workers, then the checkpointer */
+    time_t started[256] = {0}, checked = 0, ckpt_at = time(NULL);
     int n = s->cfg.workers;
+    pid_t *ckpt = &pids[n];
 
     set_handler(SIGCHLD, on_chld);
     /* Recover (if a previous run died badly) before any worker attaches. */
@@ -290,7 +314,7 @@ static int run_supervisor(struct server *s)
     while (!stopping) {
         int died = 0, code = 0, needs = 0;
 
-        while (reap(pids, n, &code)) {
+        while (reap(pids, n + 1, &code)) {
             died = 1;
             needs |= code == 3;
         }
@@ -298,10 +322,16 @@ static int run_supervisor(struct server *s)
         /* Reaped first: a zombie would still pass kill(pid, 0). */
         if (died || needs || time(NULL) - checked >= MONITOR_EVERY) {
             if (needs || monitor(s, 0) < 0) {
-                recover(s, pids, n);
+                recover(s, pids, n + 1);
                 memset(started, 0, sizeof(started));
             }
             checked = time(NULL);
+        }
+        if (*ckpt == 0 && time(NULL) - ckpt_at >= CHECKPOINT_EVERY) {
+            *ckpt = checkpoint(s);
+            ckpt_at = time(NULL);
+        } else if (*ckpt > 0 && time(NULL) - ckpt_at > RECOVER_TIMEOUT) {
+            kill(*ckpt, SIGKILL); /* stuck: reaped (and counted) above */
         }
         for (int i = 0; i < n && !stopping; i++) {
             if (pids[i] > 0)
@@ -315,19 +345,19 @@ static int run_supervisor(struct server *s)
         if (!child_died && !stopping)
             usleep(200000);
     }
-    signal_all(pids, n, SIGTERM);
+    signal_all(pids, n + 1, SIGTERM);
     for (int i = 0; i < (GRACE_SECONDS + 2) * 10; i++) {
         int alive = 0, code;
-        while (reap(pids, n, &code))
+        while (reap(pids, n + 1, &code))
             ;
-        for (int j = 0; j < n; j++)
+        for (int j = 0; j < n + 1; j++)
             alive += pids[j] > 0;
         if (!alive)
             break;
         usleep(100000);
     }
-    signal_all(pids, n, SIGKILL);
-    while (reap(pids, n, &(int){0}))
+    signal_all(pids, n + 1, SIGKILL);
+    while (reap(pids, n + 1, &(int){0}))
         ;
     monitor(s, 0); /* leave no dead worker's locks behind */
     return 0;

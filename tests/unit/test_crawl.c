@@ -22,9 +22,10 @@ static int collect(void *arg, const struct mkv_dirent *e)
 static void test_parse_listing(void)
 {
     /* What nginx 1.22 sends (SPEC.md 3). */
-    const char *j = "[\n{ \"name\":\"5d\", \"type\":\"directory\", \"mtime\":\"Wed, 25 Nov 2026 "
-                    "02:01:16 GMT\" },\n{ \"name\":\"aGVsbG8=\", \"type\":\"file\", \"mtime\":\"Wed, "
-                    "25 Nov 2026 02:01:16 GMT\", \"size\":5 }\n]";
+    const char *j =
+        "[\n{ \"name\":\"5d\", \"type\":\"directory\", \"mtime\":\"Wed, 25 Nov 2026 "
+        "02:01:16 GMT\" },\n{ \"name\":\"aGVsbG8=\", \"type\":\"file\", \"mtime\":\"Wed, "
+        "25 Nov 2026 02:01:16 GMT\", \"size\":5 }\n]";
     struct seen s = {0};
 
     CHECK(crawl_parse(j, strlen(j), collect, &s) == 0);
