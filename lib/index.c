@@ -136,26 +136,12 @@ static void init_dbt(DBT *d, const void *data, size_t len)
 int index_get(struct mkv_index *ix, const char *key, size_t klen, struct mkv_record *rec)
 {
     char buf[MKV_RECORD_MAX];
-    DBT k, v;
-    int ret;
+    size_t len;
+    int rc = index_get_raw(ix, key, klen, buf, sizeof(buf), &len);
 
-    init_dbt(&k, key, klen);
-    memset(&v, 0, sizeof(v));
-    v.data = buf;
-    v.ulen = sizeof(buf);
-    v.flags = DB_DBT_USERMEM;
-    for (int i = 0; i < RETRIES; i++) {
-        ret = ix->db->get(ix->db, NULL, &k, &v, 0);
-        if (ret != DB_LOCK_DEADLOCK)
-            break;
-    }
-    if (ret == DB_NOTFOUND)
-        return MKV_NOTFOUND;
-    if (ret != 0) {
-        note(ix, ret, "get");
-        return MKV_ERR;
-    }
-    if (record_decode(buf, v.size, rec) < 0) {
+    if (rc != MKV_OK)
+        return rc;
+    if (record_decode(buf, len, rec) < 0) {
         log_error("index: malformed record for a key of %zu bytes", klen);
         return MKV_ERR;
     }

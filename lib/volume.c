@@ -303,17 +303,14 @@ int vclient_delete(struct mkv_vclient *vc, char *const *urls, int n, char *why, 
     return rc;
 }
 
-long vclient_head(struct mkv_vclient *vc, const char *url, long timeout_ms)
+/* Runs the one transfer set up on h through the thread's multi handle (so it
+ * reuses its keep-alive connections).  Returns the transfer's result. */
+static CURLcode run_one(struct mkv_vclient *vc, CURL *h)
 {
-    CURL *h = vc->easy[0];
+    CURLcode res = CURLE_OK;
     CURLMsg *msg;
     int running = 1, q;
-    long code = -1;
 
-    base_opts(vc, h, url);
-    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_multi_add_handle(vc->multi, h);
     while (running) {
         curl_multi_perform(vc->multi, &running);
@@ -321,9 +318,23 @@ long vclient_head(struct mkv_vclient *vc, const char *url, long timeout_ms)
             curl_multi_poll(vc->multi, NULL, 0, 100, NULL);
     }
     while ((msg = curl_multi_info_read(vc->multi, &q)))
-        if (msg->msg == CURLMSG_DONE && msg->data.result == CURLE_OK)
-            curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+        if (msg->msg == CURLMSG_DONE)
+            res = msg->data.result;
     curl_multi_remove_handle(vc->multi, h);
+    return res;
+}
+
+long vclient_head(struct mkv_vclient *vc, const char *url, long timeout_ms)
+{
+    CURL *h = vc->easy[0];
+    long code = -1;
+
+    base_opts(vc, h, url);
+    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+    if (run_one(vc, h) == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
     return code;
 }
 
@@ -354,23 +365,13 @@ long vclient_get(struct mkv_vclient *vc, const char *url, body_write_fn wr, void
 {
     struct sink k = {wr, arg, 0};
     CURL *h = vc->easy[0];
-    CURLMsg *msg;
-    CURLcode res = CURLE_OK;
-    int running = 1, q;
+    CURLcode res;
     long code = -1;
 
     base_opts(vc, h, url);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_sink);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &k);
-    curl_multi_add_handle(vc->multi, h);
-    while (running) {
-        curl_multi_perform(vc->multi, &running);
-        if (running)
-            curl_multi_poll(vc->multi, NULL, 0, 100, NULL);
-    }
-    while ((msg = curl_multi_info_read(vc->multi, &q)))
-        if (msg->msg == CURLMSG_DONE)
-            res = msg->data.result;
+    res = run_one(vc, h);
     if (k.failed) {
         snprintf(why, whylen, "GET %s: writing the body failed", url);
     } else if (res != CURLE_OK) {
@@ -378,6 +379,5 @@ long vclient_get(struct mkv_vclient *vc, const char *url, body_write_fn wr, void
     } else {
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
     }
-    curl_multi_remove_handle(vc->multi, h);
     return code;
 }
