@@ -14,10 +14,12 @@ UNIT_SRC = $(wildcard tests/unit/test_*.c)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Every admin/X.c is one tool, build/mkv-X.
 ADMIN_BIN = $(patsubst admin/%.c,$(BUILD)/mkv-%,$(wildcard admin/*.c))
-BINS = $(BUILD)/mkv-fcgi $(ADMIN_BIN)
+# Every tools/X.c is a benchmark or helper program, build/tools/X.
+TOOLS_BIN = $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
+BINS = $(BUILD)/mkv-fcgi $(ADMIN_BIN) $(TOOLS_BIN)
 LDLIBS_import = -lleveldb
 
-.PHONY: all deps run stop test unit e2e asan-test clean format help
+.PHONY: all deps run stop test unit e2e asan-test bench clean format help
 .SECONDARY:
 all: $(BINS) $(UNIT_BIN)
 
@@ -28,11 +30,12 @@ help:
 	@echo "make stop       stop that cluster"
 	@echo "make test       deps + build + unit and end-to-end tests"
 	@echo "make asan-test  the same tests with AddressSanitizer/UBSan"
+	@echo "make bench      benchmarks against stock nginx (bench/results.md)"
 
 deps:
 	@tools/deps
 
-$(BUILD)/%.o: %.c $(wildcard lib/*.h fcgi/*.h admin/*.h)
+$(BUILD)/%.o: %.c $(wildcard lib/*.h fcgi/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
 
@@ -41,6 +44,9 @@ $(BUILD)/mkv-fcgi: $(FCGI_OBJ) $(LIB_OBJ)
 
 $(BUILD)/mkv-%: $(BUILD)/admin/%.o $(LIB_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(LDLIBS_$*)
+
+$(BUILD)/tools/%: $(BUILD)/tools/%.o $(LIB_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -61,6 +67,10 @@ e2e: $(BINS)
 test: deps all
 	@MKV_BIN=$(abspath $(BUILD)) tools/run-tests all $(UNIT_BIN)
 
+# Benchmarks (not part of `make test`): prints a table, writes bench/results.md.
+bench: deps all
+	@MKV_BIN=$(abspath $(BUILD)) tools/bench
+
 # The same suite against binaries built with AddressSanitizer and UBSan.
 asan-test: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan \
@@ -68,7 +78,7 @@ asan-test: deps
 	    LDFLAGS="-fsanitize=address,undefined" test
 
 format:
-	clang-format -i lib/*.[ch] fcgi/*.[ch] admin/*.c tests/unit/*.[ch]
+	clang-format -i lib/*.[ch] fcgi/*.[ch] admin/*.c tests/unit/*.[ch] $(wildcard tools/*.c)
 
 clean:
 	rm -rf build build-asan
