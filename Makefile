@@ -19,7 +19,7 @@ TOOLS_BIN = $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
 BINS = $(BUILD)/mkv-fcgi $(ADMIN_BIN) $(TOOLS_BIN)
 LDLIBS_import = -lleveldb
 
-.PHONY: all deps run stop test unit e2e asan-test bench clean format help
+.PHONY: all deps run stop test unit e2e asan-test bench install clean format help
 .SECONDARY:
 all: $(BINS) $(UNIT_BIN)
 
@@ -76,6 +76,29 @@ asan-test: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan \
 	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    LDFLAGS="-fsanitize=address,undefined" test
+
+# Installs binaries, configuration, front/volume configs and systemd units
+# under $(DESTDIR)$(PREFIX), touching nothing else on the system.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SYSCONFDIR ?= $(PREFIX)/etc
+DATADIR ?= $(PREFIX)/share
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+INSTALL_BINS = $(BUILD)/mkv-fcgi $(ADMIN_BIN)
+install: $(INSTALL_BINS)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/mkv $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(DATADIR)/mkv/nginx $(DESTDIR)$(DATADIR)/mkv/lighttpd
+	install -m 755 $(INSTALL_BINS) $(DESTDIR)$(BINDIR)/
+	test -e $(DESTDIR)$(SYSCONFDIR)/mkv/mkv.conf || \
+	    install -m 644 conf/mkv.conf $(DESTDIR)$(SYSCONFDIR)/mkv/mkv.conf
+	install -m 644 conf/crontab.example $(DESTDIR)$(DATADIR)/mkv/
+	install -m 644 nginx/mkv-location.conf nginx/mkv-prefix.conf nginx/front.conf.in nginx/volume.conf.in \
+	    $(DESTDIR)$(DATADIR)/mkv/nginx/
+	install -m 644 lighttpd/front.conf.in $(DESTDIR)$(DATADIR)/mkv/lighttpd/
+	for u in conf/systemd/*.in; do \
+	    sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	        -e 's|@DATADIR@|$(DATADIR)|g' $$u > $(DESTDIR)$(UNITDIR)/$$(basename $$u .in); \
+	done
 
 format:
 	clang-format -i lib/*.[ch] fcgi/*.[ch] admin/*.c tests/unit/*.[ch] $(wildcard tools/*.c)

@@ -627,6 +627,22 @@ void handle(struct worker *w, struct req *r)
     }
     r->query = NULL;
     {
+        /* Served under a path prefix (nginx/mkv-prefix.conf): the key is
+         * what follows it. */
+        const char *prefix = param(r, "MKV_PREFIX");
+        size_t pl = strlen(prefix);
+
+        if (pl > 0 && prefix[pl - 1] == '/')
+            pl--;
+        if (pl > 0) {
+            if (strncmp(r->uri, prefix, pl) != 0 || (r->uri[pl] != '/' && r->uri[pl] != '?')) {
+                reply_error(r, 404, "outside the mkv prefix");
+                return;
+            }
+            r->uri += pl;
+        }
+    }
+    {
         const char *qm = strchr(r->uri, '?');
         size_t plen = qm ? (size_t)(qm - r->uri) : strlen(r->uri);
 

@@ -1,0 +1,134 @@
+"""test_install.py: `make install` into a DESTDIR, and the nginx include
+snippets inside a server block that serves other locations too."""
+
+import os
+import shutil
+import subprocess
+import tempfile
+
+import harness
+from harness import check, expect, fresh_key, free_port, key_of, md5hex, nginx_only, own_cluster
+
+INSTALLED = ['bin/mkv-fcgi', 'bin/mkv-dump', 'bin/mkv-rebuild', 'bin/mkv-rebalance',
+             'bin/mkv-upkeep', 'bin/mkv-import', 'etc/mkv/mkv.conf',
+             'share/mkv/nginx/mkv-location.conf', 'share/mkv/nginx/mkv-prefix.conf',
+             'share/mkv/nginx/volume.conf.in', 'share/mkv/lighttpd/front.conf.in',
+             'share/mkv/crontab.example', 'lib/systemd/system/mkv-fcgi.service',
+             'lib/systemd/system/mkv-volume@.service']
+
+
+@nginx_only
+@own_cluster
+def test_make_install_and_serve_from_it(cluster):
+    dest = tempfile.mkdtemp(prefix='mkv-dest-')
+    try:
+        build = harness.mkv_bin()
+        p = subprocess.run(['make', '-C', harness.REPO, '--no-print-directory', 'install',
+                            'DESTDIR=' + dest, 'BUILD=' + build],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        check(p.returncode == 0, 'make install failed: %s' % p.stdout.decode()[-2000:])
+        prefix = os.path.join(dest, 'usr/local')
+        for f in INSTALLED:
+            check(os.path.isfile(os.path.join(prefix, f)), 'not installed: %s' % f)
+        unit = open(os.path.join(prefix, 'lib/systemd/system/mkv-fcgi.service')).read()
+        check('/usr/local/bin/mkv-fcgi' in unit and '@' not in unit.replace('@.', ''),
+              'unit not rendered: %s' % unit)
+        # Nothing outside DESTDIR: every installed path is below it.
+        outside = [f for f in os.listdir(dest) if f != 'usr']
+        check(not outside, 'installed outside usr/: %s' % outside)
+
+        # The installed binaries serve a cluster of their own.
+        bindir = os.path.join(prefix, 'bin')
+        c = harness.Cluster(env={'MKV_BIN': bindir,
+                                 'MKV_CONF': os.path.join(prefix, 'etc/mkv/mkv.conf')})
+        c.bin = bindir
+        try:
+            path = fresh_key()
+            expect(c.put(path, b'installed'), 201)
+            st, _, body = c.get(path)
+            check(st == 200 and body == b'installed', 'GET from installed: %d' % st)
+            check(c.dump().get(key_of(path)) == c.expected_record(path, md5hex(b'installed')),
+                  'record from the installed mkv-dump')
+            ps = subprocess.run(['ps', '-o', 'args=', '-p', str(c.supervisor_pid())],
+                                stdout=subprocess.PIPE).stdout.decode()
+            check(ps.startswith(bindir), 'the cluster runs %r, not the installed binary' % ps)
+        finally:
+            c.stop()
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+
+
+def start_nginx(conf_text, workdir):
+    os.makedirs(os.path.join(workdir, 'tmp'), exist_ok=True)
+    conf = os.path.join(workdir, 'nginx.conf')
+    with open(conf, 'w') as f:
+        f.write(conf_text)
+    subprocess.run(['nginx', '-q', '-p', os.path.join(workdir, 'tmp'), '-c', conf,
+                    '-e', os.path.join(workdir, 'error.log')], check=True)
+    return os.path.join(workdir, 'nginx.pid')
+
+
+@nginx_only
+def test_include_snippets_in_existing_server(cluster):
+    """mkv-location.conf at the root and mkv-prefix.conf under /kv/, each
+    included into a server block that also serves a location of its own."""
+    work = tempfile.mkdtemp(prefix='mkv-snippet-')
+    root_port, prefix_port = free_port(), free_port()
+    here = os.path.join(harness.REPO, 'nginx')
+    sock = os.path.join(cluster.data, 'fcgi.sock')
+    user = 'user root root;' if os.getuid() == 0 else ''
+    conf = '''%(user)s
+pid %(w)s/nginx.pid;
+error_log %(w)s/error.log;
+events { worker_connections 256; }
+http {
+    client_body_temp_path %(w)s/body; proxy_temp_path %(w)s/proxy;
+    fastcgi_temp_path %(w)s/fcgi; uwsgi_temp_path %(w)s/uwsgi; scgi_temp_path %(w)s/scgi;
+    access_log off;
+    upstream mkv_workers { server unix:%(sock)s; }
+    server {
+        listen 127.0.0.1:%(rp)d;
+        location /static/ { return 200 "static root\\n"; }
+        include %(here)s/mkv-location.conf;
+    }
+    server {
+        listen 127.0.0.1:%(pp)d;
+        location / { return 200 "the site\\n"; }
+        include %(here)s/mkv-prefix.conf;
+    }
+}
+''' % {'user': user, 'w': work, 'sock': sock, 'rp': root_port, 'pp': prefix_port,
+       'here': here}
+    pidfile = start_nginx(conf, work)
+    try:
+        # Root: mkv keys and the server's own location side by side.
+        path = fresh_key()
+        expect(harness.request('127.0.0.1', root_port, 'PUT', path, b'at root'), 201)
+        st, hdrs, _ = harness.request('127.0.0.1', root_port, 'GET', path)
+        check(st == 302, 'GET at root: %d' % st)
+        st, _, body = harness.request('127.0.0.1', root_port, 'GET', '/static/x')
+        check(st == 200 and body == b'static root\n', 'other location at root: %d %r'
+              % (st, body))
+        # Prefix: /kv/<key> stores <key>; the site keeps its root.
+        key = fresh_key()
+        expect(harness.request('127.0.0.1', prefix_port, 'PUT', '/kv' + key, b'prefixed'), 201)
+        st, hdrs, _ = harness.request('127.0.0.1', prefix_port, 'GET', '/kv' + key)
+        check(st == 302, 'GET under the prefix: %d' % st)
+        st, _, body = harness.request_url('GET', hdrs['location'])
+        check(st == 200 and body == b'prefixed', 'following the redirect: %d' % st)
+        dump = cluster.dump()
+        check(dump.get(key_of(key)) == cluster.expected_record(key, md5hex(b'prefixed')),
+              'prefixed PUT stored key %s: %r' % (key, dump.get(key_of(key))))
+        check(key_of('/kv' + key) not in dump, 'the prefix leaked into the key')
+        st, _, body = harness.request('127.0.0.1', prefix_port, 'GET', '/kv%s?list' % key)
+        check(st == 200 and key.encode() in body, 'listing under the prefix: %d %r' % (st, body))
+        st, _, body = harness.request('127.0.0.1', prefix_port, 'GET', '/elsewhere')
+        check(st == 200 and body == b'the site\n', 'the site outside the prefix: %d' % st)
+    finally:
+        try:
+            with open(pidfile) as f:
+                pid = int(f.read())
+            os.kill(pid, 15)
+        except (OSError, ValueError):
+            pass
+        shutil.rmtree(work, ignore_errors=True)
