@@ -346,3 +346,52 @@ int index_get_raw(struct mkv_index *ix, const char *key, size_t klen, char *buf,
     *len = v.size;
     return MKV_OK;
 }
+
+/* Encodes and puts recs[0..n) inside txn; returns the DB error or 0. */
+static int put_all(struct mkv_index *ix, DB_TXN *txn, const char *const *keys,
+                   const size_t *klens, const struct mkv_record *recs, int n)
+{
+    char buf[MKV_RECORD_MAX];
+    DBT k, v;
+    int ret;
+
+    for (int i = 0; i < n; i++) {
+        int len = record_encode(&recs[i], buf, sizeof(buf));
+
+        if (len < 0) {
+            log_error("index: record too long to encode");
+            return EINVAL;
+        }
+        init_dbt(&k, keys[i], klens[i]);
+        init_dbt(&v, buf, (size_t)len);
+        if ((ret = ix->db->put(ix->db, txn, &k, &v, 0)) != 0)
+            return ret;
+    }
+    return 0;
+}
+
+int index_put_batch(struct mkv_index *ix, const char *const *keys, const size_t *klens,
+                    const struct mkv_record *recs, int n)
+{
+    int ret = 0;
+
+    for (int i = 0; i < RETRIES; i++) {
+        DB_TXN *txn = NULL;
+
+        if ((ret = ix->env->txn_begin(ix->env, NULL, &txn, 0)) != 0)
+            break;
+        ret = put_all(ix, txn, keys, klens, recs, n);
+        if (ret == 0) {
+            ret = txn->commit(txn, ix->nosync ? DB_TXN_NOSYNC : 0);
+            break;
+        }
+        txn->abort(txn);
+        if (ret != DB_LOCK_DEADLOCK)
+            break;
+    }
+    if (ret != 0) {
+        note(ix, ret, "batch put");
+        return MKV_ERR;
+    }
+    return MKV_OK;
+}

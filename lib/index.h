@@ -73,4 +73,11 @@ int index_scan(struct mkv_index *ix, const char *from, size_t fromlen, index_sca
 int index_get_raw(struct mkv_index *ix, const char *key, size_t klen, char *buf, size_t cap,
                   size_t *len);
 
+/* Writes n records (keys[i], klens[i] bytes -> recs[i]) in one transaction,
+ * committed as ix->nosync says; retried whole on a deadlock.  For bulk
+ * loaders (tools/bulkload): a few thousand puts per commit.  MKV_OK or
+ * MKV_ERR (nothing written). */
+int index_put_batch(struct mkv_index *ix, const char *const *keys, const size_t *klens,
+                    const struct mkv_record *recs, int n);
+
 #endif
