@@ -19,7 +19,7 @@ TOOLS_BIN = $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
 BINS = $(BUILD)/mkv-fcgi $(ADMIN_BIN) $(TOOLS_BIN)
 LDLIBS_import = -lleveldb
 
-.PHONY: all deps run stop test unit e2e asan-test bench install clean format help
+.PHONY: all deps run stop test unit e2e asan-test bench install fuzz fuzz-bins clean format help
 .SECONDARY:
 all: $(BINS) $(UNIT_BIN)
 
@@ -31,6 +31,7 @@ help:
 	@echo "make test       deps + build + unit and end-to-end tests"
 	@echo "make asan-test  the same tests with AddressSanitizer/UBSan"
 	@echo "make bench      benchmarks against stock nginx (bench/results.md)"
+	@echo "make fuzz       libFuzzer on the parsers (FUZZ_SECONDS=60 each)"
 
 deps:
 	@tools/deps
@@ -77,6 +78,30 @@ asan-test: deps
 	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    LDFLAGS="-fsanitize=address,undefined" test
 
+# Coverage-guided fuzzing (libFuzzer, clang) of the parsers of untrusted
+# bytes: tests/fuzz/fuzz_X.c runs FUZZ_SECONDS on a copy of tests/fuzz/corpus/X.
+FUZZ_SECONDS ?= 60
+FUZZ_BIN = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer $(WARN) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+fuzz-bins: $(FUZZ_BIN)
+
+fuzz:
+	@tools/deps fuzz
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang \
+	    CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" \
+	    LDFLAGS="-fsanitize=address,undefined" fuzz-bins
+	@set -e; for f in build-fuzz/fuzz/fuzz_*; do \
+	    n=$${f##*/fuzz_}; work=$$(mktemp -d); cp tests/fuzz/corpus/$$n/* $$work/; \
+	    echo "== $$f ($(FUZZ_SECONDS)s)"; \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$work 2>&1 | \
+	        grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY)" || true; \
+	    $$f -runs=0 $$work >/dev/null 2>&1 || { echo "$$f: crash"; exit 1; }; \
+	    ls $$work/crash-* >/dev/null 2>&1 && { echo "$$f found a crash"; exit 1; }; \
+	    rm -rf $$work; done; echo "fuzz: no crash"
+
 # Installs binaries, configuration, front/volume configs and systemd units
 # under $(DESTDIR)$(PREFIX), touching nothing else on the system.
 PREFIX ?= /usr/local
@@ -104,4 +129,4 @@ format:
 	clang-format -i lib/*.[ch] fcgi/*.[ch] admin/*.c tests/unit/*.[ch] $(wildcard tools/*.c)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

@@ -9,6 +9,8 @@ int record_decode(const char *buf, size_t len, struct mkv_record *rec)
     const char *p = buf, *end = buf + len;
 
     memset(rec, 0, sizeof(*rec));
+    if (memchr(buf, '\0', len))
+        return -1; /* the text format has no NUL; C strings below rely on it */
     if (len >= 7 && !memcmp(p, "DELETED", 7)) {
         rec->deleted = 1;
         p += 7;
@@ -27,7 +29,7 @@ int record_decode(const char *buf, size_t len, struct mkv_record *rec)
         const char *stop = comma ? comma : end;
         size_t n = (size_t)(stop - p);
 
-        if (rec->nvols == MKV_RECORD_VOLS || n >= MKV_VOLPATH_MAX || memchr(p, '\0', n))
+        if (rec->nvols == MKV_RECORD_VOLS || n >= MKV_VOLPATH_MAX)
             return -1;
         memcpy(rec->vols[rec->nvols], p, n);
         rec->vols[rec->nvols][n] = '\0';
