@@ -208,6 +208,7 @@ static void handle_get(struct worker *w, struct req *r)
         reply(r, 404, hdr, NULL, NULL, 0);
         return;
     }
+    snprintf(r->volume, sizeof(r->volume), "%s", rec.vols[chosen]);
     snprintf(hdr, sizeof(hdr), "Location: http://%s%s\r\n%sKey-Volumes: %s\r\nKey-Balance: %s\r\n",
              rec.vols[chosen], path, md5hdr, vols,
              record_matches(&rec, &p) ? "balanced" : "unbalanced");
@@ -326,6 +327,7 @@ static void handle_put(struct worker *w, struct req *r)
         v.rd = read_fcgi;
         v.rdarg = r->fr->in;
     }
+    snprintf(r->volume, sizeof(r->volume), "%s", p.vols[0]);
     rc = vclient_put(&w->vc, urls, p.n, &v);
     r->bytes = v.sent;
     if (rc < 0) {
@@ -538,6 +540,79 @@ static int list_visit(void *arg, const char *key, size_t klen, const char *val, 
     return 0;
 }
 
+/* GET /?health: 200 when the index answers (for load balancers). */
+static void handle_health(struct worker *w, struct req *r)
+{
+    struct mkv_record rec;
+
+    if (index_get(w->ix, "/", 1, &rec) == MKV_ERR || w->ix->panic)
+        reply_error(r, 503, "index unavailable");
+    else
+        reply(r, 200, NULL, "text/plain; charset=utf-8", "ok\n", 3);
+}
+
+/* GET /?stats: counters of every worker and of the index, in Prometheus'
+ * text exposition format. */
+static void handle_stats(struct worker *w, struct req *r)
+{
+    static const char *methods[] = {"GET", "HEAD", "PUT", "DELETE", "UNLINK", "REBALANCE", "other"};
+    static const char *classes[] = {"unknown", "1xx", "2xx", "3xx", "4xx", "5xx"};
+    char buf[16384];
+    size_t off = 0;
+    DB_MPOOL_STAT *mp = NULL;
+    DB_LOCK_STAT *lk = NULL;
+
+#define EMIT(...)                                                                                  \
+    do {                                                                                           \
+        int n_ = snprintf(buf + off, sizeof(buf) - off, __VA_ARGS__);                              \
+        if (n_ > 0 && (size_t)n_ < sizeof(buf) - off)                                              \
+            off += (size_t)n_;                                                                     \
+    } while (0)
+    if (!w->st) {
+        reply_error(r, 503, "statistics unavailable");
+        return;
+    }
+    EMIT("# HELP mkv_requests_total Requests answered, by method and status class.\n"
+         "# TYPE mkv_requests_total counter\n");
+    for (int m = 0; m < ST_METHODS; m++)
+        for (int c = 0; c < 6; c++) {
+            unsigned long v = atomic_load(&w->st->requests[m][c]);
+            if (v)
+                EMIT("mkv_requests_total{method=\"%s\",status=\"%s\"} %lu\n", methods[m],
+                     classes[c], v);
+        }
+    EMIT("# HELP mkv_value_bytes_in_total Value bytes received by PUTs.\n"
+         "# TYPE mkv_value_bytes_in_total counter\n"
+         "mkv_value_bytes_in_total %lu\n",
+         atomic_load(&w->st->bytes_in));
+    EMIT("# HELP mkv_volume_errors_total Failed calls to each volume.\n"
+         "# TYPE mkv_volume_errors_total counter\n");
+    for (int i = 0; i < w->cfg->nvolumes; i++)
+        EMIT("mkv_volume_errors_total{volume=\"%s\"} %lu\n", w->cfg->volumes[i],
+             atomic_load(&w->st->volume_errors[i]));
+    EMIT("# HELP mkv_worker_starts_total Worker processes started by the supervisor.\n"
+         "# TYPE mkv_worker_starts_total counter\nmkv_worker_starts_total %lu\n",
+         atomic_load(&w->st->worker_starts));
+    if (w->ix->env->memp_stat(w->ix->env, &mp, NULL, 0) == 0 && mp) {
+        EMIT("# HELP mkv_index_cache_hits_total Berkeley DB cache hits and misses.\n"
+             "# TYPE mkv_index_cache_hits_total counter\n"
+             "mkv_index_cache_hits_total %lu\nmkv_index_cache_misses_total %lu\n",
+             (unsigned long)mp->st_cache_hit, (unsigned long)mp->st_cache_miss);
+        free(mp);
+    }
+    if (w->ix->env->lock_stat(w->ix->env, &lk, 0) == 0 && lk) {
+        EMIT("# HELP mkv_index_lock_waits_total Index lock requests that had to wait.\n"
+             "# TYPE mkv_index_lock_waits_total counter\n"
+             "mkv_index_lock_waits_total %lu\nmkv_index_lock_nowait_refused_total %lu\n"
+             "mkv_index_deadlocks_total %lu\n",
+             (unsigned long)lk->st_lock_wait, (unsigned long)lk->st_lock_nowait,
+             (unsigned long)lk->st_ndeadlocks);
+        free(lk);
+    }
+#undef EMIT
+    reply(r, 200, NULL, "text/plain; version=0.0.4", buf, off);
+}
+
 static void handle_query(struct worker *w, struct req *r)
 {
     const char *q = r->query;
@@ -558,8 +633,15 @@ static void handle_query(struct worker *w, struct req *r)
         l.want_deleted = 0;
     else if (oplen == 8 && !strncmp(q, "unlinked", 8))
         l.want_deleted = 1;
-    else {
-        reply_error(r, 400, "unknown query operation: use ?list or ?unlinked first");
+    else if (oplen == 6 && !strncmp(q, "health", 6)) {
+        handle_health(w, r);
+        return;
+    } else if (oplen == 5 && !strncmp(q, "stats", 5)) {
+        handle_stats(w, r);
+        return;
+    } else {
+        reply_error(r, 400,
+                    "unknown query operation: use ?list, ?unlinked, ?health or ?stats first");
         return;
     }
     rc = query_param(q, "limit", limit, sizeof(limit), &llen, &rej);

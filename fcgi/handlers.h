@@ -5,6 +5,7 @@
 #include "config.h"
 #include "http.h"
 #include "index.h"
+#include "stats.h"
 #include "volume.h"
 
 /* What one request thread owns. */
@@ -12,7 +13,8 @@ struct worker {
     const struct mkv_config *cfg;
     struct mkv_index *ix; /* shared by the threads of the process */
     struct mkv_vclient vc;
-    unsigned int seed; /* rand_r state: replica order of probes */
+    unsigned int seed;    /* rand_r state: replica order of probes */
+    struct mkv_stats *st; /* shared by every worker process */
 };
 
 /* Parses the request and answers it. */

@@ -32,6 +32,7 @@
 #include "handlers.h"
 #include "index.h"
 #include "log.h"
+#include "stats.h"
 
 #define GRACE_SECONDS 30 /* in-flight requests get this long after SIGTERM */
 #define MONITOR_EVERY 5  /* seconds between failchk runs without a death */
@@ -48,6 +49,7 @@ static atomic_int active; /* requests being handled in this process */
 struct server {
     struct mkv_config cfg;
     struct mkv_index ix;
+    struct mkv_stats *stats; /* shared with every worker (created before fork) */
     int listen_fd;
 };
 
@@ -91,8 +93,9 @@ static void log_request(const struct req *r, double ms)
         return;
     if (escape_nonprint(r->key, r->klen < 200 ? r->klen : 200, key, sizeof(key)) < 0)
         key[0] = '\0';
-    log_info("%s %s%s%s %d %lldB %.1fms", r->method, key, r->query ? "?" : "",
-             r->query ? r->query : "", r->status, r->bytes, ms);
+    log_info("%s %s%s%s %d %lldB %.1fms%s%s", r->method, key, r->query ? "?" : "",
+             r->query ? r->query : "", r->status, r->bytes, ms, r->volume[0] ? " vol=" : "",
+             r->volume);
 }
 
 static void *serve_thread(void *arg)
@@ -105,11 +108,13 @@ static void *serve_thread(void *arg)
     w.cfg = &s->cfg;
     w.ix = &s->ix;
     w.seed = (unsigned)time(NULL) ^ (unsigned)getpid() ^ (unsigned)(uintptr_t)&w;
+    w.st = s->stats;
     if (vclient_init(&w.vc, &s->cfg) < 0) {
         log_error("cannot create a curl client");
         stopping = 1;
         return NULL;
     }
+    w.vc.stats = s->stats;
     if (FCGX_InitRequest(&fr, s->listen_fd, 0) != 0) {
         log_error("FCGX_InitRequest failed");
         stopping = 1;
@@ -128,6 +133,7 @@ static void *serve_thread(void *arg)
         r.method = param(&r, "REQUEST_METHOD");
         r.uri = param(&r, "REQUEST_URI");
         handle(&w, &r);
+        stats_request(s->stats, r.method, r.status, r.bytes);
         log_request(&r, now_ms() - t0); /* before Finish: it frees the params */
         FCGX_Finish_r(&fr);
         atomic_fetch_sub(&active, 1);
@@ -186,6 +192,8 @@ static pid_t spawn(struct server *s)
         set_handler(SIGCHLD, SIG_DFL);
         _exit(run_worker(s));
     }
+    if (pid > 0 && s->stats)
+        atomic_fetch_add(&s->stats->worker_starts, 1);
     if (pid < 0)
         log_error("fork failed: %s", strerror(errno));
     return pid;
@@ -399,6 +407,9 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    s.stats = stats_create();
+    if (!s.stats)
+        log_error("cannot map shared statistics: /?stats disabled");
     if (s.cfg.workers == 0)
         return run_worker(&s);
     return run_supervisor(&s);

@@ -31,6 +31,7 @@ int vclient_init(struct mkv_vclient *vc, const struct mkv_config *cfg)
     vc->connect_timeout_ms = cfg->connect_timeout_ms;
     vc->idle_timeout_ms = cfg->idle_timeout_ms;
     vc->probe_timeout_ms = cfg->probe_timeout_ms;
+    vc->cfg = cfg;
     vc->multi = curl_multi_init();
     vc->chunk = malloc(MKV_CHUNK);
     if (!vc->multi || !vc->chunk)
@@ -112,8 +113,8 @@ static void describe(const char *url, char *out, size_t cap)
 }
 
 /* Checks a finished transfer; 0 when status is one of ok1/ok2. */
-static int check_done(CURL *h, CURLcode res, const char *url, long ok1, long ok2, char *why,
-                      size_t whylen)
+static int check_done(struct mkv_vclient *vc, CURL *h, CURLcode res, const char *url, long ok1,
+                      long ok2, char *why, size_t whylen)
 {
     char vol[MKV_VOLPATH_MAX];
     long code = 0;
@@ -121,11 +122,13 @@ static int check_done(CURL *h, CURLcode res, const char *url, long ok1, long ok2
     describe(url, vol, sizeof(vol));
     if (res != CURLE_OK) {
         snprintf(why, whylen, "volume %s: %s", vol, curl_easy_strerror(res));
+        stats_volume_error(vc->stats, vc->cfg, url);
         return -1;
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
     if (code != ok1 && code != ok2) {
         snprintf(why, whylen, "volume %s answered HTTP %ld", vol, code);
+        stats_volume_error(vc->stats, vc->cfg, url);
         return -1;
     }
     return 0;
@@ -211,7 +214,8 @@ int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, struct vput *v
             /* Keep the others going: cutting a replica whose volume already
              * has the whole body would let it finish the file after our
              * clean-up DELETE. */
-            if (check_done(u->h, msg->data.result, urls[u - up], 201, 204, why, sizeof(why)) < 0 &&
+            if (check_done(vc, u->h, msg->data.result, urls[u - up], 201, 204, why, sizeof(why)) <
+                    0 &&
                 rc == 0) {
                 rc = -1;
                 snprintf(v->why, sizeof(v->why), "%s", why);
@@ -281,7 +285,7 @@ static int delete_group(struct mkv_vclient *vc, char *const *urls, int n, char *
             left--;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &url);
             /* Keep going after a failure: remove every copy we can. */
-            if (check_done(msg->easy_handle, msg->data.result, url, 204, 404, why, whylen) < 0)
+            if (check_done(vc, msg->easy_handle, msg->data.result, url, 204, 404, why, whylen) < 0)
                 rc = -1;
         }
         if (left > 0)
@@ -335,6 +339,8 @@ long vclient_head(struct mkv_vclient *vc, const char *url, long timeout_ms)
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
     if (run_one(vc, h) == CURLE_OK)
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    else
+        stats_volume_error(vc->stats, vc->cfg, url);
     return code;
 }
 

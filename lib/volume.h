@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "stats.h"
 
 #define MKV_CHUNK (512 * 1024) /* bytes of a value in memory at once, per PUT */
 
@@ -20,6 +21,8 @@ struct mkv_vclient {
     long connect_timeout_ms;
     long idle_timeout_ms;
     long probe_timeout_ms;
+    const struct mkv_config *cfg;
+    struct mkv_stats *stats; /* optional: volume errors are counted here */
 };
 
 /* Reads up to cap bytes of the value; returns the count, 0 at its end, or -1. */
