@@ -14,9 +14,10 @@ struct req {
     const char *query; /* raw text after '?', or NULL */
     char key[MKV_URI_MAX];
     size_t klen;
-    int head;        /* HEAD: headers only */
-    int status;      /* for the log line */
-    long long bytes; /* value bytes moved, for the log line */
+    int head;         /* HEAD: headers only */
+    int status;       /* for the log line */
+    long long bytes;  /* value bytes moved, for the log line */
+    char volume[256]; /* the volume path redirected to or written first, for the log */
 };
 
 /* A FastCGI parameter, or "" when absent. */
