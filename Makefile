@@ -119,7 +119,7 @@ install: $(INSTALL_BINS)
 	install -m 644 conf/crontab.example $(DESTDIR)$(DATADIR)/mkv/
 	install -m 644 nginx/mkv-location.conf nginx/mkv-prefix.conf nginx/front.conf.in nginx/volume.conf.in \
 	    $(DESTDIR)$(DATADIR)/mkv/nginx/
-	install -m 644 lighttpd/front.conf.in $(DESTDIR)$(DATADIR)/mkv/lighttpd/
+	install -m 644 lighttpd/front.conf.in lighttpd/front-spawn.conf.in $(DESTDIR)$(DATADIR)/mkv/lighttpd/
 	for u in conf/systemd/*.in; do \
 	    sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 	        -e 's|@DATADIR@|$(DATADIR)|g' $$u > $(DESTDIR)$(UNITDIR)/$$(basename $$u .in); \

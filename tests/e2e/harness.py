@@ -140,6 +140,13 @@ def own_cluster(fn):
     return fn
 
 
+def supervised(fn):
+    """The test needs the mkv-fcgi supervisor (spawn-fcgi fronts), not
+    lighttpd's own spawning of workers (front lighttpd-spawn)."""
+    fn.fronts = ('nginx', 'lighttpd')
+    return fn
+
+
 def nginx_only(fn):
     """The test does not apply to the lighttpd front."""
     fn.fronts = ('nginx',)

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """run.py: run the mkv end-to-end tests (Python 3 standard library only).
 
-Usage: python3 tests/e2e/run.py [-k SUBSTRING]... [--front nginx|lighttpd]
+Usage: python3 tests/e2e/run.py [-k SUBSTRING]... [--front nginx|lighttpd|lighttpd-spawn]
                                 [--keep] [--logs] [-v]
 
 Every function named test_* in a module tests/e2e/test_*.py takes a `cluster`
 argument (a harness.Cluster) and is run against an nginx-front cluster and
-then a lighttpd-front cluster.  Markers from harness: @cluster_env(MKV_X=..)
+then a lighttpd-front cluster, then lighttpd spawning the workers itself
+(lighttpd-spawn).  Markers from harness: @cluster_env(MKV_X=..)
 (tests with equal settings share a cluster), @own_cluster (a cluster of its
 own), @nginx_only.  The built binaries are taken from $MKV_BIN (default
 <repo>/build); other MKV_* variables of the caller are not passed on, so the
@@ -35,7 +36,7 @@ sys.path.insert(0, HERE)
 
 import harness  # noqa: E402
 
-FRONTS = ('nginx', 'lighttpd')
+FRONTS = ('nginx', 'lighttpd', 'lighttpd-spawn')
 
 
 def discover():

@@ -5,7 +5,7 @@ import signal
 import threading
 import time
 
-from harness import (check, cluster_env, expect, fresh_key, key_of, md5hex,
+from harness import (check, cluster_env, supervised, expect, fresh_key, key_of, md5hex,
                      own_cluster, read_file, show)
 
 
@@ -222,12 +222,14 @@ def kill_workers_under_load(cluster, kills):
     expect(cluster.delete(key), 204, 'final DELETE')
 
 
+@supervised
 @own_cluster
 @cluster_env(MKV_WORKERS=2)
 def test_worker_kill(cluster):
     kill_workers_under_load(cluster, 1)
 
 
+@supervised
 @own_cluster
 @cluster_env(MKV_WORKERS=2)
 def test_worker_kill_repeated(cluster):

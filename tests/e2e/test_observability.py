@@ -2,7 +2,7 @@
 
 import re
 
-from harness import check, expect, fresh_key, own_cluster
+from harness import check, expect, fresh_key, own_cluster, supervised
 
 
 def metrics(cluster):
@@ -28,6 +28,7 @@ def test_health(cluster):
     check(st == 200 and body == b'ok\n', '?health: %d %r' % (st, body))
 
 
+@supervised  # under lighttpd-spawn each worker process counts on its own
 def test_stats_count_real_traffic(cluster):
     before = metrics(cluster)
     a, b = fresh_key(), fresh_key()
@@ -51,6 +52,7 @@ def test_stats_count_real_traffic(cluster):
     check(after.get('mkv_worker_starts_total') == 2, 'worker starts: %r' % after)
 
 
+@supervised
 @own_cluster
 def test_stats_count_volume_errors(cluster):
     down = cluster.volumes[1]
