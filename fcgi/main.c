@@ -242,7 +242,7 @@ static int monitor(struct server *s, int recover)
         int rc;
 
         set_handler(SIGCHLD, SIG_DFL);
-        rc = recover ? index_open(&ix, s->cfg.db, s->cfg.cache_mb, err, sizeof(err))
+        rc = recover ? index_recover(&ix, s->cfg.db, s->cfg.cache_mb, err, sizeof(err))
                      : index_open_norecover(&ix, s->cfg.db, s->cfg.cache_mb, err, sizeof(err));
         if (rc < 0) {
             log_error("monitor: %s", err);

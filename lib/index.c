@@ -100,6 +100,18 @@ fail:
 
 int index_open(struct mkv_index *ix, const char *home, int cache_mb, char *err, size_t errlen)
 {
+    for (int i = 0; i < 20; i++) {
+        if (open_env(ix, home, cache_mb, 0, err, errlen) == 0)
+            return 0;
+        if (!ix->panic)
+            return -1;
+        usleep(500000); /* a supervisor's monitor may be recovering it */
+    }
+    return open_env(ix, home, cache_mb, 1, err, errlen);
+}
+
+int index_recover(struct mkv_index *ix, const char *home, int cache_mb, char *err, size_t errlen)
+{
     return open_env(ix, home, cache_mb, 1, err, errlen);
 }
 
@@ -348,8 +360,8 @@ int index_get_raw(struct mkv_index *ix, const char *key, size_t klen, char *buf,
 }
 
 /* Encodes and puts recs[0..n) inside txn; returns the DB error or 0. */
-static int put_all(struct mkv_index *ix, DB_TXN *txn, const char *const *keys,
-                   const size_t *klens, const struct mkv_record *recs, int n)
+static int put_all(struct mkv_index *ix, DB_TXN *txn, const char *const *keys, const size_t *klens,
+                   const struct mkv_record *recs, int n)
 {
     char buf[MKV_RECORD_MAX];
     DBT k, v;

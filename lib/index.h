@@ -30,17 +30,22 @@ struct mkv_keylock {
     DB_TXN *txn;
 };
 
-/* Opens (creating if needed) the environment in home.  Returns 0 or -1 with
- * a reason in err.  Runs failchk for processes that died; if that cannot
- * repair the environment it runs recovery (every other process using the
- * environment must then reopen it). */
+/* Opens (creating if needed) the environment in home: for the admin tools.
+ * Returns 0 or -1 with a reason in err.  failchk runs for processes that
+ * died.  If the environment needs recovery, it first waits (up to 10 s) for
+ * a running mkv-fcgi supervisor to recover it, and runs recovery itself only
+ * after that: recovery while other processes are attached would fail. */
 int index_open(struct mkv_index *ix, const char *home, int cache_mb, char *err, size_t errlen);
 
-/* The same without running recovery: when the environment needs it the open
- * fails with DB_RUNRECOVERY and ix->panic set.  For workers whose
- * supervisor recovers once every one of them has stopped. */
+/* Opens without ever running recovery: when the environment needs it the open
+ * fails with ix->panic set.  For workers whose supervisor recovers. */
 int index_open_norecover(struct mkv_index *ix, const char *home, int cache_mb, char *err,
                          size_t errlen);
+
+/* Opens with recovery if needed (DB_RECOVER): only while no other process
+ * uses the environment (the supervisor's monitor, with every worker gone). */
+int index_recover(struct mkv_index *ix, const char *home, int cache_mb, char *err, size_t errlen);
+
 void index_close(struct mkv_index *ix);
 
 int index_get(struct mkv_index *ix, const char *key, size_t klen, struct mkv_record *rec);
