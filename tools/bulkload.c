@@ -1,0 +1,223 @@
+/* bulkload.c: fills an index with synthetic live records, fast, for the
+ * cost-growth benchmark (make bench).
+ *
+ *     bulkload [--count=N] [--from=A] [--batch=B] [config flags, e.g. --db=DIR]
+ *
+ * Writes keys /bench-<A> ... /bench-<A+N-1>, each record in minikeyvalue's
+ * format ("HASH<md5 of value-<i>>" + the key's placement over the configured
+ * volumes), B puts per transaction, commits not flushed until the end.  No
+ * value files are written: the records only make the index big.  Run it
+ * while no worker has the environment open (it may run recovery). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "index.h"
+#include "log.h"
+#include "md5.h"
+#include "placement.h"
+#include "record.h"
+
+#define MAX_CONFIG_ARGS 64
+#define KEY_CAP         32
+#define BATCH_MAX       100000
+
+struct options {
+    long count; /* records to write */
+    long from;  /* first key number */
+    int batch;  /* puts per transaction */
+};
+
+struct batch {
+    char (*keybuf)[KEY_CAP];
+    const char **keys;
+    size_t *klens;
+    struct mkv_record *recs;
+};
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: bulkload [--count=N] [--from=A] [--batch=B] [config flags]\n"
+                    "  writes live records for /bench-A .. /bench-(A+N-1) into the index\n"
+                    "  (defaults: N=1000000, A=0, B=5000; --db=DIR, --volumes=... as mkv-fcgi)\n");
+}
+
+/* Parses a decimal in [min, max] from s; returns 0 or -1. */
+static int parse_long(const char *s, long min, long max, long *out)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Takes our own flags out of argv, the rest goes to config_load. */
+static int parse_args(int argc, char **argv, struct options *o, char **cargv, int *cargc)
+{
+    long v;
+
+    o->count = 1000000;
+    o->from = 0;
+    o->batch = 5000;
+    *cargc = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage();
+            return 1;
+        } else if (!strncmp(a, "--count=", 8)) {
+            if (parse_long(a + 8, 0, 1000000000L, &o->count) < 0)
+                goto bad;
+        } else if (!strncmp(a, "--from=", 7)) {
+            if (parse_long(a + 7, 0, 1000000000L, &o->from) < 0)
+                goto bad;
+        } else if (!strncmp(a, "--batch=", 8)) {
+            if (parse_long(a + 8, 1, BATCH_MAX, &v) < 0)
+                goto bad;
+            o->batch = (int)v;
+        } else {
+            if (*cargc + 2 >= MAX_CONFIG_ARGS) {
+                fprintf(stderr, "bulkload: too many arguments\n");
+                return -1;
+            }
+            cargv[(*cargc)++] = argv[i];
+            if (!strcmp(a, "-c") && i + 1 < argc)
+                cargv[(*cargc)++] = argv[++i];
+        }
+    }
+    cargv[*cargc] = NULL;
+    return 0;
+
+bad:
+    fprintf(stderr, "bulkload: bad value in %s\n", argv[0]);
+    usage();
+    return -1;
+}
+
+static void batch_free(struct batch *b)
+{
+    free(b->keybuf);
+    free(b->keys);
+    free(b->klens);
+    free(b->recs);
+}
+
+static int batch_alloc(struct batch *b, int n)
+{
+    b->keybuf = calloc((size_t)n, KEY_CAP);
+    b->keys = calloc((size_t)n, sizeof(*b->keys));
+    b->klens = calloc((size_t)n, sizeof(*b->klens));
+    b->recs = calloc((size_t)n, sizeof(*b->recs));
+    if (!b->keybuf || !b->keys || !b->klens || !b->recs) {
+        batch_free(b);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        b->keys[i] = b->keybuf[i];
+    return 0;
+}
+
+/* Fills slot j of the batch with key number i and its record. */
+static int make_record(const struct mkv_config *cfg, struct batch *b, int j, long i)
+{
+    struct mkv_placement p;
+    unsigned char d[16];
+    char val[32];
+    int klen = snprintf(b->keybuf[j], KEY_CAP, "/bench-%ld", i);
+    int vlen = snprintf(val, sizeof(val), "value-%ld", i);
+
+    if (klen < 0 || klen >= KEY_CAP || vlen < 0 || vlen >= (int)sizeof(val))
+        return -1;
+    b->klens[j] = (size_t)klen;
+    if (key2volumes(cfg, b->keybuf[j], (size_t)klen, &p) < 0 ||
+        md5_digest(val, (size_t)vlen, d) < 0)
+        return -1;
+    b->recs[j].deleted = 0;
+    md5_hex(d, b->recs[j].hash);
+    record_set_vols(&b->recs[j], &p);
+    return 0;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int load(const struct mkv_config *cfg, struct mkv_index *ix, const struct options *o)
+{
+    struct batch b;
+    long done = 0;
+
+    if (batch_alloc(&b, o->batch) < 0) {
+        fprintf(stderr, "bulkload: out of memory\n");
+        return -1;
+    }
+    while (done < o->count) {
+        int n = (int)(o->count - done < o->batch ? o->count - done : o->batch);
+
+        for (int j = 0; j < n; j++)
+            if (make_record(cfg, &b, j, o->from + done + j) < 0) {
+                fprintf(stderr, "bulkload: cannot build record %ld\n", o->from + done + j);
+                goto fail;
+            }
+        if (index_put_batch(ix, b.keys, b.klens, b.recs, n) != MKV_OK) {
+            fprintf(stderr, "bulkload: write failed after %ld records\n", done);
+            goto fail;
+        }
+        done += n;
+    }
+    batch_free(&b);
+    return 0;
+
+fail:
+    batch_free(&b);
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    struct mkv_config cfg;
+    struct mkv_index ix;
+    struct options o;
+    char *cargv[MAX_CONFIG_ARGS], err[512];
+    int cargc, rc;
+    double t0, dt;
+
+    if ((rc = parse_args(argc, argv, &o, cargv, &cargc)) != 0)
+        return rc > 0 ? 0 : 2;
+    if (config_load(&cfg, cargc, cargv, err, sizeof(err)) < 0) {
+        fprintf(stderr, "bulkload: %s\n", err);
+        return 2;
+    }
+    log_set_level(cfg.log_level);
+    if (index_open(&ix, cfg.db, cfg.cache_mb, err, sizeof(err)) < 0) {
+        fprintf(stderr, "bulkload: %s\n", err);
+        return 1;
+    }
+    ix.nosync = 1;
+    t0 = now();
+    rc = load(&cfg, &ix, &o);
+    if (rc == 0 && index_flush(&ix) != MKV_OK)
+        rc = -1;
+    if (rc == 0 && index_checkpoint(&ix, 0, 0) != MKV_OK)
+        rc = -1;
+    index_close(&ix);
+    dt = now() - t0;
+    if (rc < 0)
+        return 1;
+    printf("bulkload: %ld records (/bench-%ld..) in %.1fs, %.0f records/s\n", o.count, o.from, dt,
+           dt > 0 ? (double)o.count / dt : 0.0);
+    return 0;
+}
