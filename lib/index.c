@@ -2,6 +2,7 @@
 #include "index.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,14 +93,28 @@ static int open_env(struct mkv_index *ix, const char *home, int cache_mb, int re
 
 fail:
     snprintf(err, errlen, "index %s: %s: %s", home, step, db_strerror(ret));
+    /* A handle whose open failed must still be closed: DB_REGISTER allows
+     * one open handle per process, and a retry would be refused. */
+    if (ix->db)
+        ix->db->close(ix->db, 0);
+    if (ix->env)
+        ix->env->close(ix->env, 0);
+    ix->db = NULL;
+    ix->env = NULL;
     if (ret == DB_RUNRECOVERY)
         ix->panic = 1;
-    index_close(ix);
     return -1;
 }
 
 int index_open(struct mkv_index *ix, const char *home, int cache_mb, char *err, size_t errlen)
 {
+    char reg[PATH_MAX];
+
+    /* No registry yet: nobody else has the environment open (it is new, or a
+     * copied backup), and its first opener must be allowed to recover. */
+    snprintf(reg, sizeof(reg), "%s/__db.register", home);
+    if (access(reg, F_OK) != 0)
+        return open_env(ix, home, cache_mb, 1, err, errlen);
     for (int i = 0; i < 20; i++) {
         if (open_env(ix, home, cache_mb, 0, err, errlen) == 0)
             return 0;
