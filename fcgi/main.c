@@ -34,13 +34,17 @@
 #include "log.h"
 #include "stats.h"
 
-#define GRACE_SECONDS 30 /* in-flight requests get this long after SIGTERM */
-#define MONITOR_EVERY 5  /* seconds between failchk runs without a death */
-#define MONITOR_TIMEOUT                                                                            \
-    3                        /* failchk takes milliseconds: longer means it is stuck               \
-                              * on a mutex a dead worker held, i.e. recovery */
-#define RECOVER_TIMEOUT  300 /* recovery replays the log since the last checkpoint */
-#define CHECKPOINT_EVERY 60  /* seconds between checkpoints */
+/* In-flight requests get this long after SIGTERM. */
+#define GRACE_SECONDS 30
+/* Seconds between failchk runs when no worker died. */
+#define MONITOR_EVERY 5
+/* failchk takes milliseconds; a monitor still busy after this is stuck on a
+ * mutex a dead worker held, which means recovery. */
+#define MONITOR_TIMEOUT 1
+/* Recovery replays the log since the last checkpoint (one a minute). */
+#define RECOVER_TIMEOUT 20
+/* Seconds between checkpoints. */
+#define CHECKPOINT_EVERY 60
 
 static volatile sig_atomic_t stopping;
 static volatile sig_atomic_t child_died;
@@ -228,11 +232,17 @@ static int reap(pid_t *pids, int n, int *code)
     return 1;
 }
 
-/* Runs failchk (recover: full recovery) in a child with its own environment
- * handle, which is killed if it hangs.  Returns 0, or -1 when the
- * environment needs recovery. */
-static int monitor(struct server *s, int recover)
+enum { FAILCHK, RECOVER, RECOVER_FORCED };
+
+/* Runs failchk (or recovery) in a child with its own environment handle,
+ * which is killed if it hangs.  Returns 0, or -1 when the environment needs
+ * recovery.  RECOVER_FORCED first removes the regions without taking any
+ * lock (DB_ENV->remove with DB_FORCE): when a process died holding a region
+ * mutex, recovery itself would block attaching to the old regions.  Only
+ * for when every worker is gone. */
+static int monitor(struct server *s, int mode)
 {
+    int recover = mode != FAILCHK;
     pid_t pid = fork();
     int st = 0, limit = (recover ? RECOVER_TIMEOUT : MONITOR_TIMEOUT) * 100;
 
@@ -242,6 +252,11 @@ static int monitor(struct server *s, int recover)
         int rc;
 
         set_handler(SIGCHLD, SIG_DFL);
+        if (mode == RECOVER_FORCED) {
+            DB_ENV *env;
+            if (db_env_create(&env, 0) == 0)
+                env->remove(env, s->cfg.db, DB_FORCE);
+        }
         rc = recover ? index_recover(&ix, s->cfg.db, s->cfg.cache_mb, err, sizeof(err))
                      : index_open_norecover(&ix, s->cfg.db, s->cfg.cache_mb, err, sizeof(err));
         if (rc < 0) {
@@ -298,7 +313,9 @@ static void recover(struct server *s, pid_t *pids, int n)
         if (pids[i] > 0)
             waitpid(pids[i], NULL, 0);
     memset(pids, 0, (size_t)n * sizeof(*pids));
-    for (int tries = 0; monitor(s, 1) < 0 && !stopping; tries++) {
+    /* Every worker is gone: recovery may remove the regions without the
+     * mutexes a dead worker may hold (DB_RECOVER removes them anyway). */
+    for (int tries = 0; monitor(s, RECOVER_FORCED) < 0 && !stopping; tries++) {
         log_error("recovery failed (attempt %d); retrying", tries + 1);
         sleep(1);
     }
@@ -314,7 +331,7 @@ static int run_supervisor(struct server *s)
 
     set_handler(SIGCHLD, on_chld);
     /* Recover (if a previous run died badly) before any worker attaches. */
-    if (monitor(s, 1) < 0) {
+    if (monitor(s, RECOVER) < 0 && monitor(s, RECOVER_FORCED) < 0) {
         log_error("cannot open or recover the index in %s", s->cfg.db);
         return 1;
     }
@@ -329,7 +346,7 @@ static int run_supervisor(struct server *s)
         child_died = 0;
         /* Reaped first: a zombie would still pass kill(pid, 0). */
         if (died || needs || time(NULL) - checked >= MONITOR_EVERY) {
-            if (needs || monitor(s, 0) < 0) {
+            if (needs || monitor(s, FAILCHK) < 0) {
                 recover(s, pids, n + 1);
                 memset(started, 0, sizeof(started));
             }
@@ -367,7 +384,7 @@ static int run_supervisor(struct server *s)
     signal_all(pids, n + 1, SIGKILL);
     while (reap(pids, n + 1, &(int){0}))
         ;
-    monitor(s, 0); /* leave no dead worker's locks behind */
+    monitor(s, FAILCHK); /* leave no dead worker's locks behind */
     return 0;
 }
 
