@@ -59,8 +59,7 @@ static void seterr(char *err, size_t errlen, const char *fmt, const char *a, con
     snprintf(err, errlen, fmt, a, b);
 }
 
-/* Parse a decimal integer in [min, max]; the whole string must be the number. */
-static int parse_bounded(const char *s, long min, long max, long *out)
+int parse_bounded(const char *s, long min, long max, long *out)
 {
     char *end;
     long v;

@@ -39,6 +39,10 @@ struct mkv_config {
  * in err. */
 int config_load(struct mkv_config *cfg, int argc, char **argv, char *err, size_t errlen);
 
+/* Parses a decimal integer in [min, max]; the whole string must be the
+ * number (no blanks, no sign tricks beyond one '-').  Returns 0 or -1. */
+int parse_bounded(const char *s, long min, long max, long *out);
+
 /* Print every setting and its meaning (for --help). */
 void config_usage(const char *prog);
 

@@ -175,21 +175,18 @@ int index_get(struct mkv_index *ix, const char *key, size_t klen, struct mkv_rec
     return MKV_OK;
 }
 
-/* Runs one put or delete in its own transaction, committed durably. */
-static int write_txn(struct mkv_index *ix, const char *key, size_t klen, const char *val,
-                     size_t vlen)
+/* Runs fn(txn, arg) in its own transaction, retried on deadlock, committed
+ * (durably unless ix->nosync).  Returns 0 or the Berkeley DB error. */
+static int run_txn(struct mkv_index *ix, int (*fn)(struct mkv_index *, DB_TXN *, void *), void *arg)
 {
-    DBT k, v;
     int ret = 0;
 
-    init_dbt(&k, key, klen);
-    init_dbt(&v, val, vlen);
     for (int i = 0; i < RETRIES; i++) {
         DB_TXN *txn = NULL;
 
         if ((ret = ix->env->txn_begin(ix->env, NULL, &txn, 0)) != 0)
             break;
-        ret = val ? ix->db->put(ix->db, txn, &k, &v, 0) : ix->db->del(ix->db, txn, &k, 0);
+        ret = fn(ix, txn, arg);
         if (ret == 0) {
             ret = txn->commit(txn, ix->nosync ? DB_TXN_NOSYNC : 0);
             break;
@@ -198,6 +195,32 @@ static int write_txn(struct mkv_index *ix, const char *key, size_t klen, const c
         if (ret != DB_LOCK_DEADLOCK)
             break;
     }
+    return ret;
+}
+
+struct one_write {
+    DBT k, v;
+    int del;
+};
+
+static int do_write(struct mkv_index *ix, DB_TXN *txn, void *arg)
+{
+    struct one_write *w = arg;
+
+    return w->del ? ix->db->del(ix->db, txn, &w->k, 0) : ix->db->put(ix->db, txn, &w->k, &w->v, 0);
+}
+
+/* Runs one put or delete in its own transaction, committed durably. */
+static int write_txn(struct mkv_index *ix, const char *key, size_t klen, const char *val,
+                     size_t vlen)
+{
+    struct one_write w;
+    int ret;
+
+    init_dbt(&w.k, key, klen);
+    init_dbt(&w.v, val, vlen);
+    w.del = val == NULL;
+    ret = run_txn(ix, do_write, &w);
     if (ret == DB_NOTFOUND)
         return MKV_NOTFOUND;
     if (ret != 0) {
@@ -375,21 +398,28 @@ int index_get_raw(struct mkv_index *ix, const char *key, size_t klen, char *buf,
 }
 
 /* Encodes and puts recs[0..n) inside txn; returns the DB error or 0. */
-static int put_all(struct mkv_index *ix, DB_TXN *txn, const char *const *keys, const size_t *klens,
-                   const struct mkv_record *recs, int n)
+struct batch {
+    const char *const *keys;
+    const size_t *klens;
+    const struct mkv_record *recs;
+    int n;
+};
+
+static int put_all(struct mkv_index *ix, DB_TXN *txn, void *arg)
 {
+    const struct batch *b = arg;
     char buf[MKV_RECORD_MAX];
     DBT k, v;
     int ret;
 
-    for (int i = 0; i < n; i++) {
-        int len = record_encode(&recs[i], buf, sizeof(buf));
+    for (int i = 0; i < b->n; i++) {
+        int len = record_encode(&b->recs[i], buf, sizeof(buf));
 
         if (len < 0) {
             log_error("index: record too long to encode");
             return EINVAL;
         }
-        init_dbt(&k, keys[i], klens[i]);
+        init_dbt(&k, b->keys[i], b->klens[i]);
         init_dbt(&v, buf, (size_t)len);
         if ((ret = ix->db->put(ix->db, txn, &k, &v, 0)) != 0)
             return ret;
@@ -400,22 +430,9 @@ static int put_all(struct mkv_index *ix, DB_TXN *txn, const char *const *keys, c
 int index_put_batch(struct mkv_index *ix, const char *const *keys, const size_t *klens,
                     const struct mkv_record *recs, int n)
 {
-    int ret = 0;
+    struct batch b = {keys, klens, recs, n};
+    int ret = run_txn(ix, put_all, &b);
 
-    for (int i = 0; i < RETRIES; i++) {
-        DB_TXN *txn = NULL;
-
-        if ((ret = ix->env->txn_begin(ix->env, NULL, &txn, 0)) != 0)
-            break;
-        ret = put_all(ix, txn, keys, klens, recs, n);
-        if (ret == 0) {
-            ret = txn->commit(txn, ix->nosync ? DB_TXN_NOSYNC : 0);
-            break;
-        }
-        txn->abort(txn);
-        if (ret != DB_LOCK_DEADLOCK)
-            break;
-    }
     if (ret != 0) {
         note(ix, ret, "batch put");
         return MKV_ERR;

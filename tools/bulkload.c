@@ -45,20 +45,6 @@ static void usage(void)
                     "  (defaults: N=1000000, A=0, B=5000; --db=DIR, --volumes=... as mkv-fcgi)\n");
 }
 
-/* Parses a decimal in [min, max] from s; returns 0 or -1. */
-static int parse_long(const char *s, long min, long max, long *out)
-{
-    char *end;
-    long v;
-
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /* Takes our own flags out of argv, the rest goes to config_load. */
 static int parse_args(int argc, char **argv, struct options *o, char **cargv, int *cargc)
 {
@@ -75,13 +61,13 @@ static int parse_args(int argc, char **argv, struct options *o, char **cargv, in
             usage();
             return 1;
         } else if (!strncmp(a, "--count=", 8)) {
-            if (parse_long(a + 8, 0, 1000000000L, &o->count) < 0)
+            if (parse_bounded(a + 8, 0, 1000000000L, &o->count) < 0)
                 goto bad;
         } else if (!strncmp(a, "--from=", 7)) {
-            if (parse_long(a + 7, 0, 1000000000L, &o->from) < 0)
+            if (parse_bounded(a + 7, 0, 1000000000L, &o->from) < 0)
                 goto bad;
         } else if (!strncmp(a, "--batch=", 8)) {
-            if (parse_long(a + 8, 1, BATCH_MAX, &v) < 0)
+            if (parse_bounded(a + 8, 1, BATCH_MAX, &v) < 0)
                 goto bad;
             o->batch = (int)v;
         } else {

@@ -16,6 +16,8 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "config.h"
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -69,19 +71,6 @@ static uint64_t rnd(struct run *r)
     return (r->rng * 2685821657736338717ULL) >> 1; /* non-negative 63 bits */
 }
 
-static int parse_long(const char *s, long min, long max, long *out)
-{
-    char *end;
-    long v;
-
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static void usage(void)
 {
     fprintf(stderr,
@@ -108,12 +97,13 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->url = a + 6;
         } else if (!strcmp(a, "--read-heavy")) {
             o->mode = READ_HEAVY;
-        } else if (!strncmp(a, "--keys=", 7) && parse_long(a + 7, 1, 100000000L, &v) == 0) {
+        } else if (!strncmp(a, "--keys=", 7) && parse_bounded(a + 7, 1, 100000000L, &v) == 0) {
             o->keys = v;
             keys_set = 1;
-        } else if (!strncmp(a, "--rounds=", 9) && parse_long(a + 9, 1, 1000000L, &v) == 0) {
+        } else if (!strncmp(a, "--rounds=", 9) && parse_bounded(a + 9, 1, 1000000L, &v) == 0) {
             o->rounds = v;
-        } else if (!strncmp(a, "--concurrency=", 14) && parse_long(a + 14, 1, MAX_SLOTS, &v) == 0) {
+        } else if (!strncmp(a, "--concurrency=", 14) &&
+                   parse_bounded(a + 14, 1, MAX_SLOTS, &v) == 0) {
             o->conc = (int)v;
         } else {
             usage();
