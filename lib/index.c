@@ -52,6 +52,16 @@ static void db_msgcall(const DB_ENV *env, const char *msg)
     log_info("bdb: %s", msg);
 }
 
+static void close_handles(struct mkv_index *ix)
+{
+    if (ix->db)
+        ix->db->close(ix->db, 0);
+    if (ix->env)
+        ix->env->close(ix->env, 0);
+    ix->db = NULL;
+    ix->env = NULL;
+}
+
 static int open_env(struct mkv_index *ix, const char *home, int cache_mb, int recover, char *err,
                     size_t errlen)
 {
@@ -95,12 +105,7 @@ fail:
     snprintf(err, errlen, "index %s: %s: %s", home, step, db_strerror(ret));
     /* A handle whose open failed must still be closed: DB_REGISTER allows
      * one open handle per process, and a retry would be refused. */
-    if (ix->db)
-        ix->db->close(ix->db, 0);
-    if (ix->env)
-        ix->env->close(ix->env, 0);
-    ix->db = NULL;
-    ix->env = NULL;
+    close_handles(ix);
     if (ret == DB_RUNRECOVERY)
         ix->panic = 1;
     return -1;
@@ -145,12 +150,7 @@ void index_close(struct mkv_index *ix)
         ix->env = NULL;
         return;
     }
-    if (ix->db)
-        ix->db->close(ix->db, 0);
-    if (ix->env)
-        ix->env->close(ix->env, 0);
-    ix->db = NULL;
-    ix->env = NULL;
+    close_handles(ix);
 }
 
 static void init_dbt(DBT *d, const void *data, size_t len)
