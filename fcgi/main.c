@@ -40,7 +40,7 @@
 #define MONITOR_EVERY 5
 /* failchk takes milliseconds; a monitor still busy after this is stuck on a
  * mutex a dead worker held, which means recovery. */
-#define MONITOR_TIMEOUT 1
+#define MONITOR_TIMEOUT 2
 /* Recovery replays the log since the last checkpoint (one a minute). */
 #define RECOVER_TIMEOUT 20
 /* Seconds between checkpoints. */

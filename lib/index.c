@@ -120,7 +120,7 @@ int index_open(struct mkv_index *ix, const char *home, int cache_mb, char *err, 
     snprintf(reg, sizeof(reg), "%s/__db.register", home);
     if (access(reg, F_OK) != 0)
         return open_env(ix, home, cache_mb, 1, err, errlen);
-    for (int i = 0; i < 20; i++) {
+    for (int i = 0; i < 40; i++) {
         if (open_env(ix, home, cache_mb, 0, err, errlen) == 0)
             return 0;
         if (!ix->panic)

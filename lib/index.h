@@ -32,7 +32,7 @@ struct mkv_keylock {
 
 /* Opens (creating if needed) the environment in home: for the admin tools.
  * Returns 0 or -1 with a reason in err.  failchk runs for processes that
- * died.  If the environment needs recovery, it first waits (up to 10 s) for
+ * died.  If the environment needs recovery, it first waits (up to 20 s) for
  * a running mkv-fcgi supervisor to recover it, and runs recovery itself only
  * after that: recovery while other processes are attached would fail. */
 int index_open(struct mkv_index *ix, const char *home, int cache_mb, char *err, size_t errlen);

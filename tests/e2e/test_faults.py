@@ -161,7 +161,7 @@ def kill_workers_under_load(cluster, kills):
             respawns.append((victim, t_respawn and t_respawn - t_kill, pids))
             if t_respawn is None:
                 break
-        # A kill inside a Berkeley DB call costs a full recovery (about 1.5 s
+        # A kill inside a Berkeley DB call costs a full recovery (about 2.5 s
         # of 502s): keep the load on long enough to see the service back.
         time.sleep(2.5)
     finally:
