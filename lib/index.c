@@ -2,6 +2,7 @@
 #include "index.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,7 +13,8 @@
 
 #include "log.h"
 
-#define RETRIES 8 /* deadlocks are retried; single-record txns rarely hit one */
+#define OPEN_TRIES 40 /* x 0.5 s: how long index_open waits for a recovery */
+#define RETRIES    8  /* deadlocks are retried; single-record txns rarely hit one */
 
 /* Threads of control tracked for failchk: worker processes x threads plus
  * admin tools.  Entries of dead processes are reclaimed by failchk. */
@@ -62,6 +64,82 @@ static void close_handles(struct mkv_index *ix)
     ix->env = NULL;
 }
 
+/* The DB_REGISTER registry, __db.register, holds one 25-byte slot per process
+ * that has the environment open: its pid as "%24lu\n", or "X...0\n" once it
+ * closed.  Each live process holds a one-byte fcntl lock on the first byte of
+ * its slot; byte 1 serializes registrations.  (Berkeley DB 5.3,
+ * env/env_register.c: a frozen format.)  We read it for two things Berkeley
+ * DB has no call for: to clear our own slot after a failed open, and to ask
+ * whether anyone else is attached before recovering. */
+#define SLOT_LEN 25
+
+static int registry_open(const char *home)
+{
+    char path[PATH_MAX];
+
+    if (snprintf(path, sizeof(path), "%s/__db.register", home) >= (int)sizeof(path))
+        return -1;
+    return open(path, O_RDWR | O_CLOEXEC);
+}
+
+static int range_lock(int fd, int cmd, short type, off_t start, struct flock *out)
+{
+    struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = start, .l_len = 1};
+    int ret;
+
+    while ((ret = fcntl(fd, cmd, &fl)) < 0 && errno == EINTR)
+        ;
+    if (out)
+        *out = fl;
+    return ret;
+}
+
+/* An open that fails after registering leaves our pid in the registry (the
+ * handle's close does not clear it), and any later open in this process is
+ * refused with "DB_REGISTER limits processes to one open DB_ENV handle".
+ * The slot must not simply be emptied: the failed open may have taken over
+ * the slot of a dead process, and that slot is what tells the next opener to
+ * recover.  So our pid becomes pid 0: never anyone's, never locked, read by
+ * Berkeley DB as a process that died.  Only called while this process has
+ * no handle open: closing fd drops every fcntl lock we hold on the file. */
+static void registry_release_self(const char *home)
+{
+    char mine[SLOT_LEN + 1], dead[SLOT_LEN + 1], slot[SLOT_LEN];
+    int fd = registry_open(home);
+
+    if (fd < 0)
+        return;
+    snprintf(mine, sizeof(mine), "%24lu\n", (unsigned long)getpid());
+    snprintf(dead, sizeof(dead), "%24lu\n", 0UL);
+    if (range_lock(fd, F_SETLKW, F_WRLCK, 1, NULL) == 0) {
+        for (off_t off = 0; pread(fd, slot, SLOT_LEN, off) == SLOT_LEN; off += SLOT_LEN)
+            if (memcmp(slot, mine, SLOT_LEN) == 0 && pwrite(fd, dead, SLOT_LEN, off) != SLOT_LEN)
+                log_error("index: cannot release our registry slot: %s", strerror(errno));
+    }
+    close(fd);
+}
+
+/* Counts the other processes attached to the environment: slots whose lock
+ * is held.  By the lock, not the slot's text: an opener that finds recovery
+ * needed empties every slot, live processes' too, and they keep their lock. */
+static int registry_others(const char *home)
+{
+    struct stat st;
+    int fd = registry_open(home), n = 0;
+
+    if (fd < 0)
+        return 0;
+    if (fstat(fd, &st) == 0)
+        for (off_t off = 0; off < st.st_size; off += SLOT_LEN) {
+            struct flock fl;
+            if (range_lock(fd, F_GETLK, F_WRLCK, off, &fl) == 0 && fl.l_type != F_UNLCK &&
+                fl.l_pid != getpid())
+                n++;
+        }
+    close(fd);
+    return n;
+}
+
 static int open_env(struct mkv_index *ix, const char *home, int cache_mb, int recover, char *err,
                     size_t errlen)
 {
@@ -106,26 +184,47 @@ fail:
     /* A handle whose open failed must still be closed: DB_REGISTER allows
      * one open handle per process, and a retry would be refused. */
     close_handles(ix);
+    registry_release_self(home);
     if (ret == DB_RUNRECOVERY)
         ix->panic = 1;
+    ix->error = ret;
     return -1;
+}
+
+/* Errors no wait can cure: the directory is missing or not ours. */
+static int permanent(int ret)
+{
+    return ret == ENOENT || ret == EACCES || ret == EPERM || ret == ENOSPC || ret == EROFS;
 }
 
 int index_open(struct mkv_index *ix, const char *home, int cache_mb, char *err, size_t errlen)
 {
     char reg[PATH_MAX];
+    int others;
 
     /* No registry yet: nobody else has the environment open (it is new, or a
      * copied backup), and its first opener must be allowed to recover. */
     snprintf(reg, sizeof(reg), "%s/__db.register", home);
     if (access(reg, F_OK) != 0)
         return open_env(ix, home, cache_mb, 1, err, errlen);
-    for (int i = 0; i < 40; i++) {
+    for (int i = 0; i < OPEN_TRIES; i++) {
         if (open_env(ix, home, cache_mb, 0, err, errlen) == 0)
             return 0;
-        if (!ix->panic)
+        if (permanent(ix->error))
             return -1;
+        /* Nobody else attached: no supervisor will recover it, and recovery
+         * cannot hurt anyone (recoveries serialize on the registry). */
+        if (registry_others(home) == 0)
+            break;
         usleep(500000); /* a supervisor's monitor may be recovering it */
+    }
+    if ((others = registry_others(home)) > 0) {
+        size_t len = strlen(err);
+        snprintf(err + len, errlen - len,
+                 " (the index needs recovery and %d other process%s attached: stop "
+                 "them, or let the mkv-fcgi supervisor recover it, then retry)",
+                 others, others == 1 ? " is" : "es are");
+        return -1;
     }
     return open_env(ix, home, cache_mb, 1, err, errlen);
 }

@@ -19,6 +19,7 @@ struct mkv_index {
     DB_ENV *env;
     DB *db;
     int panic;  /* DB_RUNRECOVERY seen: stop using this handle, reopen or exit */
+    int error;  /* the Berkeley DB error of a failed open */
     int nosync; /* commit without flushing the log (bulk tools that can rerun);
                  * index_flush makes everything before it durable */
 };
@@ -32,9 +33,11 @@ struct mkv_keylock {
 
 /* Opens (creating if needed) the environment in home: for the admin tools.
  * Returns 0 or -1 with a reason in err.  failchk runs for processes that
- * died.  If the environment needs recovery, it first waits (up to 20 s) for
- * a running mkv-fcgi supervisor to recover it, and runs recovery itself only
- * after that: recovery while other processes are attached would fail. */
+ * died.  If the environment needs recovery, or an open fails for a passing
+ * reason (a recovery under way elsewhere), it retries for up to 20 s: a
+ * running mkv-fcgi supervisor recovers it.  After that it recovers itself,
+ * but only if no other process is attached: recovery under live processes
+ * would pull the regions from under them.  Otherwise it fails saying so. */
 int index_open(struct mkv_index *ix, const char *home, int cache_mb, char *err, size_t errlen);
 
 /* Opens without ever running recovery: when the environment needs it the open

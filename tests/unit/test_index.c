@@ -1,0 +1,122 @@
+/* test_index.c: opening the shared environment after a process died in it,
+ * on a real Berkeley DB environment in a temporary directory. */
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "index.h"
+#include "unit.h"
+
+static char home[64];
+
+static void make_home(void)
+{
+    snprintf(home, sizeof(home), "/tmp/mkv-unit-index-XXXXXX");
+    if (!mkdtemp(home)) {
+        perror("mkdtemp");
+        exit(1);
+    }
+}
+
+static void remove_home(void)
+{
+    char cmd[128];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", home);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", home);
+}
+
+static int put_one(struct mkv_index *ix, const char *key)
+{
+    struct mkv_record r = {.deleted = 0, .hash = "", .nvols = 1, .vols = {"localhost:3001/sv01"}};
+    return index_put(ix, key, strlen(key), &r);
+}
+
+/* A child opens the environment, writes, marks the environment as needing
+ * recovery (as a process killed while holding a region mutex leaves it) and
+ * is killed without closing. */
+static void child_breaks_env(void)
+{
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        struct mkv_index ix;
+        char err[256];
+        if (index_open_norecover(&ix, home, 8, err, sizeof(err)) < 0 || put_one(&ix, "/b") != 0)
+            _exit(1);
+        ix.env->set_flags(ix.env, DB_PANIC_ENVIRONMENT, 1);
+        kill(getpid(), SIGKILL);
+    }
+    CHECK(pid > 0);
+    waitpid(pid, NULL, 0);
+}
+
+static void test_reopen_after_failed_open(void)
+{
+    struct mkv_index ix;
+    struct mkv_record r;
+    char err[512];
+
+    make_home();
+    CHECK(index_open(&ix, home, 8, err, sizeof(err)) == 0);
+    CHECK(put_one(&ix, "/a") == 0);
+    index_close(&ix);
+    child_breaks_env();
+
+    /* Without recovery the open fails and says recovery is needed ... */
+    CHECK(index_open_norecover(&ix, home, 8, err, sizeof(err)) < 0);
+    CHECK(ix.panic);
+    /* ... and the same process may try again: the failed open left no slot
+     * of ours behind (Berkeley DB would refuse a second registration). */
+    CHECK(index_open_norecover(&ix, home, 8, err, sizeof(err)) < 0);
+    CHECK(ix.panic && strstr(err, "Invalid argument") == NULL);
+    /* index_open sees nobody else attached and recovers at once. */
+    CHECK(index_open(&ix, home, 8, err, sizeof(err)) == 0);
+    CHECK(index_get(&ix, "/a", 2, &r) == MKV_OK);
+    CHECK(index_get(&ix, "/b", 2, &r) == MKV_OK);
+    CHECK(put_one(&ix, "/c") == 0);
+    index_close(&ix);
+    remove_home();
+}
+
+/* While another live process is attached, index_open does not recover under
+ * it; it waits, then fails with a reason naming the others. */
+static void test_no_recovery_under_live_process(void)
+{
+    struct mkv_index ix;
+    char err[512];
+    int ready[2];
+    pid_t holder;
+
+    make_home();
+    CHECK(index_open(&ix, home, 8, err, sizeof(err)) == 0);
+    index_close(&ix);
+    CHECK(pipe(ready) == 0);
+    holder = fork();
+    if (holder == 0) {
+        struct mkv_index h;
+        char e[256];
+        int ok = index_open_norecover(&h, home, 8, e, sizeof(e)) == 0;
+        if (write(ready[1], &ok, sizeof(ok)) != sizeof(ok))
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    int ok = 0;
+    CHECK(read(ready[0], &ok, sizeof(ok)) == sizeof(ok) && ok);
+    child_breaks_env();
+    CHECK(index_open(&ix, home, 8, err, sizeof(err)) < 0);
+    CHECK(strstr(err, "1 other process is attached") != NULL);
+    kill(holder, SIGKILL);
+    waitpid(holder, NULL, 0);
+    /* Everyone gone: the next open recovers. */
+    CHECK(index_open(&ix, home, 8, err, sizeof(err)) == 0);
+    index_close(&ix);
+    close(ready[0]);
+    close(ready[1]);
+    remove_home();
+}
+
+UNIT_MAIN("index", T(test_reopen_after_failed_open), T(test_no_recovery_under_live_process))
