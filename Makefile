@@ -116,6 +116,8 @@ install: $(INSTALL_BINS)
 	install -m 755 $(INSTALL_BINS) $(DESTDIR)$(BINDIR)/
 	test -e $(DESTDIR)$(SYSCONFDIR)/mkv/mkv.conf || \
 	    install -m 644 conf/mkv.conf $(DESTDIR)$(SYSCONFDIR)/mkv/mkv.conf
+	test -e $(DESTDIR)$(SYSCONFDIR)/mkv/volume-writers.conf || \
+	    install -m 644 conf/volume-writers.conf $(DESTDIR)$(SYSCONFDIR)/mkv/volume-writers.conf
 	install -m 644 conf/crontab.example $(DESTDIR)$(DATADIR)/mkv/
 	install -m 644 nginx/mkv-location.conf nginx/mkv-prefix.conf nginx/front.conf.in nginx/volume.conf.in \
 	    $(DESTDIR)$(DATADIR)/mkv/nginx/

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -691,6 +692,31 @@ static void handle_query(struct worker *w, struct req *r)
 
 /* ---- dispatch --------------------------------------------------------- */
 
+/* With write_secret set, a write must carry it in X-Mkv-Secret.  Their
+ * SHA-256 digests are compared in constant time, so response timing reveals
+ * neither how much of a guess was right nor the secret's length; the value is
+ * never logged.  Answers 403 and returns 0 otherwise. */
+static int write_allowed(struct worker *w, struct req *r)
+{
+    const char *want = w->cfg->write_secret, *got = param(r, "HTTP_X_MKV_SECRET");
+    unsigned char a[EVP_MAX_MD_SIZE], b[EVP_MAX_MD_SIZE];
+    unsigned int alen = 0, blen = 0;
+
+    if (*want == '\0')
+        return 1;
+    if (*got == '\0') {
+        reply_error(r, 403, "writes need the X-Mkv-Secret header");
+        return 0;
+    }
+    if (!EVP_Digest(want, strlen(want), a, &alen, EVP_sha256(), NULL) ||
+        !EVP_Digest(got, strlen(got), b, &blen, EVP_sha256(), NULL) || alen != blen ||
+        CRYPTO_memcmp(a, b, alen) != 0) {
+        reply_error(r, 403, "wrong X-Mkv-Secret");
+        return 0;
+    }
+    return 1;
+}
+
 void handle(struct worker *w, struct req *r)
 {
     struct mkv_reject rej;
@@ -707,6 +733,8 @@ void handle(struct worker *w, struct req *r)
               "text/plain; charset=utf-8", why, sizeof(why) - 1);
         return;
     }
+    if (!is_get && !is_head && !write_allowed(w, r))
+        return;
     r->query = NULL;
     {
         /* Served under a path prefix (nginx/mkv-prefix.conf): the key is

@@ -51,6 +51,8 @@ static const struct setting settings[] = {
      "FastCGI socket path or :port to open (default: fd 0 from spawn-fcgi)"},
     {"log_file", K_STR, OFF(log_file), SZ(log_file), 0, 0, "",
      "append log lines to this file (default: stderr, which spawn-fcgi closes)"},
+    {"write_secret", K_STR, OFF(write_secret), SZ(write_secret), 0, 0, "",
+     "if set, PUT/DELETE/UNLINK/REBALANCE need the header X-Mkv-Secret with this value"},
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 

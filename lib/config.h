@@ -32,6 +32,7 @@ struct mkv_config {
     int log_level;
     char listen[PATH_MAX];   /* FastCGI socket to open; empty = use fd 0 */
     char log_file[PATH_MAX]; /* append log lines here; empty = stderr */
+    char write_secret[129];  /* writes need X-Mkv-Secret equal to this; empty = off */
 };
 
 /* Fill cfg from defaults, the config file (-c FILE, or $MKV_CONF, or none),
