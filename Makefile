@@ -1,6 +1,7 @@
 # mkv: minikeyvalue as a FastCGI application.  `make help` lists the targets.
 CC ?= cc
 BUILD ?= build
+VERSION = 0.1
 PKGS = libcurl jansson fcgi openssl
 CFLAGS ?= -O2 -g
 WARN = -Wall -Wextra -Werror -std=gnu11
@@ -19,7 +20,7 @@ TOOLS_BIN = $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
 BINS = $(BUILD)/mkv-fcgi $(ADMIN_BIN) $(TOOLS_BIN)
 LDLIBS_import = -lleveldb
 
-.PHONY: all deps run stop test unit e2e asan-test bench install fuzz fuzz-bins clean format help
+.PHONY: all deps run stop test unit e2e asan-test bench install man fuzz fuzz-bins clean format help
 .SECONDARY:
 all: $(BINS) $(UNIT_BIN)
 
@@ -109,11 +110,29 @@ BINDIR ?= $(PREFIX)/bin
 SYSCONFDIR ?= $(PREFIX)/etc
 DATADIR ?= $(PREFIX)/share
 UNITDIR ?= $(PREFIX)/lib/systemd/system
+MANDIR ?= $(DATADIR)/man
 INSTALL_BINS = $(BUILD)/mkv-fcgi $(ADMIN_BIN)
-install: $(INSTALL_BINS)
+MAN_PAGES = $(INSTALL_BINS:$(BUILD)/%=$(BUILD)/man/%.1)
+
+# Man pages are each binary's --help, rendered by help2man (Debian package).
+man_name_mkv-fcgi = FastCGI worker of the mkv key-value store
+man_name_mkv-rebuild = rebuild the mkv index from the files on the volumes
+man_name_mkv-rebalance = move mkv replicas to where placement puts them, or repair them
+man_name_mkv-upkeep = checkpoint the mkv index, remove old logs, make hot backups
+man_name_mkv-import = copy an original minikeyvalue LevelDB index into mkv
+man_name_mkv-dump = print the mkv index as text
+$(BUILD)/man/%.1: $(BUILD)/%
+	@mkdir -p $(dir $@)
+	PATH=$(abspath $(BUILD)):$$PATH help2man -N --no-discard-stderr --version-string=$(VERSION) \
+	    -n "$(man_name_$*)" -o $@ $*
+
+man: $(MAN_PAGES)
+
+install: $(INSTALL_BINS) $(MAN_PAGES)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/mkv $(DESTDIR)$(UNITDIR) \
-	    $(DESTDIR)$(DATADIR)/mkv/nginx $(DESTDIR)$(DATADIR)/mkv/lighttpd
+	    $(DESTDIR)$(DATADIR)/mkv/nginx $(DESTDIR)$(DATADIR)/mkv/lighttpd $(DESTDIR)$(MANDIR)/man1
 	install -m 755 $(INSTALL_BINS) $(DESTDIR)$(BINDIR)/
+	install -m 644 $(MAN_PAGES) $(DESTDIR)$(MANDIR)/man1/
 	test -e $(DESTDIR)$(SYSCONFDIR)/mkv/mkv.conf || \
 	    install -m 644 conf/mkv.conf $(DESTDIR)$(SYSCONFDIR)/mkv/mkv.conf
 	test -e $(DESTDIR)$(SYSCONFDIR)/mkv/volume-writers.conf || \

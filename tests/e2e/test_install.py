@@ -14,7 +14,12 @@ INSTALLED = ['bin/mkv-fcgi', 'bin/mkv-dump', 'bin/mkv-rebuild', 'bin/mkv-rebalan
              'share/mkv/nginx/mkv-location.conf', 'share/mkv/nginx/mkv-prefix.conf',
              'share/mkv/nginx/volume.conf.in', 'share/mkv/lighttpd/front.conf.in',
              'share/mkv/crontab.example', 'lib/systemd/system/mkv-fcgi.service',
-             'lib/systemd/system/mkv-volume@.service']
+             'lib/systemd/system/mkv-volume@.service', 'etc/mkv/volume-writers.conf'] + [
+                 'share/man/man1/%s.1' % b for b in ('mkv-fcgi', 'mkv-dump', 'mkv-rebuild',
+                                                     'mkv-rebalance', 'mkv-upkeep', 'mkv-import')]
+
+# The route suites run again against the installed binaries and config.
+INSTALLED_SUITES = ['test_basic.', 'test_list.', 'test_badinput.', 'test_values.']
 
 
 @nginx_only
@@ -54,6 +59,20 @@ def test_make_install_and_serve_from_it(cluster):
             check(ps.startswith(bindir), 'the cluster runs %r, not the installed binary' % ps)
         finally:
             c.stop()
+        man = open(os.path.join(prefix, 'share/man/man1/mkv-rebalance.1')).read()
+        check('dry\\-run' in man and '.TH MKV-REBALANCE' in man, 'man page: %s' % man[:300])
+
+        # The route suites, run again by a child runner on the installed tree.
+        env = dict(os.environ, MKV_BIN=bindir, MKV_CONF=os.path.join(prefix, 'etc/mkv/mkv.conf'))
+        args = [a for k in INSTALLED_SUITES for a in ('-k', k)]
+        p = subprocess.run(['python3', os.path.join(harness.HERE, 'run.py'), '--front',
+                            'nginx'] + args, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT)
+        out = p.stdout.decode(errors='replace').splitlines()
+        last = [l for l in out if l.endswith(' failed') and ' passed, ' in l]
+        print('  installed binaries: ' + (last[-1] if last else 'no result line'))
+        check(p.returncode == 0 and last and not last[-1].startswith('0 passed'),
+              'suites against the installed binaries:\n' + '\n'.join('    ' + l for l in out[-40:]))
     finally:
         shutil.rmtree(dest, ignore_errors=True)
 
