@@ -254,6 +254,11 @@ static int monitor(struct server *s, int mode)
         set_handler(SIGCHLD, SIG_DFL);
         if (mode == RECOVER_FORCED) {
             DB_ENV *env;
+            /* An admin tool retrying its open must not attach to fresh,
+             * unrecovered regions between the removal and the recovery:
+             * hold registrations off (the recovery's own registration, in
+             * this process, passes and ends the hold). */
+            index_hold_registrations(s->cfg.db);
             if (db_env_create(&env, 0) == 0)
                 env->remove(env, s->cfg.db, DB_FORCE);
         }

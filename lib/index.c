@@ -119,6 +119,17 @@ static void registry_release_self(const char *home)
     close(fd);
 }
 
+int index_hold_registrations(const char *home)
+{
+    int fd = registry_open(home);
+
+    if (fd >= 0 && range_lock(fd, F_SETLKW, F_WRLCK, 1, NULL) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 /* Counts the other processes attached to the environment: slots whose lock
  * is held.  By the lock, not the slot's text: an opener that finds recovery
  * needed empties every slot, live processes' too, and they keep their lock. */

@@ -49,6 +49,13 @@ int index_open_norecover(struct mkv_index *ix, const char *home, int cache_mb, c
  * uses the environment (the supervisor's monitor, with every worker gone). */
 int index_recover(struct mkv_index *ix, const char *home, int cache_mb, char *err, size_t errlen);
 
+/* Holds off every new opener of the environment (Berkeley DB's registration
+ * lock) until the returned descriptor is closed, or until Berkeley DB's own
+ * registration in this process releases it at the end of a recovery.  For
+ * the supervisor's forced recovery: nobody may attach to the regions between
+ * their removal and the recovery.  Returns -1 if there is no registry. */
+int index_hold_registrations(const char *home);
+
 void index_close(struct mkv_index *ix);
 
 int index_get(struct mkv_index *ix, const char *key, size_t klen, struct mkv_record *rec);
