@@ -54,8 +54,9 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(WARN) -o $@ $< $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
 
+# HTTPS on 3443 beside HTTP on 3000 (MKV_TLS_PORT= turns it off).
 run: deps all
-	@tools/cluster start
+	@MKV_TLS_PORT=$${MKV_TLS_PORT-3443} tools/cluster start
 
 stop:
 	@tools/cluster stop
@@ -138,7 +139,7 @@ install: $(INSTALL_BINS) $(MAN_PAGES)
 	test -e $(DESTDIR)$(SYSCONFDIR)/mkv/volume-writers.conf || \
 	    install -m 644 conf/volume-writers.conf $(DESTDIR)$(SYSCONFDIR)/mkv/volume-writers.conf
 	install -m 644 conf/crontab.example $(DESTDIR)$(DATADIR)/mkv/
-	install -m 644 nginx/mkv-location.conf nginx/mkv-prefix.conf nginx/front.conf.in nginx/volume.conf.in \
+	install -m 644 nginx/mkv-location.conf nginx/mkv-prefix.conf nginx/mkv-tls.conf nginx/front.conf.in nginx/volume.conf.in \
 	    $(DESTDIR)$(DATADIR)/mkv/nginx/
 	install -m 644 lighttpd/front.conf.in lighttpd/front-spawn.conf.in $(DESTDIR)$(DATADIR)/mkv/lighttpd/
 	for u in conf/systemd/*.in; do \

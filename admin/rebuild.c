@@ -141,7 +141,7 @@ static int find_roots(struct rebuild *rb, struct mkv_vclient *vc)
         struct rootscan s = {rb, rb->cfg.volumes[v], 0, 0};
         int first = rb->nroots, rc;
 
-        snprintf(url, sizeof(url), "http://%s/", s.volume);
+        volume_url(&rb->cfg, url, sizeof(url), s.volume, "/");
         rc = crawl_list(vc, url, on_volume_entry, &s, why, sizeof(why));
         if (rc != 0 || s.failed) {
             fprintf(stderr, "mkv-rebuild: cannot crawl volume %s: %s\n", s.volume,
@@ -158,7 +158,7 @@ static int find_roots(struct rebuild *rb, struct mkv_vclient *vc)
         }
         for (int r = first; r < rb->nroots; r++) {
             struct ascan a = {rb, r, 0};
-            snprintf(url, sizeof(url), "http://%s/", rb->roots[r]);
+            volume_url(&rb->cfg, url, sizeof(url), rb->roots[r], "/");
             rc = crawl_list(vc, url, on_root_entry, &a, why, sizeof(why));
             if (rc < 0 || a.failed) {
                 fprintf(stderr, "mkv-rebuild: cannot crawl %s: %s\n", rb->roots[r],
@@ -272,7 +272,7 @@ static void merge(struct walk *w, const char *key, size_t klen, const char *path
     } else {
         /* No record.  The file was there when listed; if it is gone now, a
          * DELETE completed since: do not bring the key back. */
-        snprintf(url, sizeof(url), "http://%s%s", vol, path);
+        volume_url(&rb->cfg, url, sizeof(url), vol, path);
         if (!vclient_probe(w->vc, url)) {
             atomic_fetch_add(&rb->vanished, 1);
         } else {
@@ -333,7 +333,7 @@ static int walk_dir(struct walk *w)
     char url[MKV_VOLPATH_MAX + MKV_PATH_MAX + 16], why[512];
     int rc;
 
-    snprintf(url, sizeof(url), "http://%s%s", w->rb->roots[w->root], w->prefix);
+    volume_url(&w->rb->cfg, url, sizeof(url), w->rb->roots[w->root], w->prefix);
     atomic_fetch_add(&w->rb->dirs, 1);
     rc = crawl_list(w->vc, url, on_leaf_entry, w, why, sizeof(why));
     if (rc < 0) {
@@ -376,7 +376,7 @@ static void *worker(void *arg)
         w.vc = &vc;
         w.root = rb->jobs[i].root;
         snprintf(w.prefix, sizeof(w.prefix), "/%s/", rb->jobs[i].a);
-        snprintf(url, sizeof(url), "http://%s%s", rb->roots[w.root], w.prefix);
+        volume_url(&rb->cfg, url, sizeof(url), rb->roots[w.root], w.prefix);
         atomic_fetch_add(&rb->dirs, 1);
         if (crawl_list(&vc, url, on_a_entry, &w, why, sizeof(why)) < 0) {
             fprintf(stderr, "mkv-rebuild: %s\n", why);

@@ -23,16 +23,9 @@
 #include "rebalance.h"
 #include "record.h"
 
-#define URL_MAX  (8 + MKV_VOLPATH_MAX + MKV_PATH_MAX)
 #define LIST_CAP 1000000 /* keys one unlimited listing may return (SPEC 5.3) */
 
 /* ---- helpers ---------------------------------------------------------- */
-
-/* "http://" volpath keypath */
-static void volume_url(char *out, const char *vol, const char *path)
-{
-    snprintf(out, URL_MAX, "http://%s%s", vol, path);
-}
 
 /* Where DELETE looks: every volume the record lists, and every volume
  * placement names.  A record rebuilt while the key was being crawled may not
@@ -45,7 +38,7 @@ static int delete_targets(struct worker *w, struct req *r, const struct mkv_reco
     int n = 0;
 
     for (int i = 0; i < rec->nvols; i++) {
-        volume_url(urls[n], rec->vols[i], path);
+        volume_url(w->cfg, urls[n], URL_MAX, rec->vols[i], path);
         ptrs[n] = urls[n];
         n++;
     }
@@ -57,7 +50,7 @@ static int delete_targets(struct worker *w, struct req *r, const struct mkv_reco
             listed |= !strcmp(rec->vols[j], p.vols[i]);
         if (listed)
             continue;
-        volume_url(urls[n], p.vols[i], path);
+        volume_url(w->cfg, urls[n], URL_MAX, p.vols[i], path);
         ptrs[n] = urls[n];
         n++;
     }
@@ -81,6 +74,11 @@ static int parse_content_md5(const char *s, unsigned char out[16])
     }
     if (n == 24 && s[22] == '=' && s[23] == '=') {
         unsigned char buf[18];
+        /* EVP_DecodeBlock takes '=' anywhere as zero bits ("====...==" would
+         * be a digest of zeros): the 22 data characters must be base64. */
+        for (int i = 0; i < 22; i++)
+            if (!isalnum((unsigned char)s[i]) && s[i] != '+' && s[i] != '/')
+                return -1;
         if (EVP_DecodeBlock(buf, (const unsigned char *)s, 24) != 18)
             return -1;
         memcpy(out, buf, 16);
@@ -199,7 +197,7 @@ static void handle_get(struct worker *w, struct req *r)
     }
     for (int i = 0; i < rec.nvols && chosen < 0; i++) {
         char url[URL_MAX];
-        volume_url(url, rec.vols[order[i]], path);
+        volume_url(w->cfg, url, sizeof(url), rec.vols[order[i]], path);
         if (!w->cfg->probe || vclient_probe(&w->vc, url))
             chosen = order[i];
     }
@@ -210,8 +208,8 @@ static void handle_get(struct worker *w, struct req *r)
         return;
     }
     snprintf(r->volume, sizeof(r->volume), "%s", rec.vols[chosen]);
-    snprintf(hdr, sizeof(hdr), "Location: http://%s%s\r\n%sKey-Volumes: %s\r\nKey-Balance: %s\r\n",
-             rec.vols[chosen], path, md5hdr, vols,
+    snprintf(hdr, sizeof(hdr), "Location: %s://%s%s\r\n%sKey-Volumes: %s\r\nKey-Balance: %s\r\n",
+             w->cfg->volume_scheme, rec.vols[chosen], path, md5hdr, vols,
              record_matches(&rec, &p) ? "balanced" : "unbalanced");
     reply(r, 302, hdr, NULL, NULL, 0);
 }
@@ -316,7 +314,7 @@ static void handle_put(struct worker *w, struct req *r)
         goto unlock;
     }
     for (int i = 0; i < p.n; i++) {
-        volume_url(url[i], p.vols[i], path);
+        volume_url(w->cfg, url[i], URL_MAX, p.vols[i], path);
         urls[i] = url[i];
     }
     memset(&v, 0, sizeof(v));

@@ -51,6 +51,10 @@ static const struct setting settings[] = {
      "FastCGI socket path or :port to open (default: fd 0 from spawn-fcgi)"},
     {"log_file", K_STR, OFF(log_file), SZ(log_file), 0, 0, "",
      "append log lines to this file (default: stderr, which spawn-fcgi closes)"},
+    {"volume_scheme", K_STR, OFF(volume_scheme), SZ(volume_scheme), 0, 0, "http",
+     "http or https: how workers, admin tools and redirected clients reach the volumes"},
+    {"volume_cafile", K_STR, OFF(volume_cafile), SZ(volume_cafile), 0, 0, "",
+     "CA certificates (PEM) that https volumes must verify against (default: the system's)"},
     {"write_secret", K_STR, OFF(write_secret), SZ(write_secret), 0, 0, "",
      "if set, PUT/DELETE/UNLINK/REBALANCE need the header X-Mkv-Secret with this value"},
 };
@@ -288,6 +292,12 @@ int config_load(struct mkv_config *cfg, int argc, char **argv, char *err, size_t
         return -1;
     if (load_env(cfg, err, errlen) < 0 || load_flags(cfg, argc, argv, err, errlen) < 0)
         return -1;
+    /* The scheme is not part of the record (the original's format stores
+     * host:port), so it is one setting for every volume. */
+    if (strcmp(cfg->volume_scheme, "http") != 0 && strcmp(cfg->volume_scheme, "https") != 0) {
+        snprintf(err, errlen, "volume_scheme must be http or https, not '%s'", cfg->volume_scheme);
+        return -1;
+    }
     if (cfg->replicas > cfg->nvolumes) {
         snprintf(err, errlen, "replicas (%d) exceeds the number of volumes (%d)", cfg->replicas,
                  cfg->nvolumes);

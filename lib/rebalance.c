@@ -11,8 +11,6 @@
 #include "placement.h"
 #include "record.h"
 
-#define URL_MAX (8 + MKV_VOLPATH_MAX + MKV_PATH_MAX)
-
 const char *rb_outcome_name(enum rb_outcome r)
 {
     static const char *names[] = {"in place", "moved", "planned", "unlinked",
@@ -165,7 +163,7 @@ enum rb_outcome rebalance_key(const struct mkv_config *cfg, struct mkv_index *ix
         long code;
         char u[URL_MAX];
 
-        snprintf(u, sizeof(u), "http://%s%s", rec.vols[i], path);
+        volume_url(cfg, u, sizeof(u), rec.vols[i], path);
         code = vclient_head(vc, u, o->head_timeout_ms);
         if (code < 0) {
             snprintf(why, whylen, "volume %s did not answer", rec.vols[i]);
@@ -185,14 +183,14 @@ enum rb_outcome rebalance_key(const struct mkv_config *cfg, struct mkv_index *ix
     for (int i = 0; i < p.n; i++) {
         if (listed(p.vols[i], real, nreal))
             continue;
-        snprintf(url[nurls], URL_MAX, "http://%s%s", p.vols[i], path);
+        volume_url(cfg, url[nurls], URL_MAX, p.vols[i], path);
         urls[nurls] = url[nurls];
         nurls++;
     }
     if (nurls > 0) {
         char from[URL_MAX];
 
-        snprintf(from, sizeof(from), "http://%s%s", rec.vols[src], path);
+        volume_url(cfg, from, sizeof(from), rec.vols[src], path);
         if (copy_value(vc, o, from, rec.hash, urls, nurls, why, whylen) < 0) {
             char ignore[64];
             /* Targets were not replicas before: remove what we wrote. */
@@ -218,7 +216,7 @@ enum rb_outcome rebalance_key(const struct mkv_config *cfg, struct mkv_index *ix
      * record.  A failure leaves them listed (they exist): the next run retries. */
     nurls = 0;
     for (int i = p.n; i < next.nvols; i++) {
-        snprintf(url[nurls], URL_MAX, "http://%s%s", next.vols[i], path);
+        volume_url(cfg, url[nurls], URL_MAX, next.vols[i], path);
         urls[nurls] = url[nurls];
         nurls++;
     }

@@ -64,6 +64,12 @@ static size_t discard(char *p, size_t size, size_t n, void *arg)
     return size * n;
 }
 
+void volume_url(const struct mkv_config *cfg, char *out, size_t cap, const char *vol,
+                const char *path)
+{
+    snprintf(out, cap, "%s://%s%s", cfg->volume_scheme, vol, path);
+}
+
 /* Options shared by every call: reset the handle, keep its connection. */
 static void base_opts(struct mkv_vclient *vc, CURL *h, const char *url)
 {
@@ -79,6 +85,10 @@ static void base_opts(struct mkv_vclient *vc, CURL *h, const char *url)
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, idle_s > 0 ? idle_s : 1L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
+    /* https volumes: libcurl verifies the peer and host name by default;
+     * a failure fails the call with curl's reason. */
+    if (vc->cfg && vc->cfg->volume_cafile[0])
+        curl_easy_setopt(h, CURLOPT_CAINFO, vc->cfg->volume_cafile);
 }
 
 static size_t read_chunk(char *dst, size_t size, size_t nitems, void *arg)

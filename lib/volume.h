@@ -28,6 +28,13 @@ struct mkv_vclient {
 /* Reads up to cap bytes of the value; returns the count, 0 at its end, or -1. */
 typedef ssize_t (*body_read_fn)(void *arg, char *buf, size_t cap);
 
+/* URL_MAX bytes hold any volume URL: scheme, volume path and key path. */
+#define URL_MAX (16 + MKV_VOLPATH_MAX + MKV_PATH_MAX)
+
+/* "<volume_scheme>://" vol path: the URL of a file on a volume. */
+void volume_url(const struct mkv_config *cfg, char *out, size_t cap, const char *vol,
+                const char *path);
+
 int vclient_init(struct mkv_vclient *vc, const struct mkv_config *cfg);
 void vclient_free(struct mkv_vclient *vc);
 

@@ -19,6 +19,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -154,6 +155,39 @@ def nginx_only(fn):
 
 
 # ---------------------------------------------------------------------------
+# Figures: numbers a test reports (faults injected, writes lost...), printed
+# by run.py as one table at the end of a run
+# ---------------------------------------------------------------------------
+
+FIGURES = []  # [(row name, {column: value})], in the order recorded
+
+
+def record_figures(name, figures):
+    """Record one row of figures, e.g. record_figures('faults.volume_kill
+    [nginx]', {'faults': 1, 'acknowledged': 120, 'lost': 0}).  Columns are
+    free; the summary table has every column any row used."""
+    FIGURES.append((str(name), dict(figures)))
+
+
+def figures_table(rows=None):
+    """The recorded figures as a text table ('' when nothing was recorded)."""
+    rows = FIGURES if rows is None else rows
+    if not rows:
+        return ''
+    cols = []
+    for _name, figs in rows:
+        cols += [c for c in figs if c not in cols]
+    head = ['test'] + cols
+    body = [[name] + [str(figs.get(c, '')) for c in cols] for name, figs in rows]
+    widths = [max(len(r[i]) for r in [head] + body) for i in range(len(head))]
+
+    def line(r):
+        return '  '.join(r[0].ljust(widths[0]) if i == 0 else r[i].rjust(widths[i])
+                         for i in range(len(r))).rstrip()
+    return '\n'.join([line(head), line(['-' * w for w in widths])] + [line(r) for r in body])
+
+
+# ---------------------------------------------------------------------------
 # HTTP helpers
 # ---------------------------------------------------------------------------
 
@@ -171,8 +205,21 @@ def md5hex(data):
     return hashlib.md5(data).hexdigest()
 
 
+# The CA file that verifies https fronts and volumes (set by a Cluster that
+# serves TLS: its self-signed certificate).
+TLS_CAFILE = None
+
+
+def connection(host, port, scheme='http', timeout=60, blocksize=1 << 20):
+    if scheme == 'https':
+        ctx = ssl.create_default_context(cafile=TLS_CAFILE)
+        return http.client.HTTPSConnection(host, port, timeout=timeout, blocksize=blocksize,
+                                           context=ctx)
+    return http.client.HTTPConnection(host, port, timeout=timeout, blocksize=blocksize)
+
+
 def request(host, port, method, path, body=None, headers=None, timeout=60,
-            chunked=False, blocksize=1 << 20, stream_to=None):
+            chunked=False, blocksize=1 << 20, stream_to=None, scheme='http'):
     """One request on a fresh connection; the path goes on the wire unmodified.
 
     body: None, bytes, a file object (needs Content-Length in headers, or
@@ -181,7 +228,7 @@ def request(host, port, method, path, body=None, headers=None, timeout=60,
     callable, the body is passed to it in chunks and the returned body is b''.
     """
     headers = dict(headers or {})
-    conn = http.client.HTTPConnection(host, port, timeout=timeout, blocksize=blocksize)
+    conn = connection(host, port, scheme, timeout, blocksize)
     try:
         conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
         names = {k.lower() for k in headers}
@@ -237,13 +284,15 @@ def request(host, port, method, path, body=None, headers=None, timeout=60,
 
 
 def request_url(method, url, body=None, headers=None, **kw):
-    """request() on an absolute http:// URL (e.g. a Location header)."""
+    """request() on an absolute http:// or https:// URL (e.g. a Location)."""
     u = urllib.parse.urlsplit(url)
-    assert u.scheme == 'http', 'not an http URL: %r' % url
+    assert u.scheme in ('http', 'https'), 'not an http(s) URL: %r' % url
     path = u.path or '/'
     if u.query:
         path += '?' + u.query
-    return request(u.hostname, u.port or 80, method, path, body, headers, **kw)
+    kw.pop('scheme', None)
+    return request(u.hostname, u.port or (443 if u.scheme == 'https' else 80), method, path,
+                   body, headers, scheme=u.scheme, **kw)
 
 
 def show(status, hdrs, body, limit=300):
@@ -342,12 +391,22 @@ class Cluster:
     """A running local mkv cluster; use as a context manager or call stop()."""
 
     def __init__(self, front='nginx', env=None, keep=False, nvolumes=3):
+        global TLS_CAFILE
         self.front = front
         self.extra = dict(env or {})
+        # MKV_E2E_TLS=1: the front also serves HTTPS, and the tests speak it.
+        if os.environ.get('MKV_E2E_TLS') == '1':
+            self.extra.setdefault('MKV_TLS_PORT', 'auto')
+        if self.extra.get('MKV_TLS_PORT') == 'auto':
+            self.extra['MKV_TLS_PORT'] = str(free_port())
+        self.scheme = 'https' if self.extra.get('MKV_TLS_PORT') else 'http'
+        self.tls_port = int(self.extra.get('MKV_TLS_PORT') or 0)
         self.keep = keep
         self.data = tempfile.mkdtemp(prefix='mkv-e2e-%s-' % front)
         self.port = free_port()
-        ports = set([self.port])
+        while self.port == self.tls_port:
+            self.port = free_port()
+        ports = set([self.port, self.tls_port])
         self.volume_ports = []
         while len(self.volume_ports) < nvolumes:
             p = free_port()
@@ -370,6 +429,8 @@ class Cluster:
         self.replicas = int(self.extra.get('MKV_REPLICAS', 3))
         self.subvolumes = int(self.extra.get('MKV_SUBVOLUMES', 10))
         self.running = False
+        if self.tls_port or self.extra.get('MKV_VOLUME_TLS') == 'yes':
+            TLS_CAFILE = os.path.join(self.data, 'tls', 'cert.pem')
         try:
             self._cluster('start', timeout=60)
             self.running = True
@@ -586,6 +647,9 @@ class Cluster:
     # -- HTTP ---------------------------------------------------------------
 
     def request(self, method, path, body=None, headers=None, **kw):
+        if self.scheme == 'https':
+            return request(self.host, self.tls_port, method, path, body, headers,
+                           scheme='https', **kw)
         return request(self.host, self.port, method, path, body, headers, **kw)
 
     def follow(self, status, hdrs, body=None, method='GET', headers=None, **kw):

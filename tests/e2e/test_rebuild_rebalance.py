@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import threading
+import tempfile
 import time
 
 from harness import (check, expect, fresh_key, key_of, md5hex, nginx_only, own_cluster,
@@ -266,16 +267,19 @@ def test_rebalance_killed_and_resumed(cluster):
     env = dict(cluster.env)
     env['MKV_DB'] = os.path.join(cluster.data, 'index')
     env['MKV_VOLUMES'] = ','.join(four)
-    kills = 0
+    kills, ends = 0, []
     for delay in (0.3, 0.6):
-        p = subprocess.Popen([os.path.join(cluster.bin, 'mkv-rebalance'), '--concurrency=2'],
-                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        if p.poll() is None:
-            p.send_signal(signal.SIGKILL)
-            kills += 1
-        p.wait()
-    check(kills > 0, 'rebalance finished before it could be killed')
+        with tempfile.TemporaryFile() as errf:
+            p = subprocess.Popen([os.path.join(cluster.bin, 'mkv-rebalance'), '--concurrency=2'],
+                                 env=env, stdout=subprocess.DEVNULL, stderr=errf)
+            time.sleep(delay)
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+                kills += 1
+            p.wait()
+            errf.seek(0)
+            ends.append((p.returncode, errf.read()[-500:]))
+    check(kills > 0, 'rebalance finished before it could be killed: %r' % ends)
     rc, out, err = tool(cluster, 'rebalance', volumes=four)
     check(rc == 0, 'resumed rebalance exited %d: %s %s' % (rc, out, err))
     restart_workers(cluster, four)
