@@ -309,6 +309,23 @@ static pid_t checkpoint(struct server *s)
     return pid > 0 ? pid : 0;
 }
 
+static void detach_others(struct server *s)
+{
+    pid_t pids[256];
+    int n = index_attached(s->cfg.db, pids, 256);
+
+    for (int i = 0; i < n; i++) {
+        log_error("recovery: killing pid %d, still attached to the index", (int)pids[i]);
+        kill(pids[i], SIGKILL);
+    }
+    for (int i = 0; i < 50 && n > 0; i++) {
+        usleep(100000);
+        n = index_attached(s->cfg.db, pids, 256);
+    }
+    if (n > 0)
+        log_error("recovery: %d process(es) still attached after SIGKILL", n);
+}
+
 /* Stops every worker and recovers the environment with none attached. */
 static void recover(struct server *s, pid_t *pids, int n)
 {
@@ -318,6 +335,12 @@ static void recover(struct server *s, pid_t *pids, int n)
         if (pids[i] > 0)
             waitpid(pids[i], NULL, 0);
     memset(pids, 0, (size_t)n * sizeof(*pids));
+    /* Recovery removes the regions: every process still attached (another
+     * worker pool on the same index, an admin tool) would go on in regions
+     * nobody else sees.  They cannot go on anyway, the environment is
+     * broken: make them go.  Pools' supervisors respawn their workers, and
+     * the admin tools can be rerun (they are idempotent). */
+    detach_others(s);
     /* Every worker is gone: recovery may remove the regions without the
      * mutexes a dead worker may hold (DB_RECOVER removes them anyway). */
     for (int tries = 0; monitor(s, RECOVER_FORCED) < 0 && !stopping; tries++) {
@@ -351,7 +374,9 @@ static int run_supervisor(struct server *s)
         child_died = 0;
         /* Reaped first: a zombie would still pass kill(pid, 0). */
         if (died || needs || time(NULL) - checked >= MONITOR_EVERY) {
-            if (needs || monitor(s, FAILCHK) < 0) {
+            /* A worker that saw a broken environment (needs) may have seen
+             * it before another pool's supervisor recovered it: check. */
+            if (monitor(s, FAILCHK) < 0) {
                 recover(s, pids, n + 1);
                 memset(started, 0, sizeof(started));
             }

@@ -130,10 +130,10 @@ int index_hold_registrations(const char *home)
     return fd;
 }
 
-/* Counts the other processes attached to the environment: slots whose lock
- * is held.  By the lock, not the slot's text: an opener that finds recovery
- * needed empties every slot, live processes' too, and they keep their lock. */
-static int registry_others(const char *home)
+/* The other processes attached to the environment: slots whose lock is held.
+ * By the lock, not the slot's text: an opener that finds recovery needed
+ * empties every slot, live processes' too, and they keep their lock. */
+int index_attached(const char *home, pid_t *pids, int max)
 {
     struct stat st;
     int fd = registry_open(home), n = 0;
@@ -141,14 +141,20 @@ static int registry_others(const char *home)
     if (fd < 0)
         return 0;
     if (fstat(fd, &st) == 0)
-        for (off_t off = 0; off < st.st_size; off += SLOT_LEN) {
+        for (off_t off = 0; off < st.st_size && n < max; off += SLOT_LEN) {
             struct flock fl;
             if (range_lock(fd, F_GETLK, F_WRLCK, off, &fl) == 0 && fl.l_type != F_UNLCK &&
                 fl.l_pid != getpid())
-                n++;
+                pids[n++] = fl.l_pid;
         }
     close(fd);
     return n;
+}
+
+static int registry_others(const char *home)
+{
+    pid_t pids[64];
+    return index_attached(home, pids, 64);
 }
 
 static int open_env(struct mkv_index *ix, const char *home, int cache_mb, int recover, char *err,

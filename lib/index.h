@@ -10,6 +10,7 @@
 
 #include <db.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "record.h"
 
@@ -55,6 +56,10 @@ int index_recover(struct mkv_index *ix, const char *home, int cache_mb, char *er
  * the supervisor's forced recovery: nobody may attach to the regions between
  * their removal and the recovery.  Returns -1 if there is no registry. */
 int index_hold_registrations(const char *home);
+
+/* The pids of the processes attached to the environment (other than this
+ * one), at most max of them.  Returns how many, 0 without a registry. */
+int index_attached(const char *home, pid_t *pids, int max);
 
 void index_close(struct mkv_index *ix);
 
