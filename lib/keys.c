@@ -45,6 +45,13 @@ int url_decode(const char *in, size_t len, int plus_is_space, char *out, size_t 
         }
         tmp[i] = (plus_is_space && c == '+') ? ' ' : c;
     }
+    if (len == 0) { /* curl_easy_unescape takes a length of 0 as "use strlen" */
+        if (cap == 0)
+            return reject(r, 414, "key too long");
+        out[0] = '\0';
+        *outlen = 0;
+        return 0;
+    }
     dec = curl_easy_unescape(NULL, tmp, (int)len, &n);
     if (!dec)
         return reject(r, 500, "out of memory");

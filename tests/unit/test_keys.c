@@ -24,6 +24,11 @@ static void test_decode(void)
     CHECK(url_decode("a+b%2B", 6, 1, out, sizeof(out), &n, &r) == 0);
     CHECK_STR(out, "a b+"); /* ... and a space in a query */
     CHECK(n == 4);
+    /* an empty value ("?list&start="): curl would take length 0 as strlen() */
+    memset(out, 'x', sizeof(out));
+    CHECK(url_decode("", 0, 1, out, sizeof(out), &n, &r) == 0);
+    CHECK(n == 0 && out[0] == '\0');
+    CHECK(url_decode("/abc", 0, 0, out, sizeof(out), &n, &r) == 0 && n == 0);
 }
 
 static void test_decode_rejects(void)
