@@ -23,6 +23,7 @@ struct fanout {
     char *buf;
     size_t len;
     int eof;
+    int first; /* buf holds the body from its first byte */
 };
 
 int vclient_init(struct mkv_vclient *vc, const struct mkv_config *cfg)
@@ -109,6 +110,22 @@ static size_t read_chunk(char *dst, size_t size, size_t nitems, void *arg)
     return CURL_READFUNC_PAUSE;
 }
 
+/* libcurl rewinds an upload to send it again: when a reused keep-alive
+ * connection turns out dead (it retries on a fresh one), and, if that retry
+ * could not connect, at the start of the handle's next upload (the rewind
+ * stays pending in the handle).  Without this every such upload failed
+ * ("rewinding of the data stream failed"), even to a healthy volume.  It
+ * works while the first chunk is the current one. */
+static int seek_chunk(void *arg, curl_off_t offset, int origin)
+{
+    struct upload *u = arg;
+
+    if (origin != SEEK_SET || offset != 0 || !u->f->first)
+        return CURL_SEEKFUNC_CANTSEEK;
+    u->pos = 0;
+    return CURL_SEEKFUNC_OK;
+}
+
 /* The volume name of a URL, for messages: "http://HOST:PORT/svXX/..." */
 static void describe(const char *url, char *out, size_t cap)
 {
@@ -152,8 +169,13 @@ static int fetch_chunk(struct fanout *f, body_read_fn rd, void *rdarg, struct mk
 
     if (got < 0)
         return -1;
+    if (got == 0) { /* keep the last chunk: a rewind may send it again */
+        f->eof = 1;
+        return 0;
+    }
+    if (f->len > 0)
+        f->first = 0;
     f->len = (size_t)got;
-    f->eof = got == 0;
     *sent += got;
     return md5_update(m, f->buf, f->len);
 }
@@ -177,7 +199,7 @@ static int was_touched(CURL *h)
 int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, struct vput *v)
 {
     struct upload up[MKV_MAX_REPLICAS];
-    struct fanout f = {vc->chunk, 0, 0};
+    struct fanout f = {vc->chunk, 0, 0, 1};
     struct curl_slist *hdrs = NULL;
     struct mkv_md5 m;
     int running = 0, left = n, rc = 0;
@@ -203,6 +225,8 @@ int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, struct vput *v
         curl_easy_setopt(up[i].h, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(up[i].h, CURLOPT_READFUNCTION, read_chunk);
         curl_easy_setopt(up[i].h, CURLOPT_READDATA, &up[i]);
+        curl_easy_setopt(up[i].h, CURLOPT_SEEKFUNCTION, seek_chunk);
+        curl_easy_setopt(up[i].h, CURLOPT_SEEKDATA, &up[i]);
         curl_easy_setopt(up[i].h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)v->length);
         curl_easy_setopt(up[i].h, CURLOPT_UPLOAD_BUFFERSIZE, 256L * 1024);
         curl_easy_setopt(up[i].h, CURLOPT_HTTPHEADER, hdrs);
@@ -244,7 +268,8 @@ int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, struct vput *v
                 goto cleanup;
             }
             for (int i = 0; i < n; i++) {
-                up[i].pos = 0;
+                if (!f.eof)
+                    up[i].pos = 0;
                 if (up[i].paused && !up[i].done) {
                     up[i].paused = 0;
                     curl_easy_pause(up[i].h, CURLPAUSE_CONT);
