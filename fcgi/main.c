@@ -16,6 +16,7 @@
  * Each worker runs cfg.threads threads, each looping on FCGX_Accept_r. */
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <fcgiapp.h>
 #include <pthread.h>
 #include <signal.h>
@@ -232,6 +233,20 @@ static int reap(pid_t *pids, int n, int *code)
     return 1;
 }
 
+/* A helper child (monitor, checkpointer) must not keep the listening socket
+ * open: if its pool is killed while it runs (or hangs on a dead worker's
+ * mutex), the front's connections would queue on a socket nobody accepts on,
+ * instead of being refused at once and passed to another pool. */
+static void drop_listener(struct server *s)
+{
+    int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+    if (fd >= 0 && fd != s->listen_fd) {
+        dup2(fd, s->listen_fd);
+        close(fd);
+    }
+}
+
 enum { FAILCHK, RECOVER, RECOVER_FORCED };
 
 /* Runs failchk (or recovery) in a child with its own environment handle,
@@ -252,6 +267,7 @@ static int monitor(struct server *s, int mode)
         int rc;
 
         set_handler(SIGCHLD, SIG_DFL);
+        drop_listener(s);
         if (mode == RECOVER_FORCED) {
             DB_ENV *env;
             /* An admin tool retrying its open must not attach to fresh,
@@ -300,6 +316,7 @@ static pid_t checkpoint(struct server *s)
         char err[512];
 
         set_handler(SIGCHLD, SIG_DFL);
+        drop_listener(s);
         if (index_open_norecover(&ix, s->cfg.db, s->cfg.cache_mb, err, sizeof(err)) < 0)
             _exit(ix.panic ? 3 : 1);
         index_checkpoint(&ix, 0, 0);
