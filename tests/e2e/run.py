@@ -163,6 +163,9 @@ def main():
     except (KeyboardInterrupt, SystemExit) as e:
         print('interrupted: %s' % (e or 'KeyboardInterrupt'), flush=True)
         runner.failed += 1
+    table = harness.figures_table()
+    if table:
+        print('figures (harness.record_figures):\n' + table, flush=True)
     if args.v:
         print('# total %.1fs' % (time.time() - t_start))
     print('%d passed, %d failed' % (runner.passed, runner.failed), flush=True)
