@@ -259,27 +259,42 @@ def test_rebalance_add_then_remove_volume(cluster):
     check(rc == 0 and ' 0 moved' in out, 'third run should move nothing: %s' % out)
 
 
+def files_under(root):
+    n = 0
+    for _d, _dirs, files in os.walk(root):
+        n += len(files)
+    return n
+
+
 @nginx_only
 @own_cluster
 def test_rebalance_killed_and_resumed(cluster):
+    """SIGKILL mkv-rebalance twice while it is copying (once the new volume
+    holds a few more files than before: never a fixed delay, which a fast
+    machine outruns), then run it again: the same end state as one run."""
     values = put_keys(cluster, 150, size=200 * 1024)
     four = list(cluster.volumes) + [add_volume(cluster)]
+    new_root = cluster.volume_root(len(four) - 1)
     env = dict(cluster.env)
     env['MKV_DB'] = os.path.join(cluster.data, 'index')
     env['MKV_VOLUMES'] = ','.join(four)
     kills, ends = 0, []
-    for delay in (0.3, 0.6):
+    for _ in range(2):
+        start = files_under(new_root)
         with tempfile.TemporaryFile() as errf:
-            p = subprocess.Popen([os.path.join(cluster.bin, 'mkv-rebalance'), '--concurrency=2'],
+            p = subprocess.Popen([os.path.join(cluster.bin, 'mkv-rebalance'), '--concurrency=1'],
                                  env=env, stdout=subprocess.DEVNULL, stderr=errf)
-            time.sleep(delay)
-            if p.poll() is None:
-                p.send_signal(signal.SIGKILL)
-                kills += 1
+            deadline = time.time() + 60
+            while p.poll() is None and time.time() < deadline:
+                if files_under(new_root) >= start + 5:
+                    p.send_signal(signal.SIGKILL)
+                    kills += 1
+                    break
+                time.sleep(0.002)
             p.wait()
             errf.seek(0)
-            ends.append((p.returncode, errf.read()[-500:]))
-    check(kills > 0, 'rebalance finished before it could be killed: %r' % ends)
+            ends.append((p.returncode, files_under(new_root), errf.read()[-500:]))
+    check(kills == 2, 'rebalance finished before it could be killed: %r' % ends)
     rc, out, err = tool(cluster, 'rebalance', volumes=four)
     check(rc == 0, 'resumed rebalance exited %d: %s %s' % (rc, out, err))
     restart_workers(cluster, four)
