@@ -132,11 +132,27 @@ static ssize_t read_fcgi(void *arg, char *buf, size_t cap)
     return n;
 }
 
-/* Takes the key's write lock, or replies 409/500 and returns -1. */
-static int lock_key(struct worker *w, struct req *r, struct mkv_keylock *kl)
+/* How long a write waits for failchk to free a lock a dead process held:
+ * its supervisor runs failchk as soon as it reaps it; another pool's
+ * supervisor within MONITOR_EVERY (5 s) if the whole pool died. */
+#define DEAD_HOLDER_WAIT_MS 8000
+
+/* Takes the key's write lock, or replies 409/500 and returns -1.  A lock
+ * held by a process that died is waited for (see index_lock_after_dead).
+ * *retry tells the handler that this request may be the retry of one that
+ * died half-way (seen.h): its request id was seen before, or it had to wait
+ * for a dead holder.  The handler then answers by whether the key is in the
+ * state the request asked for, which its first try may have reached. */
+static int lock_key(struct worker *w, struct req *r, struct mkv_keylock *kl, int *retry)
 {
     int rc = index_lock(w->ix, r->key, r->klen, kl);
 
+    /* nginx's $request_id, the same for every try of one client request */
+    *retry = seen_mark(w->seen, param(r, "MKV_REQUEST_ID"));
+    if (rc == MKV_BUSY) {
+        rc = index_lock_after_dead(w->ix, r->key, r->klen, kl, DEAD_HOLDER_WAIT_MS);
+        *retry |= rc == MKV_OK;
+    }
     if (rc == MKV_OK)
         return 0;
     if (rc == MKV_BUSY)
@@ -271,6 +287,31 @@ static int open_body(struct req *r, struct body *b)
     return 0;
 }
 
+/* Whether the spooled body's MD5 is hash (hex).  Only for a body file
+ * (nginx); a body on FastCGI stdin cannot be read twice. */
+static int same_body(const struct body *b, const char *hash)
+{
+    unsigned char d[16];
+    char hex[33], buf[65536];
+    struct mkv_md5 m;
+    off_t off = 0;
+    ssize_t n;
+
+    if (b->fd < 0 || strlen(hash) != 32 || md5_init(&m) < 0)
+        return 0;
+    while ((n = pread(b->fd, buf, sizeof(buf), off)) > 0) {
+        if (md5_update(&m, buf, (size_t)n) < 0) {
+            md5_free(&m);
+            return 0;
+        }
+        off += n;
+    }
+    if (md5_final(&m, d) < 0 || n < 0)
+        return 0;
+    md5_hex(d, hex);
+    return strcmp(hex, hash) == 0;
+}
+
 static void handle_put(struct worker *w, struct req *r)
 {
     struct mkv_placement p;
@@ -281,7 +322,7 @@ static void handle_put(struct worker *w, struct req *r)
     struct vput v;
     unsigned char want[16];
     const char *cmd5 = param(r, "HTTP_CONTENT_MD5");
-    int rc, have_md5 = *cmd5 != '\0';
+    int rc, have_md5 = *cmd5 != '\0', retry;
 
     if (have_md5 && parse_content_md5(cmd5, want) < 0) {
         reply_error(r, 400, "Content-MD5 must be 32 hex digits or 24 base64 characters");
@@ -293,7 +334,7 @@ static void handle_put(struct worker *w, struct req *r)
         reply_error(r, 500, "placement failed");
         goto out;
     }
-    if (lock_key(w, r, &kl) < 0)
+    if (lock_key(w, r, &kl, &retry) < 0)
         goto out;
     rc = index_get(w->ix, r->key, r->klen, &rec);
     if (rc == MKV_ERR) {
@@ -301,6 +342,12 @@ static void handle_put(struct worker *w, struct req *r)
         goto unlock;
     }
     if (rc == MKV_OK && !rec.deleted) {
+        /* The retry of a PUT whose worker died after storing it: the key
+         * holds exactly this body, which is what the client asked for. */
+        if (retry && same_body(&b, rec.hash)) {
+            reply(r, 201, NULL, NULL, NULL, 0);
+            goto unlock;
+        }
         reply_error(r, 403, "key exists: DELETE or UNLINK it before writing it again");
         goto unlock;
     }
@@ -364,9 +411,9 @@ static void handle_delete(struct worker *w, struct req *r, int unlink_only)
     struct mkv_keylock kl;
     char path[MKV_PATH_MAX], url[MKV_RECORD_VOLS + MKV_MAX_REPLICAS][URL_MAX];
     char *urls[MKV_RECORD_VOLS + MKV_MAX_REPLICAS], why[256];
-    int rc, n;
+    int rc, n, retry;
 
-    if (lock_key(w, r, &kl) < 0)
+    if (lock_key(w, r, &kl, &retry) < 0)
         return;
     rc = index_get(w->ix, r->key, r->klen, &rec);
     if (rc == MKV_ERR) {
@@ -374,7 +421,10 @@ static void handle_delete(struct worker *w, struct req *r, int unlink_only)
         goto unlock;
     }
     if (rc == MKV_NOTFOUND || (unlink_only && rec.deleted)) {
-        reply(r, 404, NULL, NULL, NULL, 0);
+        /* The retry of a DELETE (UNLINK) whose worker died after doing it:
+         * the key is gone (unlinked), as asked. */
+        int done = retry && (unlink_only ? rc == MKV_OK : rc == MKV_NOTFOUND);
+        reply(r, done ? 204 : 404, NULL, NULL, NULL, 0);
         goto unlock;
     }
     if (!unlink_only && !rec.deleted && w->cfg->protect) {

@@ -5,6 +5,7 @@
 #include "config.h"
 #include "http.h"
 #include "index.h"
+#include "seen.h"
 #include "stats.h"
 #include "volume.h"
 
@@ -15,6 +16,7 @@ struct worker {
     struct mkv_vclient vc;
     unsigned int seed;    /* rand_r state: replica order of probes */
     struct mkv_stats *st; /* shared by every worker process */
+    struct mkv_seen *seen; /* write requests seen lately (retries) */
 };
 
 /* Parses the request and answers it. */

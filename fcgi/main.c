@@ -16,8 +16,8 @@
  * Each worker runs cfg.threads threads, each looping on FCGX_Accept_r. */
 #include <curl/curl.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <fcgiapp.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -55,6 +55,7 @@ struct server {
     struct mkv_config cfg;
     struct mkv_index ix;
     struct mkv_stats *stats; /* shared with every worker (created before fork) */
+    struct mkv_seen seen;    /* write requests seen lately, shared through the index dir */
     int listen_fd;
 };
 
@@ -114,6 +115,7 @@ static void *serve_thread(void *arg)
     w.ix = &s->ix;
     w.seed = (unsigned)time(NULL) ^ (unsigned)getpid() ^ (unsigned)(uintptr_t)&w;
     w.st = s->stats;
+    w.seen = &s->seen;
     if (vclient_init(&w.vc, &s->cfg) < 0) {
         log_error("cannot create a curl client");
         stopping = 1;
@@ -169,6 +171,10 @@ static int run_worker(struct server *s)
         log_error("%s", err);
         return s->ix.panic ? 3 : 1;
     }
+    if (seen_open(&s->seen, s->cfg.db) < 0)
+        log_error("cannot map %s/%s (%s): a retried write gets 403/404 if its first try "
+                  "succeeded",
+                  s->cfg.db, MKV_SEEN_FILE, strerror(errno));
     for (int i = 0; i < s->cfg.threads; i++) {
         if (pthread_create(&tid, NULL, serve_thread, s) != 0) {
             log_error("pthread_create failed");

@@ -392,6 +392,57 @@ int index_lock(struct mkv_index *ix, const char *key, size_t klen, struct mkv_ke
     return MKV_ERR;
 }
 
+/* A process that is gone, or dead but not yet reaped (a zombie still passes
+ * kill(pid, 0), and its transactions stay active until its parent reaps it
+ * and failchk runs). */
+static int process_gone(pid_t pid)
+{
+    char path[64], buf[256], *p;
+    FILE *f;
+
+    if (kill(pid, 0) < 0 && errno == ESRCH)
+        return 1;
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if (!(f = fopen(path, "r")))
+        return errno == ENOENT;
+    p = fgets(buf, sizeof(buf), f);
+    fclose(f);
+    /* "pid (comm) S ...": the state follows the last ')' */
+    if (!p || !(p = strrchr(buf, ')')))
+        return 0;
+    return p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
+/* Whether a transaction of a dead process is still active: its locks are
+ * held until failchk (run by the supervisor once it reaps the process, or
+ * by any supervisor's periodic check) aborts it. */
+static int dead_txn_active(struct mkv_index *ix)
+{
+    DB_TXN_STAT *st = NULL;
+    int dead = 0;
+
+    if (ix->env->txn_stat(ix->env, &st, 0) != 0 || !st)
+        return 0;
+    for (u_int32_t i = 0; i < st->st_nactive && !dead; i++)
+        dead = process_gone(st->st_txnarray[i].pid);
+    free(st);
+    return dead;
+}
+
+int index_lock_after_dead(struct mkv_index *ix, const char *key, size_t klen,
+                          struct mkv_keylock *kl, int wait_ms)
+{
+    int rc = MKV_BUSY;
+
+    for (int waited = 0; waited < wait_ms && dead_txn_active(ix); waited += 10) {
+        usleep(10000);
+        if ((rc = index_lock(ix, key, klen, kl)) != MKV_BUSY)
+            return rc;
+    }
+    /* No dead transaction (left): the holder is alive, or it just let go. */
+    return rc == MKV_BUSY ? index_lock(ix, key, klen, kl) : rc;
+}
+
 void index_unlock(struct mkv_index *ix, struct mkv_keylock *kl)
 {
     int ret;

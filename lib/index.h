@@ -71,6 +71,15 @@ int index_del(struct mkv_index *ix, const char *key, size_t klen);
 int index_lock(struct mkv_index *ix, const char *key, size_t klen, struct mkv_keylock *kl);
 void index_unlock(struct mkv_index *ix, struct mkv_keylock *kl);
 
+/* For a key index_lock found busy: if a process that died still has an
+ * active transaction (its lock may be the one in the way), waits up to
+ * wait_ms for failchk to abort it, retrying the lock.  Returns as index_lock;
+ * MKV_BUSY at once when no dead process holds anything.  A front that
+ * retries a request whose worker died (nginx does, for PUT and DELETE)
+ * meets the dead worker's lock: this lets the retry through. */
+int index_lock_after_dead(struct mkv_index *ix, const char *key, size_t klen,
+                          struct mkv_keylock *kl, int wait_ms);
+
 /* Flushes the log: every commit made so far becomes durable. */
 int index_flush(struct mkv_index *ix);
 

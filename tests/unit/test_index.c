@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "index.h"
+#include "seen.h"
 #include "unit.h"
 
 static char home[64];
@@ -119,4 +120,85 @@ static void test_no_recovery_under_live_process(void)
     remove_home();
 }
 
-UNIT_MAIN("index", T(test_reopen_after_failed_open), T(test_no_recovery_under_live_process))
+/* A key lock held by a live process is refused at once; held by a process
+ * that died (a zombie, not yet reaped), index_lock_after_dead waits until
+ * failchk frees it, and then takes it. */
+static void test_lock_after_dead_holder(void)
+{
+    struct mkv_index ix;
+    struct mkv_keylock kl;
+    char err[512];
+    int ready[2], ok = 0;
+    pid_t holder;
+
+    make_home();
+    CHECK(index_open(&ix, home, 8, err, sizeof(err)) == 0);
+    CHECK(pipe(ready) == 0);
+    holder = fork();
+    if (holder == 0) {
+        struct mkv_index h;
+        struct mkv_keylock hl;
+        char e[256];
+        int got = index_open_norecover(&h, home, 8, e, sizeof(e)) == 0 &&
+                  index_lock(&h, "/k", 2, &hl) == MKV_OK;
+        if (write(ready[1], &got, sizeof(got)) != sizeof(got))
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    CHECK(read(ready[0], &ok, sizeof(ok)) == sizeof(ok) && ok);
+    /* alive: busy, and no waiting */
+    CHECK(index_lock(&ix, "/k", 2, &kl) == MKV_BUSY);
+    CHECK(index_lock_after_dead(&ix, "/k", 2, &kl, 2000) == MKV_BUSY);
+    /* dead but not reaped: still busy until failchk runs (here: a child
+     * that reaps it and runs failchk after 300 ms, as a supervisor would) */
+    kill(holder, SIGKILL);
+    pid_t checker = fork();
+    if (checker == 0) {
+        struct mkv_index c;
+        char e[256];
+        usleep(300000);
+        waitpid(holder, NULL, 0); /* not our child: fails, the parent reaps */
+        if (index_open_norecover(&c, home, 8, e, sizeof(e)) < 0)
+            _exit(1);
+        _exit(index_failchk(&c) == MKV_OK ? 0 : 1);
+    }
+    usleep(100000);
+    CHECK(index_lock(&ix, "/k", 2, &kl) == MKV_BUSY);
+    /* reap the holder so that is_alive sees it gone, as the supervisor does */
+    waitpid(holder, NULL, 0);
+    CHECK(index_lock_after_dead(&ix, "/k", 2, &kl, 5000) == MKV_OK);
+    index_unlock(&ix, &kl);
+    int st = 0;
+    waitpid(checker, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    index_close(&ix);
+    close(ready[0]);
+    close(ready[1]);
+    remove_home();
+}
+
+static void test_seen_marks_retries(void)
+{
+    struct mkv_seen a, b;
+    const char *id = "0123456789abcdef0123456789ABCDEF";
+
+    make_home();
+    CHECK(seen_open(&a, home) == 0);
+    CHECK(seen_open(&b, home) == 0); /* another process's mapping */
+    CHECK(seen_mark(&a, id) == 0);
+    CHECK(seen_mark(&b, id) == 1);
+    CHECK(seen_mark(&a, "fedcba9876543210fedcba9876543210") == 0);
+    /* not 32 hex digits: never a retry */
+    CHECK(seen_mark(&a, "") == 0 && seen_mark(&a, "") == 0);
+    CHECK(seen_mark(&a, "0123456789abcdef0123456789abcdeg") == 0);
+    CHECK(seen_mark(&a, "0123456789abcdef0123456789abcdeg") == 0);
+    CHECK(seen_mark(&a, NULL) == 0);
+    seen_close(&a);
+    seen_close(&b);
+    CHECK(seen_mark(&a, id) == 0); /* closed: unavailable */
+    remove_home();
+}
+
+UNIT_MAIN("index", T(test_reopen_after_failed_open), T(test_no_recovery_under_live_process),
+          T(test_lock_after_dead_holder), T(test_seen_marks_retries))

@@ -1,0 +1,78 @@
+/* seen.c: the table of recently seen write requests (see seen.h). */
+#include "seen.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SEEN_BYTES (MKV_SEEN_SLOTS * 16)
+
+int seen_open(struct mkv_seen *s, const char *home)
+{
+    char path[4096];
+    struct stat st;
+    void *p;
+    int fd;
+
+    s->slot = NULL;
+    if (snprintf(path, sizeof(path), "%s/%s", home, MKV_SEEN_FILE) >= (int)sizeof(path))
+        return -1;
+    if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+        return -1;
+    /* Extending is idempotent: processes racing here all get SEEN_BYTES. */
+    if (fstat(fd, &st) < 0 || (st.st_size < SEEN_BYTES && ftruncate(fd, SEEN_BYTES) < 0)) {
+        close(fd);
+        return -1;
+    }
+    p = mmap(NULL, SEEN_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED)
+        return -1;
+    s->slot = p;
+    return 0;
+}
+
+void seen_close(struct mkv_seen *s)
+{
+    if (s->slot)
+        munmap(s->slot, SEEN_BYTES);
+    s->slot = NULL;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int seen_mark(struct mkv_seen *s, const char *id)
+{
+    unsigned char bin[16], *slot;
+    unsigned bucket;
+
+    if (!s->slot || !id || strlen(id) != 32)
+        return 0;
+    for (int i = 0; i < 16; i++) {
+        int hi = hexval(id[2 * i]), lo = hexval(id[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return 0;
+        bin[i] = (unsigned char)(hi << 4 | lo);
+    }
+    /* nginx's ids are random bytes: any four make a fair bucket. */
+    bucket = ((unsigned)bin[0] | (unsigned)bin[1] << 8 | (unsigned)bin[2] << 16 |
+              (unsigned)bin[3] << 24) %
+             MKV_SEEN_SLOTS;
+    slot = s->slot[bucket];
+    if (memcmp(slot, bin, 16) == 0)
+        return 1;
+    memcpy(slot, bin, 16);
+    return 0;
+}
