@@ -100,7 +100,8 @@ def test_pool_killed_under_load(cluster):
     print('  %s; pool 2 killed at +%ds: %d failed in flight, %d during a recovery%s, %d other' % (
         load.summary(), KILL_AT, len(flight), len(recov),
         ' (the index needed one)' if recovered else '', len(other)))
-    check(not other, 'failures not in flight at the kill:\n    ' +
+    check(not other, 'failures not in flight at the kill (recoveries at %s):\n    ' % (
+          ', '.join('%+.2fs..%+.2fs' % (a - t_kill, b - t_kill) for a, b in windows) or 'none') +
           '\n    '.join(fmt_op(o, t_kill, 300) for o in other))
     check(len(flight) <= load.nthreads, 'more failures in flight than clients: %d\n    ' % len(flight)
           + '\n    '.join(fmt_op(o, t_kill, 300) for o in flight))
