@@ -253,12 +253,16 @@ static void undo_put(struct worker *w, struct req *r, char **urls, int n, const 
 }
 
 struct body {
-    int fd;           /* spooled body file (nginx), or -1 */
-    long long length; /* -1: unknown */
+    int fd;           /* spooled body file (REQUEST_BODY_FILE), or -1 */
+    long long length; /* -1: unknown (chunked, streamed by nginx) */
+    body_read_fn rd;  /* reads it: from the file, or from FastCGI stdin */
+    void *rdarg;
 };
 
-/* Finds the body: a file nginx spooled (REQUEST_BODY_FILE) or FastCGI stdin
- * with CONTENT_LENGTH.  Returns 0, or replies and returns -1. */
+/* Finds the body: FastCGI stdin (the shipped fronts: nginx streams it as it
+ * arrives, lighttpd after buffering it) with CONTENT_LENGTH, or without one
+ * for a chunked upload; or a file a front spooled and named in
+ * REQUEST_BODY_FILE.  Returns 0, or replies and returns -1. */
 static int open_body(struct req *r, struct body *b)
 {
     const char *file = param(r, "REQUEST_BODY_FILE");
@@ -267,6 +271,8 @@ static int open_body(struct req *r, struct body *b)
 
     b->fd = -1;
     b->length = -1;
+    b->rd = read_fcgi;
+    b->rdarg = r->fr->in;
     if (*cl && parse_length(cl, &b->length) < 0) {
         reply_error(r, 400, "invalid Content-Length");
         return -1;
@@ -279,6 +285,10 @@ static int open_body(struct req *r, struct body *b)
             return -1;
         }
         b->length = st.st_size;
+        b->rd = read_fd;
+        b->rdarg = &b->fd;
+    } else if (!*cl && strcasestr(param(r, "HTTP_TRANSFER_ENCODING"), "chunked")) {
+        return 0; /* length unknown: vclient_put finds out whether it is empty */
     }
     if (b->length <= 0) {
         reply_error(r, 411, "empty body: a value needs at least one byte");
@@ -287,24 +297,22 @@ static int open_body(struct req *r, struct body *b)
     return 0;
 }
 
-/* Whether the spooled body's MD5 is hash (hex).  Only for a body file
- * (nginx); a body on FastCGI stdin cannot be read twice. */
+/* Whether the body's MD5 is hash (hex).  It reads the body: only for a PUT
+ * that then answers without storing it. */
 static int same_body(const struct body *b, const char *hash)
 {
     unsigned char d[16];
     char hex[33], buf[65536];
     struct mkv_md5 m;
-    off_t off = 0;
     ssize_t n;
 
-    if (b->fd < 0 || strlen(hash) != 32 || md5_init(&m) < 0)
+    if (strlen(hash) != 32 || md5_init(&m) < 0)
         return 0;
-    while ((n = pread(b->fd, buf, sizeof(buf), off)) > 0) {
+    while ((n = b->rd(b->rdarg, buf, sizeof(buf))) > 0) {
         if (md5_update(&m, buf, (size_t)n) < 0) {
             md5_free(&m);
             return 0;
         }
-        off += n;
     }
     if (md5_final(&m, d) < 0 || n < 0)
         return 0;
@@ -352,11 +360,14 @@ static void handle_put(struct worker *w, struct req *r)
         goto unlock;
     }
     /* SOFT while the replicas are written: a crash here leaves a record that
-     * ?unlinked lists and DELETE purges, never a live one. */
+     * ?unlinked lists and DELETE purges, never a live one.  Written, not
+     * flushed: the 201 waits for the live record's flush, which takes this
+     * one along; a machine crash before it could lose only this record, and
+     * with it nothing but orphan files no record points at. */
     memset(&rec, 0, sizeof(rec));
     rec.deleted = 1;
     record_set_vols(&rec, &p);
-    if (index_put(w->ix, r->key, r->klen, &rec) != MKV_OK) {
+    if (index_put_written(w->ix, r->key, r->klen, &rec) != MKV_OK) {
         reply_error(r, 500, "index write failed");
         goto unlock;
     }
@@ -366,19 +377,14 @@ static void handle_put(struct worker *w, struct req *r)
     }
     memset(&v, 0, sizeof(v));
     v.length = b.length;
-    if (b.fd >= 0) {
-        v.rd = read_fd;
-        v.rdarg = &b.fd;
-    } else {
-        v.rd = read_fcgi;
-        v.rdarg = r->fr->in;
-    }
+    v.rd = b.rd;
+    v.rdarg = b.rdarg;
     snprintf(r->volume, sizeof(r->volume), "%s", p.vols[0]);
     rc = vclient_put(&w->vc, urls, p.n, &v);
     r->bytes = v.sent;
     if (rc < 0) {
         undo_put(w, r, urls, p.n, v.touched);
-        reply_error(r, rc == -2 ? 400 : 500, v.why);
+        reply_error(r, rc == VPUT_EMPTY ? 411 : rc == VPUT_BODY ? 400 : 500, v.why);
         goto unlock;
     }
     if (have_md5 && memcmp(want, v.md5, 16) != 0) {

@@ -14,8 +14,8 @@ struct worker {
     const struct mkv_config *cfg;
     struct mkv_index *ix; /* shared by the threads of the process */
     struct mkv_vclient vc;
-    unsigned int seed;    /* rand_r state: replica order of probes */
-    struct mkv_stats *st; /* shared by every worker process */
+    unsigned int seed;     /* rand_r state: replica order of probes */
+    struct mkv_stats *st;  /* shared by every worker process */
     struct mkv_seen *seen; /* write requests seen lately (retries) */
 };
 

@@ -202,7 +202,7 @@ int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, struct vput *v
     struct fanout f = {vc->chunk, 0, 0, 1};
     struct curl_slist *hdrs = NULL;
     struct mkv_md5 m;
-    int running = 0, left = n, rc = 0;
+    int running = 0, left = n, rc = 0, added = 0;
     char why[sizeof(v->why)];
 
     v->sent = 0;
@@ -210,13 +210,20 @@ int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, struct vput *v
     memset(v->touched, 0, sizeof(v->touched));
     if (md5_init(&m) < 0) {
         snprintf(v->why, sizeof(v->why), "md5 init failed");
-        return -1;
+        return VPUT_VOLUME;
     }
     /* "Expect: 100-continue" would cost a round trip per replica. */
     hdrs = curl_slist_append(NULL, "Expect:");
     if (fetch_chunk(&f, v->rd, v->rdarg, &m, &v->sent) < 0) {
         snprintf(v->why, sizeof(v->why), "reading the request body failed");
-        rc = -2;
+        rc = VPUT_BODY;
+        goto cleanup;
+    }
+    /* A value needs at least one byte (the original answered 411 to an
+     * empty PUT; SPEC 11 makes a chunked empty one the same). */
+    if (f.eof && v->sent == 0) {
+        snprintf(v->why, sizeof(v->why), "empty body: a value needs at least one byte");
+        rc = VPUT_EMPTY;
         goto cleanup;
     }
     for (int i = 0; i < n; i++) {
@@ -232,6 +239,7 @@ int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, struct vput *v
         curl_easy_setopt(up[i].h, CURLOPT_HTTPHEADER, hdrs);
         curl_easy_setopt(up[i].h, CURLOPT_PRIVATE, &up[i]);
         curl_multi_add_handle(vc->multi, up[i].h);
+        added++;
     }
     while (left > 0) {
         CURLMsg *msg;
@@ -251,7 +259,7 @@ int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, struct vput *v
             if (check_done(vc, u->h, msg->data.result, urls[u - up], 201, 204, why, sizeof(why)) <
                     0 &&
                 rc == 0) {
-                rc = -1;
+                rc = VPUT_VOLUME;
                 snprintf(v->why, sizeof(v->why), "%s", why);
             }
         }
@@ -264,7 +272,7 @@ int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, struct vput *v
             /* Every replica has this chunk: fetch the next one. */
             if (fetch_chunk(&f, v->rd, v->rdarg, &m, &v->sent) < 0) {
                 snprintf(v->why, sizeof(v->why), "reading the request body failed");
-                rc = -2;
+                rc = VPUT_BODY;
                 goto cleanup;
             }
             for (int i = 0; i < n; i++) {
@@ -282,17 +290,18 @@ int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, struct vput *v
     if (rc == 0 && v->length >= 0 && v->sent != v->length) {
         snprintf(v->why, sizeof(v->why), "request body was %lld bytes, Content-Length said %lld",
                  v->sent, v->length);
-        rc = -2;
+        rc = VPUT_BODY;
     }
 
 cleanup:
-    for (int i = 0; i < n; i++)
+    /* Only handles set up for this body can have touched a volume. */
+    for (int i = 0; i < added; i++)
         v->touched[i] = was_touched(vc->easy[i]);
-    remove_all(vc, n);
+    remove_all(vc, added);
     curl_slist_free_all(hdrs);
     if (md5_final(&m, v->md5) < 0 && rc == 0) {
         snprintf(v->why, sizeof(v->why), "md5 failed");
-        rc = -1;
+        rc = VPUT_VOLUME;
     }
     return rc;
 }

@@ -49,13 +49,18 @@ struct vput {
     char why[256];                 /* out: the first failure */
 };
 
+/* vclient_put's failures. */
+enum { VPUT_VOLUME = -1, VPUT_BODY = -2, VPUT_EMPTY = -3 };
+
 /* PUTs one body to n URLs at once.  The body is read once, MKV_CHUNK at a
  * time, and each chunk goes to every replica before the next is read; its
  * MD5 is computed on the way.  A replica that fails does not stop the others:
  * each runs to its end, so when this returns no volume is still writing and
  * v->touched says which ones a clean-up must DELETE.  Returns 0 when every
- * volume answered 201/204, -1 on a volume failure, -2 when reading the body
- * failed (the uploads are then cut short: no volume stores a partial body). */
+ * volume answered 201/204, VPUT_VOLUME on a volume failure, VPUT_BODY when
+ * reading the body failed or its length was not the one announced (the
+ * uploads are then cut short: no volume stores a partial body), VPUT_EMPTY
+ * when a body of unknown length turned out empty (no volume was asked). */
 int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, struct vput *v);
 
 /* DELETEs n URLs at once.  Returns 0 when each is gone (204, or 404: not

@@ -738,12 +738,13 @@ def test_front_kill(cluster):
         check(front and alive(front) and alive(sup), 'front %r or supervisor %r not running' % (
             front, sup))
         procs = [front] + descendants(front) + [sup] + descendants(sup)
-        # strike while PUTs are under way (nginx: their bodies spooled, so
-        # they are with the workers)
-        spool = os.path.join(front_dir, 'body_temp')
+        # strike while PUTs are under way, one of them already streaming to
+        # the volumes (a volume nginx is receiving a body into body_temp/)
+        spools = [os.path.join(cluster.data, 'volumes', str(p), 'body_temp')
+                  for p in cluster.volume_ports]
         deadline = time.time() + 5.0
         while time.time() < deadline and not (
-                len(load.inflight) >= 2 and (cluster.front != 'nginx' or os.listdir(spool))):
+                len(load.inflight) >= 2 and any(os.listdir(d) for d in spools)):
             time.sleep(0.001)
         inflight = len(load.inflight)
         t_kill = time.time()
