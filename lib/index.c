@@ -291,9 +291,24 @@ int index_get(struct mkv_index *ix, const char *key, size_t klen, struct mkv_rec
     return MKV_OK;
 }
 
+/* Commit flags: durable (the log is flushed to disk before the commit
+ * returns), or written to the log file without waiting for the disk: that
+ * survives a crash of any process, not a crash of the machine; the next
+ * durable commit flushes it too.  ix->nosync (bulk tools) keeps the log in
+ * memory until index_flush. */
+enum { DURABLE = 0, WRITTEN = 1 };
+
+static u_int32_t commit_flags(const struct mkv_index *ix, int how)
+{
+    if (ix->nosync)
+        return DB_TXN_NOSYNC;
+    return how == WRITTEN ? DB_TXN_WRITE_NOSYNC : 0;
+}
+
 /* Runs fn(txn, arg) in its own transaction, retried on deadlock, committed
- * (durably unless ix->nosync).  Returns 0 or the Berkeley DB error. */
-static int run_txn(struct mkv_index *ix, int (*fn)(struct mkv_index *, DB_TXN *, void *), void *arg)
+ * as `how` says.  Returns 0 or the Berkeley DB error. */
+static int run_txn(struct mkv_index *ix, int how, int (*fn)(struct mkv_index *, DB_TXN *, void *),
+                   void *arg)
 {
     int ret = 0;
 
@@ -304,7 +319,7 @@ static int run_txn(struct mkv_index *ix, int (*fn)(struct mkv_index *, DB_TXN *,
             break;
         ret = fn(ix, txn, arg);
         if (ret == 0) {
-            ret = txn->commit(txn, ix->nosync ? DB_TXN_NOSYNC : 0);
+            ret = txn->commit(txn, commit_flags(ix, how));
             break;
         }
         txn->abort(txn);
@@ -327,7 +342,7 @@ static int do_write(struct mkv_index *ix, DB_TXN *txn, void *arg)
 }
 
 /* Runs one put or delete in its own transaction, committed durably. */
-static int write_txn(struct mkv_index *ix, const char *key, size_t klen, const char *val,
+static int write_txn(struct mkv_index *ix, int how, const char *key, size_t klen, const char *val,
                      size_t vlen)
 {
     struct one_write w;
@@ -336,7 +351,7 @@ static int write_txn(struct mkv_index *ix, const char *key, size_t klen, const c
     init_dbt(&w.k, key, klen);
     init_dbt(&w.v, val, vlen);
     w.del = val == NULL;
-    ret = run_txn(ix, do_write, &w);
+    ret = run_txn(ix, how, do_write, &w);
     if (ret == DB_NOTFOUND)
         return MKV_NOTFOUND;
     if (ret != 0) {
@@ -346,7 +361,8 @@ static int write_txn(struct mkv_index *ix, const char *key, size_t klen, const c
     return MKV_OK;
 }
 
-int index_put(struct mkv_index *ix, const char *key, size_t klen, const struct mkv_record *rec)
+static int put_record(struct mkv_index *ix, int how, const char *key, size_t klen,
+                      const struct mkv_record *rec)
 {
     char buf[MKV_RECORD_MAX];
     int n = record_encode(rec, buf, sizeof(buf));
@@ -355,12 +371,23 @@ int index_put(struct mkv_index *ix, const char *key, size_t klen, const struct m
         log_error("index: record too long to encode");
         return MKV_ERR;
     }
-    return write_txn(ix, key, klen, buf, (size_t)n);
+    return write_txn(ix, how, key, klen, buf, (size_t)n);
+}
+
+int index_put(struct mkv_index *ix, const char *key, size_t klen, const struct mkv_record *rec)
+{
+    return put_record(ix, DURABLE, key, klen, rec);
+}
+
+int index_put_written(struct mkv_index *ix, const char *key, size_t klen,
+                      const struct mkv_record *rec)
+{
+    return put_record(ix, WRITTEN, key, klen, rec);
 }
 
 int index_del(struct mkv_index *ix, const char *key, size_t klen)
 {
-    return write_txn(ix, key, klen, NULL, 0);
+    return write_txn(ix, DURABLE, key, klen, NULL, 0);
 }
 
 int index_lock(struct mkv_index *ix, const char *key, size_t klen, struct mkv_keylock *kl)
@@ -598,7 +625,7 @@ int index_put_batch(struct mkv_index *ix, const char *const *keys, const size_t 
                     const struct mkv_record *recs, int n)
 {
     struct batch b = {keys, klens, recs, n};
-    int ret = run_txn(ix, put_all, &b);
+    int ret = run_txn(ix, DURABLE, put_all, &b);
 
     if (ret != 0) {
         note(ix, ret, "batch put");

@@ -67,6 +67,13 @@ int index_get(struct mkv_index *ix, const char *key, size_t klen, struct mkv_rec
 int index_put(struct mkv_index *ix, const char *key, size_t klen, const struct mkv_record *rec);
 int index_del(struct mkv_index *ix, const char *key, size_t klen);
 
+/* index_put without waiting for the disk: the commit is written to the log
+ * file (it survives the crash of any process) but flushed only by the next
+ * durable commit (a crash of the machine may lose it).  For a record nothing
+ * is acknowledged on: PUT's SOFT record while the replicas are written. */
+int index_put_written(struct mkv_index *ix, const char *key, size_t klen,
+                      const struct mkv_record *rec);
+
 /* MKV_OK with the lock held, MKV_BUSY if another thread or process holds it. */
 int index_lock(struct mkv_index *ix, const char *key, size_t klen, struct mkv_keylock *kl);
 void index_unlock(struct mkv_index *ix, struct mkv_keylock *kl);
