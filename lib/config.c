@@ -44,7 +44,7 @@ static const struct setting settings[] = {
      "volume PUT/DELETE fails after this long without progress"},
     {"workers", K_INT, OFF(workers), 0, 0, 256, "2",
      "worker processes to fork and supervise (0: serve in this process)"},
-    {"threads", K_INT, OFF(threads), 0, 1, 256, "4", "request threads per worker process"},
+    {"threads", K_INT, OFF(threads), 0, 1, 256, "64", "request threads per worker process"},
     {"cache_mb", K_INT, OFF(cache_mb), 0, 1, 65536, "64", "Berkeley DB cache in MiB"},
     {"log_level", K_INT, OFF(log_level), 0, 0, 2, "0", "0 errors, 1 requests, 2 debug"},
     {"listen", K_STR, OFF(listen), SZ(listen), 0, 0, "",
