@@ -254,16 +254,23 @@ static int run_phase(struct run *r, enum step first, long njobs)
         CURLMsg *msg;
         int left;
 
-        if (curl_multi_perform(r->m, &running) != CURLM_OK ||
-            curl_multi_poll(r->m, NULL, 0, 1000, NULL) != CURLM_OK) {
+        if (curl_multi_perform(r->m, &running) != CURLM_OK) {
             fprintf(stderr, "thrasher: curl multi failed\n");
             return -1;
         }
-        if (curl_multi_perform(r->m, &running) != CURLM_OK)
-            return -1;
+        /* Finished transfers first: waiting before taking them (and starting
+         * their next step) would idle until the poll's timeout whenever the
+         * last transfer in flight completed inside curl_multi_perform. */
         while ((msg = curl_multi_info_read(r->m, &left)))
             if (msg->msg == CURLMSG_DONE && on_done(r, msg->easy_handle, msg->data.result) < 0)
                 return -1;
+        if (r->done >= r->njobs)
+            break;
+        /* A handle just added makes curl's own timeout 0: no wait then. */
+        if (curl_multi_poll(r->m, NULL, 0, 1000, NULL) != CURLM_OK) {
+            fprintf(stderr, "thrasher: curl multi failed\n");
+            return -1;
+        }
     }
     return 0;
 }
