@@ -181,8 +181,8 @@ static void handle_get(struct worker *w, struct req *r)
     struct mkv_record rec;
     struct mkv_placement p;
     char path[MKV_PATH_MAX], vols[MKV_RECORD_MAX], md5hdr[64] = "";
-    char hdr[MKV_RECORD_MAX + 2 * URL_MAX];
-    int order[MKV_RECORD_VOLS], rc, chosen = -1;
+    char hdr[MKV_RECORD_MAX + 2 * URL_MAX], why[256] = "";
+    int order[MKV_RECORD_VOLS], rc, chosen = -1, answered = 0;
 
     rc = index_get(w->ix, r->key, r->klen, &rec);
     if (rc == MKV_ERR) {
@@ -213,14 +213,32 @@ static void handle_get(struct worker *w, struct req *r)
     }
     for (int i = 0; i < rec.nvols && chosen < 0; i++) {
         char url[URL_MAX];
+        long code;
+
         volume_url(w->cfg, url, sizeof(url), rec.vols[order[i]], path);
-        if (!w->cfg->probe || vclient_probe(&w->vc, url))
+        if (!w->cfg->probe) {
             chosen = order[i];
+            break;
+        }
+        code = vclient_head_why(&w->vc, url, w->cfg->probe_timeout_ms, why, sizeof(why));
+        if (code == 200)
+            chosen = order[i];
+        answered |= code >= 0;
     }
     if (chosen < 0) {
         snprintf(hdr, sizeof(hdr), "%sKey-Volumes: %s\r\nKey-Balance: %s\r\n", md5hdr, vols,
                  record_matches(&rec, &p) ? "balanced" : "unbalanced");
-        reply(r, 404, hdr, NULL, NULL, 0);
+        /* Volumes that answered without the file: not found (as the
+         * original).  None could be asked at all (down, timing out, a
+         * certificate that does not verify): say so instead. */
+        if (answered) {
+            reply(r, 404, hdr, NULL, NULL, 0);
+        } else {
+            char line[sizeof(why) + 64];
+            int n = snprintf(line, sizeof(line), "no volume holding the key answered: %s\n", why);
+            reply(r, 503, hdr, "text/plain; charset=utf-8", line,
+                  n > 0 && (size_t)n < sizeof(line) ? (size_t)n : strlen(line));
+        }
         return;
     }
     snprintf(r->volume, sizeof(r->volume), "%s", rec.vols[chosen]);
@@ -336,14 +354,16 @@ static void handle_put(struct worker *w, struct req *r)
         reply_error(r, 400, "Content-MD5 must be 32 hex digits or 24 base64 characters");
         return;
     }
-    if (open_body(r, &b) < 0)
-        return;
+    b.fd = -1;
     if (key2path(r->key, r->klen, path) < 0 || key2volumes(w->cfg, r->key, r->klen, &p) < 0) {
         reply_error(r, 500, "placement failed");
-        goto out;
+        return;
     }
+    /* The original's order: 409 (a write in flight) before 411, 403. */
     if (lock_key(w, r, &kl, &retry) < 0)
-        goto out;
+        return;
+    if (open_body(r, &b) < 0)
+        goto unlock;
     rc = index_get(w->ix, r->key, r->klen, &rec);
     if (rc == MKV_ERR) {
         reply_error(r, 500, "index read failed");
@@ -381,7 +401,7 @@ static void handle_put(struct worker *w, struct req *r)
     v.rdarg = b.rdarg;
     snprintf(r->volume, sizeof(r->volume), "%s", p.vols[0]);
     rc = vclient_put(&w->vc, urls, p.n, &v);
-    r->bytes = v.sent;
+    r->bytes_in = v.sent;
     if (rc < 0) {
         undo_put(w, r, urls, p.n, v.touched);
         reply_error(r, rc == VPUT_EMPTY ? 411 : rc == VPUT_BODY ? 400 : 500, v.why);
@@ -404,7 +424,6 @@ static void handle_put(struct worker *w, struct req *r)
 
 unlock:
     index_unlock(w->ix, &kl);
-out:
     if (b.fd >= 0)
         close(b.fd);
 }
@@ -453,6 +472,8 @@ static void handle_delete(struct worker *w, struct req *r, int unlink_only)
         goto unlock;
     }
     n = delete_targets(w, r, &rec, path, url, urls);
+    if (rec.nvols > 0)
+        snprintf(r->volume, sizeof(r->volume), "%s", rec.vols[0]);
     if (vclient_delete(&w->vc, urls, n, why, sizeof(why)) < 0) {
         /* The record stays SOFT: ?unlinked shows it, DELETE retries it. */
         reply_error(r, 500, why);
@@ -478,7 +499,7 @@ static void handle_rebalance(struct worker *w, struct req *r)
     struct rb_opts o = {1, 0, w->cfg->idle_timeout_ms, t && *t ? t : "/tmp"};
     char why[512];
 
-    switch (rebalance_key(w->cfg, w->ix, &w->vc, &o, r->key, r->klen, why, sizeof(why))) {
+    switch (rebalance_key(w->cfg, w->ix, &w->vc, &o, r->key, r->klen, why, sizeof(why), NULL)) {
     case RB_INPLACE:
     case RB_MOVED:
     case RB_PLANNED: reply(r, 204, NULL, NULL, NULL, 0); break;
@@ -640,6 +661,11 @@ static void handle_stats(struct worker *w, struct req *r)
          "# TYPE mkv_value_bytes_in_total counter\n"
          "mkv_value_bytes_in_total %lu\n",
          atomic_load(&w->st->bytes_in));
+    EMIT("# HELP mkv_response_bytes_out_total Response body bytes sent (listings, reasons, "
+         "statistics; values are served by the volumes).\n"
+         "# TYPE mkv_response_bytes_out_total counter\n"
+         "mkv_response_bytes_out_total %lu\n",
+         atomic_load(&w->st->bytes_out));
     EMIT("# HELP mkv_volume_errors_total Failed calls to each volume.\n"
          "# TYPE mkv_volume_errors_total counter\n");
     for (int i = 0; i < w->cfg->nvolumes; i++)
@@ -649,17 +675,28 @@ static void handle_stats(struct worker *w, struct req *r)
          "# TYPE mkv_worker_starts_total counter\nmkv_worker_starts_total %lu\n",
          atomic_load(&w->st->worker_starts));
     if (w->ix->env->memp_stat(w->ix->env, &mp, NULL, 0) == 0 && mp) {
-        EMIT("# HELP mkv_index_cache_hits_total Berkeley DB cache hits and misses.\n"
-             "# TYPE mkv_index_cache_hits_total counter\n"
-             "mkv_index_cache_hits_total %lu\nmkv_index_cache_misses_total %lu\n",
-             (unsigned long)mp->st_cache_hit, (unsigned long)mp->st_cache_miss);
+        unsigned long hit = mp->st_cache_hit, miss = mp->st_cache_miss;
+        EMIT("# HELP mkv_index_cache_hits_total Berkeley DB cache page requests found in the "
+             "cache.\n"
+             "# TYPE mkv_index_cache_hits_total counter\nmkv_index_cache_hits_total %lu\n"
+             "# HELP mkv_index_cache_misses_total Berkeley DB cache page requests read from "
+             "disk.\n"
+             "# TYPE mkv_index_cache_misses_total counter\nmkv_index_cache_misses_total %lu\n"
+             "# HELP mkv_index_cache_hit_ratio Hits over all page requests since the "
+             "environment was created.\n"
+             "# TYPE mkv_index_cache_hit_ratio gauge\nmkv_index_cache_hit_ratio %.6f\n",
+             hit, miss, hit + miss ? (double)hit / (double)(hit + miss) : 1.0);
         free(mp);
     }
     if (w->ix->env->lock_stat(w->ix->env, &lk, 0) == 0 && lk) {
         EMIT("# HELP mkv_index_lock_waits_total Index lock requests that had to wait.\n"
-             "# TYPE mkv_index_lock_waits_total counter\n"
-             "mkv_index_lock_waits_total %lu\nmkv_index_lock_nowait_refused_total %lu\n"
-             "mkv_index_deadlocks_total %lu\n",
+             "# TYPE mkv_index_lock_waits_total counter\nmkv_index_lock_waits_total %lu\n"
+             "# HELP mkv_index_lock_nowait_refused_total Key locks refused at once (a write "
+             "of the key in flight: 409).\n"
+             "# TYPE mkv_index_lock_nowait_refused_total counter\n"
+             "mkv_index_lock_nowait_refused_total %lu\n"
+             "# HELP mkv_index_deadlocks_total Deadlocks the detector broke (retried).\n"
+             "# TYPE mkv_index_deadlocks_total counter\nmkv_index_deadlocks_total %lu\n",
              (unsigned long)lk->st_lock_wait, (unsigned long)lk->st_lock_nowait,
              (unsigned long)lk->st_ndeadlocks);
         free(lk);

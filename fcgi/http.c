@@ -62,8 +62,10 @@ void reply(struct req *r, int status, const char *headers, const char *ctype, co
     if (headers)
         FCGX_PutS(headers, r->fr->out);
     FCGX_PutS("\r\n", r->fr->out);
-    if (body && blen && !r->head)
+    if (body && blen && !r->head) {
         FCGX_PutStr(body, (int)blen, r->fr->out);
+        r->bytes_out += (long long)blen;
+    }
 }
 
 void reply_error(struct req *r, int status, const char *why)
@@ -86,6 +88,8 @@ void reply_begin(struct req *r, const char *ctype)
 
 void out(struct req *r, const char *data, size_t len)
 {
-    if (!r->head)
+    if (!r->head) {
         FCGX_PutStr(data, (int)len, r->fr->out);
+        r->bytes_out += (long long)len;
+    }
 }

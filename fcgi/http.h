@@ -16,8 +16,9 @@ struct req {
     size_t klen;
     int head;         /* HEAD: headers only */
     int status;       /* for the log line */
-    long long bytes;  /* value bytes moved, for the log line */
-    char volume[256]; /* the volume path redirected to or written first, for the log */
+    long long bytes_in;  /* value bytes received (PUT), for the log line and stats */
+    long long bytes_out; /* response body bytes sent (listings, reasons, stats) */
+    char volume[256];    /* the volume path redirected to, written or deleted first */
 };
 
 /* A FastCGI parameter, or "" when absent. */

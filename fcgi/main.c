@@ -99,9 +99,9 @@ static void log_request(const struct req *r, double ms)
         return;
     if (escape_nonprint(r->key, r->klen < 200 ? r->klen : 200, key, sizeof(key)) < 0)
         key[0] = '\0';
-    log_info("%s %s%s%s %d %lldB %.1fms%s%s", r->method, key, r->query ? "?" : "",
-             r->query ? r->query : "", r->status, r->bytes, ms, r->volume[0] ? " vol=" : "",
-             r->volume);
+    log_info("%s %s%s%s %d in=%lldB out=%lldB %.1fms%s%s", r->method, key, r->query ? "?" : "",
+             r->query ? r->query : "", r->status, r->bytes_in, r->bytes_out, ms,
+             r->volume[0] ? " vol=" : "", r->volume);
 }
 
 static void *serve_thread(void *arg)
@@ -140,7 +140,7 @@ static void *serve_thread(void *arg)
         r.method = param(&r, "REQUEST_METHOD");
         r.uri = param(&r, "REQUEST_URI");
         handle(&w, &r);
-        stats_request(s->stats, r.method, r.status, r.bytes);
+        stats_request(s->stats, r.method, r.status, r.bytes_in, r.bytes_out);
         log_request(&r, now_ms() - t0); /* before Finish: it frees the params */
         FCGX_Finish_r(&fr);
         atomic_fetch_sub(&active, 1);

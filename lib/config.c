@@ -50,7 +50,7 @@ static const struct setting settings[] = {
     {"listen", K_STR, OFF(listen), SZ(listen), 0, 0, "",
      "FastCGI socket path or :port to open (default: fd 0 from spawn-fcgi)"},
     {"log_file", K_STR, OFF(log_file), SZ(log_file), 0, 0, "",
-     "append log lines to this file (default: stderr, which spawn-fcgi closes)"},
+     "append log lines to this file, or \"syslog\" (default: stderr, which spawn-fcgi closes)"},
     {"volume_scheme", K_STR, OFF(volume_scheme), SZ(volume_scheme), 0, 0, "http",
      "http or https: how workers, admin tools and redirected clients reach the volumes"},
     {"volume_cafile", K_STR, OFF(volume_cafile), SZ(volume_cafile), 0, 0, "",

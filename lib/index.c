@@ -459,15 +459,16 @@ static int dead_txn_active(struct mkv_index *ix)
 int index_lock_after_dead(struct mkv_index *ix, const char *key, size_t klen,
                           struct mkv_keylock *kl, int wait_ms)
 {
-    int rc = MKV_BUSY;
+    int rc = MKV_BUSY, waited = 0;
 
-    for (int waited = 0; waited < wait_ms && dead_txn_active(ix); waited += 10) {
+    for (; waited < wait_ms && dead_txn_active(ix); waited += 10) {
         usleep(10000);
         if ((rc = index_lock(ix, key, klen, kl)) != MKV_BUSY)
             return rc;
     }
-    /* No dead transaction (left): the holder is alive, or it just let go. */
-    return rc == MKV_BUSY ? index_lock(ix, key, klen, kl) : rc;
+    /* No dead transaction (left): the holder is alive (a plain 409, one
+     * refused lock), or failchk freed it since our last try: once more. */
+    return waited > 0 ? index_lock(ix, key, klen, kl) : rc;
 }
 
 void index_unlock(struct mkv_index *ix, struct mkv_keylock *kl)

@@ -25,7 +25,8 @@ int stats_method(const char *m)
     return ST_OTHER;
 }
 
-void stats_request(struct mkv_stats *st, const char *method, int status, long long bytes_in)
+void stats_request(struct mkv_stats *st, const char *method, int status, long long bytes_in,
+                   long long bytes_out)
 {
     int cls = status >= 100 && status < 600 ? status / 100 : 0;
 
@@ -34,6 +35,8 @@ void stats_request(struct mkv_stats *st, const char *method, int status, long lo
     atomic_fetch_add(&st->requests[stats_method(method)][cls], 1);
     if (bytes_in > 0)
         atomic_fetch_add(&st->bytes_in, (unsigned long)bytes_in);
+    if (bytes_out > 0)
+        atomic_fetch_add(&st->bytes_out, (unsigned long)bytes_out);
 }
 
 void stats_volume_error(struct mkv_stats *st, const struct mkv_config *cfg, const char *url)

@@ -24,7 +24,8 @@ struct mkv_stats {
 struct mkv_stats *stats_create(void);
 
 int stats_method(const char *method);
-void stats_request(struct mkv_stats *st, const char *method, int status, long long bytes_in);
+void stats_request(struct mkv_stats *st, const char *method, int status, long long bytes_in,
+                   long long bytes_out);
 
 /* Counts an error of the volume a URL ("http://VOLUME/...") points at. */
 void stats_volume_error(struct mkv_stats *st, const struct mkv_config *cfg, const char *url);

@@ -372,19 +372,43 @@ static CURLcode run_one(struct mkv_vclient *vc, CURL *h)
     return res;
 }
 
-long vclient_head(struct mkv_vclient *vc, const char *url, long timeout_ms)
+long vclient_head_why(struct mkv_vclient *vc, const char *url, long timeout_ms, char *why,
+                      size_t whylen)
 {
     CURL *h = vc->easy[0];
+    CURLcode res;
     long code = -1;
 
     base_opts(vc, h, url);
     curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
-    if (run_one(vc, h) == CURLE_OK)
+    if ((res = run_one(vc, h)) == CURLE_OK) {
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-    else
+    } else {
         stats_volume_error(vc->stats, vc->cfg, url);
+        if (why) {
+            char vol[MKV_VOLPATH_MAX];
+            describe(url, vol, sizeof(vol));
+            snprintf(why, whylen, "volume %s: %s", vol, curl_easy_strerror(res));
+        }
+    }
+    return code;
+}
+
+long vclient_head(struct mkv_vclient *vc, const char *url, long timeout_ms)
+{
+    return vclient_head_why(vc, url, timeout_ms, NULL, 0);
+}
+
+long vclient_head_size(struct mkv_vclient *vc, const char *url, long timeout_ms, long long *size)
+{
+    curl_off_t len = -1;
+    long code = vclient_head_why(vc, url, timeout_ms, NULL, 0);
+
+    if (code >= 0)
+        curl_easy_getinfo(vc->easy[0], CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
+    *size = (long long)len;
     return code;
 }
 

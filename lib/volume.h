@@ -74,6 +74,14 @@ int vclient_probe(struct mkv_vclient *vc, const char *url);
  * -1 when the volume could not be asked (refused, timed out). */
 long vclient_head(struct mkv_vclient *vc, const char *url, long timeout_ms);
 
+/* vclient_head that also gets the Content-Length (-1 when none). */
+long vclient_head_size(struct mkv_vclient *vc, const char *url, long timeout_ms, long long *size);
+
+/* vclient_head, saying in why (when not NULL) why a volume could not be
+ * asked: "volume HOST:PORT/svXX: <curl's reason>". */
+long vclient_head_why(struct mkv_vclient *vc, const char *url, long timeout_ms, char *why,
+                      size_t whylen);
+
 /* Receives a GET's body, piece by piece; returns 0, or -1 to abort. */
 typedef int (*body_write_fn)(void *arg, const char *data, size_t len);
 
