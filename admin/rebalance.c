@@ -44,6 +44,7 @@ struct run {
     size_t nbusy, capbusy;
     pthread_mutex_t mu;
     atomic_long count[RB_FAILED + 1];
+    atomic_long lost; /* copies on removed volumes that did not answer */
 };
 
 static double now_s(void)
@@ -89,6 +90,7 @@ static void *worker(void *arg)
 {
     struct run *r = arg;
     struct mkv_vclient vc;
+    struct rb_notes notes;
     char why[512];
 
     if (vclient_init(&vc, &r->cfg) < 0)
@@ -100,12 +102,13 @@ static void *worker(void *arg)
         if (i >= r->nbatch)
             break;
         o = rebalance_key(&r->cfg, &r->ix, &vc, &r->opts, r->batch[i].data, r->batch[i].len, why,
-                          sizeof(why));
+                          sizeof(why), &notes);
         if (o == RB_BUSY) {
             remember_busy(r, &r->batch[i]);
             continue;
         }
         atomic_fetch_add(&r->count[o], 1);
+        atomic_fetch_add(&r->lost, notes.lost);
         pthread_mutex_lock(&r->mu);
         if (o == RB_FAILED)
             print_key("failed", &r->batch[i], why);
@@ -185,6 +188,9 @@ static void usage(void)
                     "replica and re-copies missing ones from a live replica.  Safe while workers\n"
                     "serve; killed, it is finished by running it again.  Values are staged in\n"
                     "--tmpdir (default $TMPDIR or /tmp), never held in memory.\n"
+                    "A listed volume that does not answer stops its keys, unless it is no longer\n"
+                    "in `volumes`: a volume lost for good is taken out of `volumes`, and its\n"
+                    "keys get their copies back from the live replicas (counted as lost copies).\n"
                     "Exit status: 0 done, 1 some keys failed (listed), 2 bad usage.\n\n");
     config_usage("mkv-rebalance");
 }
@@ -295,11 +301,13 @@ int main(int argc, char **argv)
     fprintf(stderr, "\n");
     index_close(&r.ix);
     printf("rebalance%s: %.1fs, %ld keys: %ld %s, %ld already in place, %ld unlinked (left "
-           "alone), %ld gone meanwhile, %ld busy, %ld failed\n",
+           "alone), %ld gone meanwhile, %ld busy, %ld failed; %ld copies lost with removed "
+           "volumes\n",
            r.opts.dry_run ? " (dry run)" : "", now_s() - t0, seen,
            atomic_load(&r.count[r.opts.dry_run ? RB_PLANNED : RB_MOVED]),
            r.opts.dry_run ? "to move" : "moved", atomic_load(&r.count[RB_INPLACE]),
            atomic_load(&r.count[RB_UNLINKED]), atomic_load(&r.count[RB_ABSENT]),
-           atomic_load(&r.count[RB_BUSY]), atomic_load(&r.count[RB_FAILED]));
+           atomic_load(&r.count[RB_BUSY]), atomic_load(&r.count[RB_FAILED]),
+           atomic_load(&r.lost));
     return atomic_load(&r.count[RB_FAILED]) || atomic_load(&r.count[RB_BUSY]) ? 1 : 0;
 }

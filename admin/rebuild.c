@@ -48,10 +48,13 @@ struct rebuild {
     int concurrency;
     int skip_unreachable;
     char *roots[MAX_ROOTS]; /* "host:port" or "host:port/svXX" */
+    int rootvol[MAX_ROOTS]; /* the volume (index in cfg.volumes) of each root */
     int nroots;
     struct job *jobs;
     size_t njobs, cap;
-    atomic_size_t next;
+    atomic_size_t next, done;
+    atomic_int exited; /* worker threads that ended */
+    atomic_long vol_left[MKV_MAX_VOLUMES]; /* directories of each volume still to crawl */
     atomic_long dirs, files, created, added, present, misplaced, offplacement, vanished, busy,
         errors, undecodable;
 };
@@ -87,6 +90,7 @@ static int add_job(struct rebuild *rb, int root, const char *a)
     rb->jobs[rb->njobs].root = root;
     memcpy(rb->jobs[rb->njobs].a, a, 3);
     rb->njobs++;
+    atomic_fetch_add(&rb->vol_left[rb->rootvol[root]], 1);
     return 0;
 }
 
@@ -156,6 +160,8 @@ static int find_roots(struct rebuild *rb, struct mkv_vclient *vc)
                 return -1;
             rb->nroots++;
         }
+        for (int r = first; r < rb->nroots; r++)
+            rb->rootvol[r] = v;
         for (int r = first; r < rb->nroots; r++) {
             struct ascan a = {rb, r, 0};
             volume_url(&rb->cfg, url, sizeof(url), rb->roots[r], "/");
@@ -363,6 +369,7 @@ static void *worker(void *arg)
 
     if (vclient_init(&vc, &rb->cfg) < 0) {
         atomic_fetch_add(&rb->errors, 1);
+        atomic_fetch_add(&rb->exited, 1);
         return NULL;
     }
     for (;;) {
@@ -382,8 +389,11 @@ static void *worker(void *arg)
             fprintf(stderr, "mkv-rebuild: %s\n", why);
             atomic_fetch_add(&rb->errors, 1);
         }
+        atomic_fetch_sub(&rb->vol_left[rb->rootvol[w.root]], 1);
+        atomic_fetch_add(&rb->done, 1);
     }
     vclient_free(&vc);
+    atomic_fetch_add(&rb->exited, 1);
     return NULL;
 }
 
@@ -417,13 +427,16 @@ static int count_record(void *arg, const char *key, size_t klen, const char *val
 static void progress(struct rebuild *rb, double t0, int final)
 {
     double dt = now_s() - t0;
+    int vdone = 0;
 
+    for (int v = 0; v < rb->cfg.nvolumes; v++)
+        vdone += atomic_load(&rb->vol_left[v]) == 0;
     fprintf(stderr,
-            "%s%zu/%zu dirs of %d roots, %ld files seen, %ld new keys, %ld replicas added, "
-            "%.0f files/s%s",
-            "\r", atomic_load(&rb->next) > rb->njobs ? rb->njobs : atomic_load(&rb->next),
-            rb->njobs, rb->nroots, atomic_load(&rb->files), atomic_load(&rb->created),
-            atomic_load(&rb->added), dt > 0 ? atomic_load(&rb->files) / dt : 0.0,
+            "\rvolumes %d/%d done, dirs %zu/%zu, %ld files seen (%.0f/s), %ld new keys "
+            "(%.0f/s), %ld replicas added%s",
+            vdone, rb->cfg.nvolumes, atomic_load(&rb->done), rb->njobs, atomic_load(&rb->files),
+            dt > 0 ? atomic_load(&rb->files) / dt : 0.0, atomic_load(&rb->created),
+            dt > 0 ? atomic_load(&rb->created) / dt : 0.0, atomic_load(&rb->added),
             final ? "\n" : "   ");
 }
 
@@ -497,9 +510,10 @@ int main(int argc, char **argv)
             nthreads = i;
             break;
         }
-    while (atomic_load(&rb.next) < rb.njobs) {
+    /* Until the last directory is crawled, not just handed out. */
+    while (atomic_load(&rb.done) < rb.njobs && atomic_load(&rb.exited) < nthreads) {
         progress(&rb, t0, 0);
-        sleep(1);
+        usleep(500000);
     }
     for (int i = 0; i < nthreads; i++)
         pthread_join(tids[i], NULL);

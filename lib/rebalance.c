@@ -18,6 +18,18 @@ const char *rb_outcome_name(enum rb_outcome r)
     return names[r];
 }
 
+/* Whether a record's volume path ("host:port" or "host:port/svXX") is on a
+ * configured volume. */
+static int volume_configured(const struct mkv_config *cfg, const char *volpath)
+{
+    size_t n = strcspn(volpath, "/");
+
+    for (int i = 0; i < cfg->nvolumes; i++)
+        if (strlen(cfg->volumes[i]) == n && !strncmp(cfg->volumes[i], volpath, n))
+            return 1;
+    return 0;
+}
+
 static int listed(const char *vol, char vols[][MKV_VOLPATH_MAX], int n)
 {
     for (int i = 0; i < n; i++)
@@ -107,6 +119,21 @@ static int copy_value(struct mkv_vclient *vc, const struct rb_opts *o, const cha
         snprintf(why, whylen, "%s", v.why);
         goto cleanup;
     }
+    /* Verify: the bytes sent are the bytes staged, and each target holds
+     * a file of that size now. */
+    if (memcmp(v.md5, digest, 16) != 0) {
+        snprintf(why, whylen, "staged copy of %s changed while it was sent", src);
+        goto cleanup;
+    }
+    for (int i = 0; i < ndst; i++) {
+        long long got = -1;
+        long code = vclient_head_size(vc, dst[i], o->head_timeout_ms, &got);
+        if (code != 200 || got != size) {
+            snprintf(why, whylen, "copy at %s: HEAD answered %ld with %lld bytes, want %lld",
+                     dst[i], code, got, size);
+            goto cleanup;
+        }
+    }
     rc = 0;
 
 cleanup:
@@ -117,17 +144,19 @@ cleanup:
 
 enum rb_outcome rebalance_key(const struct mkv_config *cfg, struct mkv_index *ix,
                               struct mkv_vclient *vc, const struct rb_opts *o, const char *key,
-                              size_t klen, char *why, size_t whylen)
+                              size_t klen, char *why, size_t whylen, struct rb_notes *notes)
 {
     struct mkv_placement p;
     struct mkv_record rec, next;
     struct mkv_keylock kl;
     char path[MKV_PATH_MAX], url[MKV_RECORD_VOLS][URL_MAX], *urls[MKV_RECORD_VOLS];
     char real[MKV_RECORD_VOLS][MKV_VOLPATH_MAX];
-    int nreal = 0, nurls = 0, src = -1, changed = 0, rc;
+    int nreal = 0, nurls = 0, src = -1, changed = 0, lost = 0, rc;
     enum rb_outcome out = RB_FAILED;
 
     why[0] = '\0';
+    if (notes)
+        notes->lost = 0;
     if (key2path(key, klen, path) < 0 || key2volumes(cfg, key, klen, &p) < 0) {
         snprintf(why, whylen, "no placement for this key");
         return RB_FAILED;
@@ -158,13 +187,19 @@ enum rb_outcome rebalance_key(const struct mkv_config *cfg, struct mkv_index *ix
         goto unlock;
     }
     /* Which listed replicas really exist?  A volume that cannot be asked
-     * stops this key: "missing" must never be a guess. */
+     * stops this key: "missing" must never be a guess.  Unless the volume was
+     * taken out of the configuration: a volume lost for good is removed from
+     * `volumes` so that its keys get their copies back from the others. */
     for (int i = 0; i < rec.nvols; i++) {
         long code;
         char u[URL_MAX];
 
         volume_url(cfg, u, sizeof(u), rec.vols[i], path);
         code = vclient_head(vc, u, o->head_timeout_ms);
+        if (code < 0 && !volume_configured(cfg, rec.vols[i])) {
+            lost++;
+            continue;
+        }
         if (code < 0) {
             snprintf(why, whylen, "volume %s did not answer", rec.vols[i]);
             goto unlock;
@@ -231,6 +266,8 @@ enum rb_outcome rebalance_key(const struct mkv_config *cfg, struct mkv_index *ix
         changed = 1;
     }
     out = changed ? RB_MOVED : RB_INPLACE;
+    if (notes)
+        notes->lost = lost;
 
 unlock:
     index_unlock(ix, &kl);

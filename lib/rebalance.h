@@ -27,14 +27,24 @@ struct rb_opts {
     const char *tmpdir; /* where a value is staged between GET and PUT */
 };
 
+/* What rebalance_key found besides its outcome. */
+struct rb_notes {
+    int lost; /* copies on volumes no longer configured that did not answer:
+               * dropped from the record (a volume lost for good) */
+};
+
 /* Rebalances one key under its write lock (never waits for it).  The record
  * goes through states that each leave every listed replica present, so a kill
  * at any point is finished by running again:
- *   copy to missing targets -> record = targets + old -> delete old ->
- *   record = targets.  The hash is kept. */
+ *   copy to missing targets (each checked: same MD5 sent as staged, a HEAD
+ *   that finds the file at its size) -> record = targets + old -> delete
+ *   old -> record = targets.  The hash is kept.
+ * A listed volume that cannot be asked stops the key (a copy is never
+ * guessed missing), unless it is no longer in cfg->volumes: then it was taken
+ * out for good, and its copy counts as lost (notes->lost, may be NULL). */
 enum rb_outcome rebalance_key(const struct mkv_config *cfg, struct mkv_index *ix,
                               struct mkv_vclient *vc, const struct rb_opts *o, const char *key,
-                              size_t klen, char *why, size_t whylen);
+                              size_t klen, char *why, size_t whylen, struct rb_notes *notes);
 
 const char *rb_outcome_name(enum rb_outcome r);
 
