@@ -20,7 +20,7 @@ TOOLS_BIN = $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
 BINS = $(BUILD)/mkv-fcgi $(ADMIN_BIN) $(TOOLS_BIN)
 LDLIBS_import = -lleveldb
 
-.PHONY: all deps run stop test unit e2e asan-test bench install man fuzz fuzz-bins clean format help
+.PHONY: all deps run stop test unit e2e faults asan-test bench install man fuzz fuzz-bins clean format help
 .SECONDARY:
 all: $(BINS) $(UNIT_BIN)
 
@@ -30,6 +30,7 @@ help:
 	@echo "make run        deps + build + start a local cluster on :3000"
 	@echo "make stop       stop that cluster"
 	@echo "make test       deps + build + unit and end-to-end tests"
+	@echo "make faults     the fault and hostile-input suites at full length"
 	@echo "make asan-test  the same tests with AddressSanitizer/UBSan"
 	@echo "make bench      benchmarks against stock nginx (bench/results.md)"
 	@echo "make fuzz       libFuzzer on the parsers (FUZZ_SECONDS=60 each)"
@@ -69,6 +70,12 @@ e2e: $(BINS)
 
 test: deps all
 	@MKV_BIN=$(abspath $(BUILD)) tools/run-tests all $(UNIT_BIN)
+
+# The fault and hostile-input suites at full length (50 worker kills in a
+# row, ...), ending with the table of figures; `make test` runs them shortened.
+faults: deps all
+	@MKV_BIN=$(abspath $(BUILD)) MKV_FAULTS=full \
+	    MKV_E2E_ARGS="-k test_faults -k test_hostile -k test_pools -k test_access" tools/run-tests e2e
 
 # Benchmarks (not part of `make test`): prints a table, writes bench/results.md.
 bench: deps all

@@ -161,6 +161,10 @@ def nginx_only(fn):
 
 FIGURES = []  # [(row name, {column: value})], in the order recorded
 
+# `make faults` (MKV_FAULTS=full) runs the fault suites at full length; `make
+# test` runs them shortened to stay inside CI's time.
+FULL_FAULTS = os.environ.get('MKV_FAULTS') == 'full'
+
 
 def record_figures(name, figures):
     """Record one row of figures, e.g. record_figures('faults.volume_kill
@@ -179,6 +183,10 @@ def figures_table(rows=None):
         cols += [c for c in figs if c not in cols]
     head = ['test'] + cols
     body = [[name] + [str(figs.get(c, '')) for c in cols] for name, figs in rows]
+    # totals of the numeric columns, when there is more than one row
+    if len(rows) > 1:
+        body.append(['total'] + [str(sum(f[c] for _n, f in rows if isinstance(f.get(c), int)))
+                                 for c in cols])
     widths = [max(len(r[i]) for r in [head] + body) for i in range(len(head))]
 
     def line(r):

@@ -165,7 +165,11 @@ def main():
         runner.failed += 1
     table = harness.figures_table()
     if table:
-        print('figures (harness.record_figures):\n' + table, flush=True)
+        print('figures (harness.record_figures): faults = faults injected, acknowledged = '
+              'writes answered 201, lost = acknowledged writes that did not read back '
+              '(must be 0), orphans = failed writes GET could still reach (must be 0), '
+              'crashes (must be 0), malformed = malformed requests tried, wrong answers '
+              '(must be 0)\n' + table, flush=True)
     if args.v:
         print('# total %.1fs' % (time.time() - t_start))
     print('%d passed, %d failed' % (runner.passed, runner.failed), flush=True)

@@ -23,7 +23,7 @@ import subprocess
 import threading
 import time
 
-from harness import (check, cluster_env, supervised, expect, fresh_key, key2path, key2volume,
+from harness import (FULL_FAULTS, check, cluster_env, supervised, expect, fresh_key, key2path, key2volume,
                      key_of, md5hex, own_cluster, read_file, record_figures, show)
 
 
@@ -612,8 +612,9 @@ def test_worker_kill(cluster):
 @own_cluster
 @cluster_env(MKV_WORKERS=2)
 def test_worker_kill_repeated(cluster):
-    """Five kills in a row: more chances to hit a worker inside the index."""
-    kill_workers_under_load(cluster, 5, 'faults.worker_kill_repeated')
+    """Kills in a row (5; 50 under `make faults`): more chances to hit a
+    worker inside the index."""
+    kill_workers_under_load(cluster, 50 if FULL_FAULTS else 5, 'faults.worker_kill_repeated')
 
 
 # ---------------------------------------------------------------------------

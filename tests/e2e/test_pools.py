@@ -75,6 +75,7 @@ def test_pool_killed_under_load(cluster):
         time.sleep(KILL_AT)
         t_kill = time.time()
         kill9([sup2] + workers2)
+        t_killed = time.time()  # every process of pool 2 is gone
         time.sleep(LOAD_SECONDS - KILL_AT)
     finally:
         load.stop()
@@ -82,15 +83,17 @@ def test_pool_killed_under_load(cluster):
     recovered = bool(windows)
 
     def in_flight(o):
-        return o.start <= t_kill + 0.05 and o.end >= t_kill - 0.05
+        # under way while pool 2 was being killed (its processes die one by
+        # one: a request may still reach one that dies a moment later)
+        return o.start <= t_killed + 0.05 and o.end >= t_kill - 0.05
 
     def in_recovery(o):
-        # A worker killed inside a Berkeley DB call costs the survivors a
-        # full recovery once a supervisor's monitor sees it (within 5 s):
-        # about 2.5 s of 502s (README, crashes).  A write in flight when its
-        # worker died may have been stored yet be answered 409/403 by the
-        # pool nginx retries it on; verify_load checks every such key.
-        return any(a - 0.5 <= o.start <= b + 1.5 or o.start <= a <= o.end for a, b in windows)
+        # A worker killed inside a Berkeley DB call leaves the index needing
+        # recovery, which a supervisor's monitor runs within 5 s: it stops
+        # every worker, so the requests they were serving fail too (in flight
+        # when the recovery began).  Requests arriving meanwhile wait in the
+        # pools' socket backlogs: they must not fail.
+        return any(o.start <= a + 0.05 and o.end >= a for a, _b in windows)
 
     fails = load.failures()
     flight = [o for o in fails if in_flight(o)]
@@ -103,7 +106,8 @@ def test_pool_killed_under_load(cluster):
     check(not other, 'failures not in flight at the kill (recoveries at %s):\n    ' % (
           ', '.join('%+.2fs..%+.2fs' % (a - t_kill, b - t_kill) for a, b in windows) or 'none') +
           '\n    '.join(fmt_op(o, t_kill, 300) for o in other))
-    check(len(flight) <= load.nthreads, 'more failures in flight than clients: %d\n    ' % len(flight)
+    # a client whose request died may send its next one into the dying pool
+    check(len(flight) <= 2 * load.nthreads, 'too many failures in flight: %d\n    ' % len(flight)
           + '\n    '.join(fmt_op(o, t_kill, 300) for o in flight))
     check(len(after_ok) >= 20, 'too few successes after the kill: %d' % len(after_ok))
     # pool 1 carries on alone: its supervisor never died

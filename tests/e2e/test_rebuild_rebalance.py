@@ -340,3 +340,96 @@ def test_rebalance_method_on_front(cluster):
     expect(cluster.request('REBALANCE', fresh_key()), 404, 'REBALANCE of an absent key')
     expect(cluster.request('UNLINK', path), 204)
     expect(cluster.request('REBALANCE', path), 404, 'REBALANCE of an unlinked key')
+
+
+@nginx_only
+@own_cluster
+def test_rebalance_online_under_traffic(cluster):
+    """mkv-rebalance to a 4th volume while clients write (PUT/GET/DELETE of
+    fresh keys) and read the keys being moved: every read of a key being
+    moved follows its redirect to the right bytes, every write is answered
+    as without a rebalance, and a second pass (workers on the new list)
+    leaves every key at its placement with nothing stray."""
+    from test_faults import LoadClient
+    values = put_keys(cluster, 300, size=64 * 1024)
+    four = list(cluster.volumes) + [add_volume(cluster)]
+    stop = threading.Event()
+    reads = {'ok': [], 'bad': []}  # times of good reads; failures
+
+    def reader():
+        paths = list(values)
+        while not stop.is_set():
+            path = random.choice(paths)
+            try:
+                st, _, body = cluster.get(path, timeout=30)
+            except Exception as e:  # noqa: BLE001
+                st, body = repr(e), b''
+            if st == 200 and body == values[path]:
+                reads['ok'].append(time.time())
+            else:
+                reads['bad'].append('%s: %s %d bytes' % (path, st, len(body)))
+
+    threads = [threading.Thread(target=reader, daemon=True) for _ in range(2)]
+    load = LoadClient(cluster, threads=2, sizes=(1024, 65536), timeout=30, prefix='/rbload-')
+    for t in threads:
+        t.start()
+    load.start()
+    try:
+        time.sleep(0.5)
+        t0 = time.time()
+        rc, out, err = tool(cluster, 'rebalance', '--concurrency=2', volumes=four)
+        t1 = time.time()
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        load.stop()
+        for t in threads:
+            t.join(30)
+    during = sum(t0 <= t <= t1 for t in reads['ok'])
+    print('  rebalance took %.1fs: %d good reads of the old keys during it, %d bad; %s; %s' % (
+        t1 - t0, during, len(reads['bad']), load.summary(), out.strip()))
+    check(rc == 0, 'rebalance under traffic exited %d: %s %s' % (rc, out, err))
+    check(not reads['bad'], 'reads that failed during the rebalance:\n  ' +
+          '\n  '.join(reads['bad'][:10]))
+    check(during >= 20, 'too few reads during the rebalance: %d' % during)
+    fails = load.failures()
+    check(not fails, 'writes that failed during the rebalance:\n  ' +
+          '\n  '.join('%s %s: %s' % (o.what, o.key, o.detail[:200]) for o in fails[:10]))
+    # workers on the new list, a second pass: everything in place
+    restart_workers(cluster, four)
+    rc, out, err = tool(cluster, 'rebalance', volumes=four)
+    check(rc == 0, 'second rebalance exited %d: %s %s' % (rc, out, err))
+    values.update(load.kept)
+    check_layout(cluster, values, four)
+    for key in load.deleted:
+        st, _, _ = cluster.get(key)
+        check(st == 404, 'deleted %s reads %s after the rebalance' % (key, st))
+
+
+@nginx_only
+@own_cluster
+def test_rebalance_after_losing_a_volume(cluster):
+    """A volume lost for good (its server gone): take it out of `volumes`
+    and rebalance; every key gets its copies back from the live replicas on
+    the remaining volumes plus a new one, and the records forget it."""
+    values = put_keys(cluster, 60, size=4096)
+    lost_port, lost = cluster.volume_ports[2], cluster.volumes[2]
+    new = add_volume(cluster)
+    cluster.stop_volume(lost_port)
+    remaining = [v for v in cluster.volumes if v != lost]
+    # still configured: its keys stop (a copy is never guessed missing)
+    rc, out, err = tool(cluster, 'rebalance', volumes=list(cluster.volumes))
+    check(rc == 1 and 'did not answer' in err + out, 'rebalance with the dead volume still '
+          'configured: %d %s %s' % (rc, out, err))
+    rc, out, err = tool(cluster, 'rebalance', volumes=remaining)
+    print('  ' + out.strip())
+    check(rc == 0, 'rebalance without the lost volume exited %d: %s %s' % (rc, out, err))
+    m = re.search(r'(\d+) copies lost with removed volumes', out)
+    check(m and int(m.group(1)) == 60, 'lost copies counted: %s' % out)
+    # the lost volume's files stay on its disk: leave it out of the checks
+    i = cluster.volume_ports.index(lost_port)
+    del cluster.volume_ports[i]
+    del cluster.volumes[i]
+    restart_workers(cluster, remaining)
+    check_layout(cluster, values, remaining)
+    check(new in remaining, 'new volume %s unused' % new)
