@@ -116,6 +116,7 @@ fuzz:
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 SYSCONFDIR ?= $(PREFIX)/etc
+LOCALSTATEDIR ?= /var
 DATADIR ?= $(PREFIX)/share
 UNITDIR ?= $(PREFIX)/lib/systemd/system
 MANDIR ?= $(DATADIR)/man
@@ -142,7 +143,8 @@ install: $(INSTALL_BINS) $(MAN_PAGES)
 	install -m 755 $(INSTALL_BINS) $(DESTDIR)$(BINDIR)/
 	install -m 644 $(MAN_PAGES) $(DESTDIR)$(MANDIR)/man1/
 	test -e $(DESTDIR)$(SYSCONFDIR)/mkv/mkv.conf || \
-	    install -m 644 conf/mkv.conf $(DESTDIR)$(SYSCONFDIR)/mkv/mkv.conf
+	    sed 's|^db = ./run/index$$|db = $(LOCALSTATEDIR)/lib/mkv/index|' conf/mkv.conf \
+	        >$(DESTDIR)$(SYSCONFDIR)/mkv/mkv.conf
 	test -e $(DESTDIR)$(SYSCONFDIR)/mkv/volume-writers.conf || \
 	    install -m 644 conf/volume-writers.conf $(DESTDIR)$(SYSCONFDIR)/mkv/volume-writers.conf
 	install -m 644 conf/crontab.example $(DESTDIR)$(DATADIR)/mkv/
@@ -151,7 +153,8 @@ install: $(INSTALL_BINS) $(MAN_PAGES)
 	install -m 644 lighttpd/front.conf.in lighttpd/front-spawn.conf.in $(DESTDIR)$(DATADIR)/mkv/lighttpd/
 	for u in conf/systemd/*.in; do \
 	    sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
-	        -e 's|@DATADIR@|$(DATADIR)|g' $$u > $(DESTDIR)$(UNITDIR)/$$(basename $$u .in); \
+	        -e 's|@DATADIR@|$(DATADIR)|g' -e 's|@LOCALSTATEDIR@|$(LOCALSTATEDIR)|g' \
+	        $$u > $(DESTDIR)$(UNITDIR)/$$(basename $$u .in); \
 	done
 
 format:

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "md5.h"
@@ -71,10 +72,71 @@ void volume_url(const struct mkv_config *cfg, char *out, size_t cap, const char 
     snprintf(out, cap, "%s://%s%s", cfg->volume_scheme, vol, path);
 }
 
+static long long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* libcurl calls this at least once a second during a transfer.  A volume
+ * that moves no byte either way for limit_ms fails the call.  (libcurl's own
+ * LOW_SPEED check averages over about 5 s, so a stall after a quick upload
+ * failed some 5 s late.) */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    struct vidle *d = arg;
+    long long t = now_ms();
+
+    (void)dltotal;
+    (void)ultotal;
+    if (dlnow != d->down || ulnow != d->up) {
+        d->down = dlnow;
+        d->up = ulnow;
+        d->since_ms = t;
+        return 0;
+    }
+    if (d->limit_ms > 0 && t - d->since_ms >= d->limit_ms) {
+        d->expired = 1;
+        return 1; /* abort: CURLE_ABORTED_BY_CALLBACK */
+    }
+    return 0;
+}
+
+static struct vidle *idle_of(struct mkv_vclient *vc, CURL *h)
+{
+    for (int i = 0; i < MKV_MAX_REPLICAS; i++)
+        if (vc->easy[i] == h)
+            return &vc->idle[i];
+    return &vc->idle[0];
+}
+
+/* Restarts the idle clocks: after the body was read (a slow client is not
+ * an idle volume), and when a transfer starts. */
+static void idle_restart(struct mkv_vclient *vc)
+{
+    long long t = now_ms();
+
+    for (int i = 0; i < MKV_MAX_REPLICAS; i++)
+        vc->idle[i].since_ms = t;
+}
+
+/* Why a transfer on h failed with res, in words. */
+static const char *failure(struct mkv_vclient *vc, CURL *h, CURLcode res, char *buf, size_t cap)
+{
+    if (res == CURLE_ABORTED_BY_CALLBACK && idle_of(vc, h)->expired) {
+        snprintf(buf, cap, "no progress for %ld ms (idle_timeout_ms)", vc->idle_timeout_ms);
+        return buf;
+    }
+    return curl_easy_strerror(res);
+}
+
 /* Options shared by every call: reset the handle, keep its connection. */
 static void base_opts(struct mkv_vclient *vc, CURL *h, const char *url)
 {
-    long idle_s = vc->idle_timeout_ms / 1000;
+    struct vidle *d = idle_of(vc, h);
 
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, url);
@@ -82,8 +144,10 @@ static void base_opts(struct mkv_vclient *vc, CURL *h, const char *url)
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, vc->connect_timeout_ms);
     /* A volume that stops moving bytes fails the call instead of pinning the
      * key lock forever (SPEC 10.5). */
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, idle_s > 0 ? idle_s : 1L);
+    *d = (struct vidle){0, 0, now_ms(), vc->idle_timeout_ms, 0};
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, d);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
     /* https volumes: libcurl verifies the peer and host name by default;
@@ -148,7 +212,8 @@ static int check_done(struct mkv_vclient *vc, CURL *h, CURLcode res, const char 
 
     describe(url, vol, sizeof(vol));
     if (res != CURLE_OK) {
-        snprintf(why, whylen, "volume %s: %s", vol, curl_easy_strerror(res));
+        char buf[96];
+        snprintf(why, whylen, "volume %s: %s", vol, failure(vc, h, res, buf, sizeof(buf)));
         stats_volume_error(vc->stats, vc->cfg, url);
         return -1;
     }
@@ -275,6 +340,7 @@ int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, struct vput *v
                 rc = VPUT_BODY;
                 goto cleanup;
             }
+            idle_restart(vc); /* the wait was for the client, not the volumes */
             for (int i = 0; i < n; i++) {
                 if (!f.eof)
                     up[i].pos = 0;
@@ -388,9 +454,9 @@ long vclient_head_why(struct mkv_vclient *vc, const char *url, long timeout_ms, 
     } else {
         stats_volume_error(vc->stats, vc->cfg, url);
         if (why) {
-            char vol[MKV_VOLPATH_MAX];
+            char vol[MKV_VOLPATH_MAX], buf[96];
             describe(url, vol, sizeof(vol));
-            snprintf(why, whylen, "volume %s: %s", vol, curl_easy_strerror(res));
+            snprintf(why, whylen, "volume %s: %s", vol, failure(vc, h, res, buf, sizeof(buf)));
         }
     }
     return code;
@@ -449,7 +515,8 @@ long vclient_get(struct mkv_vclient *vc, const char *url, body_write_fn wr, void
     if (k.failed) {
         snprintf(why, whylen, "GET %s: writing the body failed", url);
     } else if (res != CURLE_OK) {
-        snprintf(why, whylen, "GET %s: %s", url, curl_easy_strerror(res));
+        char buf[96];
+        snprintf(why, whylen, "GET %s: %s", url, failure(vc, h, res, buf, sizeof(buf)));
     } else {
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
     }

@@ -14,9 +14,19 @@
 
 #define MKV_CHUNK (512 * 1024) /* bytes of a value in memory at once, per PUT */
 
+/* When a transfer last moved a byte: a volume that moves none for
+ * idle_timeout_ms fails the call (see base_opts). */
+struct vidle {
+    curl_off_t up, down; /* bytes moved so far */
+    long long since_ms;  /* monotonic time of the last progress */
+    long limit_ms;       /* 0: no idle limit */
+    int expired;         /* the transfer was aborted for it */
+};
+
 struct mkv_vclient {
     CURLM *multi;
     CURL *easy[MKV_MAX_REPLICAS];
+    struct vidle idle[MKV_MAX_REPLICAS]; /* one per easy handle */
     char *chunk; /* MKV_CHUNK bytes shared by the replicas of one PUT */
     long connect_timeout_ms;
     long idle_timeout_ms;

@@ -376,9 +376,9 @@ def unescape_dump_key(s):
 
 def _base_env():
     """The test run's environment without stray MKV_* settings (so defaults
-    are the contract's), keeping MKV_BIN and MKV_CONF."""
+    are the contract's), keeping MKV_BIN, MKV_CONF and MKV_SHARE."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith('MKV_') or k in ('MKV_BIN', 'MKV_CONF')}
+           if not k.startswith('MKV_') or k in ('MKV_BIN', 'MKV_CONF', 'MKV_SHARE')}
     env['MKV_BIN'] = mkv_bin()
     return env
 

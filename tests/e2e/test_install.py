@@ -3,8 +3,10 @@ snippets inside a server block that serves other locations too."""
 
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 
 import harness
 from harness import check, expect, fresh_key, free_port, key_of, md5hex, nginx_only, own_cluster
@@ -12,7 +14,9 @@ from harness import check, expect, fresh_key, free_port, key_of, md5hex, nginx_o
 INSTALLED = ['bin/mkv-fcgi', 'bin/mkv-dump', 'bin/mkv-rebuild', 'bin/mkv-rebalance',
              'bin/mkv-upkeep', 'bin/mkv-import', 'etc/mkv/mkv.conf',
              'share/mkv/nginx/mkv-location.conf', 'share/mkv/nginx/mkv-prefix.conf',
-             'share/mkv/nginx/volume.conf.in', 'share/mkv/lighttpd/front.conf.in',
+             'share/mkv/nginx/volume.conf.in', 'share/mkv/nginx/front.conf.in',
+             'share/mkv/nginx/mkv-tls.conf', 'share/mkv/lighttpd/front.conf.in',
+             'share/mkv/lighttpd/front-spawn.conf.in',
              'share/mkv/crontab.example', 'lib/systemd/system/mkv-fcgi.service',
              'lib/systemd/system/mkv-volume@.service', 'etc/mkv/volume-writers.conf'] + [
                  'share/man/man1/%s.1' % b for b in ('mkv-fcgi', 'mkv-dump', 'mkv-rebuild',
@@ -38,14 +42,26 @@ def test_make_install_and_serve_from_it(cluster):
         unit = open(os.path.join(prefix, 'lib/systemd/system/mkv-fcgi.service')).read()
         check('/usr/local/bin/mkv-fcgi' in unit and '@' not in unit.replace('@.', ''),
               'unit not rendered: %s' % unit)
+        vunit = open(os.path.join(prefix, 'lib/systemd/system/mkv-volume@.service')).read()
+        check('/usr/local/share/mkv/nginx/volume.conf.in' in vunit and
+              '/usr/local/etc/mkv/volume-writers.conf' in vunit and
+              not any('@%s@' % w in vunit for w in ('BINDIR', 'SYSCONFDIR', 'DATADIR',
+                                                    'LOCALSTATEDIR')),
+              'volume unit not rendered: %s' % vunit)
+        conf = open(os.path.join(prefix, 'etc/mkv/mkv.conf')).read()
+        check('\ndb = /var/lib/mkv/index\n' in conf and
+              'StateDirectory=mkv' in unit, 'installed db is not the unit\'s state directory')
+        run_volume_unit(vunit, prefix)
         # Nothing outside DESTDIR: every installed path is below it.
         outside = [f for f in os.listdir(dest) if f != 'usr']
         check(not outside, 'installed outside usr/: %s' % outside)
 
-        # The installed binaries serve a cluster of their own.
+        # The installed binaries, configuration and front/volume configs serve
+        # a cluster of their own.
         bindir = os.path.join(prefix, 'bin')
-        c = harness.Cluster(env={'MKV_BIN': bindir,
-                                 'MKV_CONF': os.path.join(prefix, 'etc/mkv/mkv.conf')})
+        installed = {'MKV_BIN': bindir, 'MKV_CONF': os.path.join(prefix, 'etc/mkv/mkv.conf'),
+                     'MKV_SHARE': os.path.join(prefix, 'share/mkv')}
+        c = harness.Cluster(env=dict(installed))
         c.bin = bindir
         try:
             path = fresh_key()
@@ -57,24 +73,83 @@ def test_make_install_and_serve_from_it(cluster):
             ps = subprocess.run(['ps', '-o', 'args=', '-p', str(c.supervisor_pid())],
                                 stdout=subprocess.PIPE).stdout.decode()
             check(ps.startswith(bindir), 'the cluster runs %r, not the installed binary' % ps)
+            front = open(os.path.join(c.data, 'front', 'nginx.conf')).read()
+            check(os.path.join(prefix, 'share/mkv/nginx/mkv-location.conf') in front,
+                  'the front does not include the installed snippet: %s' % front[-600:])
         finally:
             c.stop()
         man = open(os.path.join(prefix, 'share/man/man1/mkv-rebalance.1')).read()
         check('dry\\-run' in man and '.TH MKV-REBALANCE' in man, 'man page: %s' % man[:300])
 
-        # The route suites, run again by a child runner on the installed tree.
-        env = dict(os.environ, MKV_BIN=bindir, MKV_CONF=os.path.join(prefix, 'etc/mkv/mkv.conf'))
+        # The route suites, run again by a child runner on the installed tree,
+        # behind both fronts.
+        env = dict(os.environ, **installed)
         args = [a for k in INSTALLED_SUITES for a in ('-k', k)]
-        p = subprocess.run(['python3', os.path.join(harness.HERE, 'run.py'), '--front',
-                            'nginx'] + args, env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT)
-        out = p.stdout.decode(errors='replace').splitlines()
-        last = [l for l in out if l.endswith(' failed') and ' passed, ' in l]
-        print('  installed binaries: ' + (last[-1] if last else 'no result line'))
-        check(p.returncode == 0 and last and not last[-1].startswith('0 passed'),
-              'suites against the installed binaries:\n' + '\n'.join('    ' + l for l in out[-40:]))
+        for front in ('nginx', 'lighttpd'):
+            p = subprocess.run(['python3', os.path.join(harness.HERE, 'run.py'), '--front',
+                                front] + args, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT)
+            out = p.stdout.decode(errors='replace').splitlines()
+            last = [l for l in out if l.endswith(' failed') and ' passed, ' in l]
+            print('  installed tree, %s front: %s' % (front, last[-1] if last else 'no result line'))
+            check(p.returncode == 0 and last and not last[-1].startswith('0 passed'),
+                  'suites against the installed tree (%s):\n' % front +
+                  '\n'.join('    ' + l for l in out[-40:]))
     finally:
         shutil.rmtree(dest, ignore_errors=True)
+
+
+def run_volume_unit(unit, prefix):
+    """Runs what systemd would for mkv-volume@PORT (ExecStartPre lines, then
+    ExecStart) with the installed tree in place of /usr/local and a scratch
+    root, then checks the volume serves, takes a write from 127.0.0.1 (the
+    installed writers file) and stops with its ExecStop."""
+    if os.getuid() != 0:
+        print('  (volume unit not run: its ExecStartPre chowns to www-data, needs root)')
+        return
+    port = free_port()
+    root = tempfile.mkdtemp(prefix='mkv-unit-')
+    os.chmod(root, 0o755)  # the www-data workers must reach data/
+    env_root = root + '/volumes/%d' % port
+    try:
+        cmds = []
+        for line in unit.splitlines():
+            key, _, cmd = line.partition('=')
+            if key in ('ExecStartPre', 'ExecStart'):
+                cmd = cmd.replace('%i', str(port)).replace('${ROOT}', env_root)
+                cmds.append(cmd.replace('/usr/local/', prefix + '/'))
+        check(len(cmds) >= 2, 'volume unit has no Exec lines: %s' % unit)
+        for cmd in cmds:
+            p = subprocess.run(['/bin/sh', '-c', cmd], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT)
+            check(p.returncode == 0, 'volume unit: %s failed: %s' % (cmd, p.stdout.decode()))
+        deadline = time.time() + 5
+        r = None
+        while time.time() < deadline:
+            try:
+                r = harness.request('127.0.0.1', port, 'GET', '/')
+                break
+            except OSError:
+                time.sleep(0.05)
+        check(r and r[0] == 200 and r[1].get('content-type') == 'application/json',
+              'the unit\'s volume does not serve its autoindex: %r' % (r,))
+        expect(harness.request('127.0.0.1', port, 'PUT', '/ab/cd/x', b'unit'), 201,
+               'PUT to the unit\'s volume')
+        with open(os.path.join(env_root, 'data/ab/cd/x'), 'rb') as f:
+            check(f.read() == b'unit', 'the unit\'s volume stored other bytes')
+    finally:
+        pidfile = os.path.join(env_root, 'nginx.pid')
+        if os.path.exists(pidfile):
+            with open(pidfile) as f:
+                pid = int(f.read().strip())
+            os.kill(pid, signal.SIGQUIT)  # ExecStop
+            for _ in range(100):
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.05)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def start_nginx(conf_text, workdir):
