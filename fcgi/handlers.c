@@ -27,6 +27,16 @@
 
 /* ---- helpers ---------------------------------------------------------- */
 
+/* An index call failed: 503 while the environment awaits recovery (its
+ * supervisor restarts the workers within seconds: worth a retry), else 500. */
+static void index_failed(struct worker *w, struct req *r, const char *what)
+{
+    if (w->ix->panic)
+        reply_error(r, 503, "the index needs recovery (under way): retry shortly");
+    else
+        reply_error(r, 500, what);
+}
+
 /* Where DELETE looks: every volume the record lists, and every volume
  * placement names.  A record rebuilt while the key was being crawled may not
  * list every replica yet; removing only those would let the crawl bring the
@@ -158,7 +168,7 @@ static int lock_key(struct worker *w, struct req *r, struct mkv_keylock *kl, int
     if (rc == MKV_BUSY)
         reply_error(r, 409, "another write of this key is in progress");
     else
-        reply_error(r, 500, "index lock failed");
+        index_failed(w, r, "index lock failed");
     return -1;
 }
 
@@ -186,7 +196,7 @@ static void handle_get(struct worker *w, struct req *r)
 
     rc = index_get(w->ix, r->key, r->klen, &rec);
     if (rc == MKV_ERR) {
-        reply_error(r, 500, "index read failed");
+        index_failed(w, r, "index read failed");
         return;
     }
     if (rc == MKV_OK && rec.hash[0])
@@ -366,7 +376,7 @@ static void handle_put(struct worker *w, struct req *r)
         goto unlock;
     rc = index_get(w->ix, r->key, r->klen, &rec);
     if (rc == MKV_ERR) {
-        reply_error(r, 500, "index read failed");
+        index_failed(w, r, "index read failed");
         goto unlock;
     }
     if (rc == MKV_OK && !rec.deleted) {
@@ -388,7 +398,7 @@ static void handle_put(struct worker *w, struct req *r)
     rec.deleted = 1;
     record_set_vols(&rec, &p);
     if (index_put_written(w->ix, r->key, r->klen, &rec) != MKV_OK) {
-        reply_error(r, 500, "index write failed");
+        index_failed(w, r, "index write failed");
         goto unlock;
     }
     for (int i = 0; i < p.n; i++) {
@@ -417,7 +427,7 @@ static void handle_put(struct worker *w, struct req *r)
         md5_hex(v.md5, rec.hash);
     if (index_put(w->ix, r->key, r->klen, &rec) != MKV_OK) {
         undo_put(w, r, urls, p.n, NULL);
-        reply_error(r, 500, "index write failed");
+        index_failed(w, r, "index write failed");
         goto unlock;
     }
     reply(r, 201, NULL, NULL, NULL, 0);
@@ -442,7 +452,7 @@ static void handle_delete(struct worker *w, struct req *r, int unlink_only)
         return;
     rc = index_get(w->ix, r->key, r->klen, &rec);
     if (rc == MKV_ERR) {
-        reply_error(r, 500, "index read failed");
+        index_failed(w, r, "index read failed");
         goto unlock;
     }
     if (rc == MKV_NOTFOUND || (unlink_only && rec.deleted)) {
@@ -459,7 +469,7 @@ static void handle_delete(struct worker *w, struct req *r, int unlink_only)
     if (!rec.deleted) {
         rec.deleted = 1;
         if (index_put(w->ix, r->key, r->klen, &rec) != MKV_OK) {
-            reply_error(r, 500, "index write failed");
+            index_failed(w, r, "index write failed");
             goto unlock;
         }
     }
@@ -480,7 +490,7 @@ static void handle_delete(struct worker *w, struct req *r, int unlink_only)
         goto unlock;
     }
     if (index_del(w->ix, r->key, r->klen) == MKV_ERR) {
-        reply_error(r, 500, "index delete failed");
+        index_failed(w, r, "index delete failed");
         goto unlock;
     }
     reply(r, 204, NULL, NULL, NULL, 0);
@@ -762,7 +772,7 @@ static void handle_query(struct worker *w, struct req *r)
     /* First pass: find "next" (it comes first in the JSON) and enforce the
      * cap; second pass: stream the keys out.  Nothing is buffered. */
     if (index_scan(w->ix, from, fromlen, list_visit, &l) != MKV_OK) {
-        reply_error(r, 500, "index scan failed");
+        index_failed(w, r, "index scan failed");
         return;
     }
     if (l.over) {

@@ -1,14 +1,14 @@
 """Load balancing: independent worker pools (spawn-fcgi + mkv-fcgi each, on
 its own socket) behind one front, and two fronts sharing one index."""
 
-import datetime
 import os
 import re
 import time
 
 import harness
 from harness import check, cluster_env, expect, fresh_key, key_of, md5hex, own_cluster, supervised
-from test_faults import LoadClient, alive, conclude, descendants, fmt_op, kill9, read_pid, verify_load
+from test_faults import (LoadClient, alive, conclude, descendants, fmt_op, kill9, read_pid,
+                         in_flight_at_recovery, recovery_windows, verify_load)
 
 LOAD_SECONDS = 30
 KILL_AT = 10
@@ -29,24 +29,6 @@ def serving_pids(cluster, since):
         f.seek(since)
         text = f.read().decode('utf-8', 'replace')
     return {int(m) for m in re.findall(r'^\S+ (\d+) info (?:GET|PUT|DELETE) ', text, re.M)}
-
-
-def recovery_windows(cluster):
-    """[(start, end)] epoch times of the recoveries the supervisors logged."""
-    out, start = [], None
-    with open(os.path.join(cluster.data, 'logs', 'fcgi.log'), errors='replace') as f:
-        for line in f:
-            if 'index needs recovery: stopping' in line or 'index recovered' in line:
-                t = datetime.datetime.strptime(line.split()[0], '%Y-%m-%dT%H:%M:%S.%fZ')
-                t = t.replace(tzinfo=datetime.timezone.utc).timestamp()
-                if 'stopping' in line:
-                    start = t
-                elif start is not None:
-                    out.append((start, t))
-                    start = None
-    if start is not None:
-        out.append((start, start + 30))
-    return out
 
 
 def log_size(cluster):
@@ -93,7 +75,7 @@ def test_pool_killed_under_load(cluster):
         # every worker, so the requests they were serving fail too (in flight
         # when the recovery began).  Requests arriving meanwhile wait in the
         # pools' socket backlogs: they must not fail.
-        return any(o.start <= a + 0.05 and o.end >= a for a, _b in windows)
+        return any(in_flight_at_recovery(o, a) for a, _b in windows)
 
     fails = load.failures()
     flight = [o for o in fails if in_flight(o)]

@@ -10,7 +10,8 @@ import harness
 from harness import check, cluster_env, expect, fresh_key, key_of, md5hex, own_cluster, read_file
 
 # Route suites that speak only through Cluster.request (no raw sockets).
-TLS_SUITES = ['test_basic.', 'test_list.']
+TLS_SUITES = ['test_basic.', 'test_list.', 'test_original.', 'test_badinput.', 'test_values.',
+              'test_settings.', 'test_observability.']
 
 
 def run_child(front, suites, extra_env):
