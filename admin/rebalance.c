@@ -307,7 +307,6 @@ int main(int argc, char **argv)
            atomic_load(&r.count[r.opts.dry_run ? RB_PLANNED : RB_MOVED]),
            r.opts.dry_run ? "to move" : "moved", atomic_load(&r.count[RB_INPLACE]),
            atomic_load(&r.count[RB_UNLINKED]), atomic_load(&r.count[RB_ABSENT]),
-           atomic_load(&r.count[RB_BUSY]), atomic_load(&r.count[RB_FAILED]),
-           atomic_load(&r.lost));
+           atomic_load(&r.count[RB_BUSY]), atomic_load(&r.count[RB_FAILED]), atomic_load(&r.lost));
     return atomic_load(&r.count[RB_FAILED]) || atomic_load(&r.count[RB_BUSY]) ? 1 : 0;
 }

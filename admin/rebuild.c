@@ -53,7 +53,7 @@ struct rebuild {
     struct job *jobs;
     size_t njobs, cap;
     atomic_size_t next, done;
-    atomic_int exited; /* worker threads that ended */
+    atomic_int exited;                     /* worker threads that ended */
     atomic_long vol_left[MKV_MAX_VOLUMES]; /* directories of each volume still to crawl */
     atomic_long dirs, files, created, added, present, misplaced, offplacement, vanished, busy,
         errors, undecodable;

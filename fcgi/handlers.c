@@ -67,36 +67,6 @@ static int delete_targets(struct worker *w, struct req *r, const struct mkv_reco
     return n;
 }
 
-/* Content-MD5: 32 hex digits (what the store reports) or RFC 1864 base64. */
-static int parse_content_md5(const char *s, unsigned char out[16])
-{
-    size_t n = strlen(s);
-
-    if (n == 32) {
-        for (int i = 0; i < 16; i++) {
-            unsigned int b;
-            if (!isxdigit((unsigned char)s[2 * i]) || !isxdigit((unsigned char)s[2 * i + 1]) ||
-                sscanf(s + 2 * i, "%2x", &b) != 1)
-                return -1;
-            out[i] = (unsigned char)b;
-        }
-        return 0;
-    }
-    if (n == 24 && s[22] == '=' && s[23] == '=') {
-        unsigned char buf[18];
-        /* EVP_DecodeBlock takes '=' anywhere as zero bits ("====...==" would
-         * be a digest of zeros): the 22 data characters must be base64. */
-        for (int i = 0; i < 22; i++)
-            if (!isalnum((unsigned char)s[i]) && s[i] != '+' && s[i] != '/')
-                return -1;
-        if (EVP_DecodeBlock(buf, (const unsigned char *)s, 24) != 18)
-            return -1;
-        memcpy(out, buf, 16);
-        return 0;
-    }
-    return -1;
-}
-
 /* Bounded decimal: at most 18 digits, nothing else. */
 static int parse_length(const char *s, long long *out)
 {

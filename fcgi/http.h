@@ -14,8 +14,8 @@ struct req {
     const char *query; /* raw text after '?', or NULL */
     char key[MKV_URI_MAX];
     size_t klen;
-    int head;         /* HEAD: headers only */
-    int status;       /* for the log line */
+    int head;            /* HEAD: headers only */
+    int status;          /* for the log line */
     long long bytes_in;  /* value bytes received (PUT), for the log line and stats */
     long long bytes_out; /* response body bytes sent (listings, reasons, stats) */
     char volume[256];    /* the volume path redirected to, written or deleted first */

@@ -7,6 +7,7 @@
 
 #include <ctype.h>
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,4 +215,28 @@ int escape_nonprint(const char *in, size_t len, char *out, size_t cap)
         return -1;
     out[off] = '\0';
     return (int)off;
+}
+
+/* Content-MD5: 32 hex digits (what the store reports) or RFC 1864 base64. */
+int parse_content_md5(const char *s, unsigned char out[16])
+{
+    size_t n = strlen(s);
+
+    if (n == 32) {
+        size_t got = 0;
+        return OPENSSL_hexstr2buf_ex(out, 16, &got, s, '\0') == 1 && got == 16 ? 0 : -1;
+    }
+    if (n == 24 && s[22] == '=' && s[23] == '=') {
+        unsigned char buf[18];
+        /* EVP_DecodeBlock takes '=' anywhere as zero bits ("====...==" would
+         * be a digest of zeros): the 22 data characters must be base64. */
+        for (int i = 0; i < 22; i++)
+            if (!isalnum((unsigned char)s[i]) && s[i] != '+' && s[i] != '/')
+                return -1;
+        if (EVP_DecodeBlock(buf, (const unsigned char *)s, 24) != 18)
+            return -1;
+        memcpy(out, buf, 16);
+        return 0;
+    }
+    return -1;
 }

@@ -53,4 +53,9 @@ int url_escape_path(const char *in, size_t len, char *out, size_t cap);
  * mkv-dump.  Returns the length or -1 if cap is too small. */
 int escape_nonprint(const char *in, size_t len, char *out, size_t cap);
 
+/* A Content-MD5 header: 32 hex digits (what the store reports in its own
+ * Content-Md5) or RFC 1864's 24 characters of base64.  Returns 0 with the 16
+ * digest bytes in out, or -1. */
+int parse_content_md5(const char *s, unsigned char out[16]);
+
 #endif

@@ -2,6 +2,7 @@
 #include "seen.h"
 
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -42,30 +43,15 @@ void seen_close(struct mkv_seen *s)
     s->slot = NULL;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int seen_mark(struct mkv_seen *s, const char *id)
 {
     unsigned char bin[16], *slot;
     unsigned bucket;
+    size_t n = 0;
 
-    if (!s->slot || !id || strlen(id) != 32)
+    if (!s->slot || !id || strlen(id) != 32 ||
+        OPENSSL_hexstr2buf_ex(bin, sizeof(bin), &n, id, '\0') != 1 || n != sizeof(bin))
         return 0;
-    for (int i = 0; i < 16; i++) {
-        int hi = hexval(id[2 * i]), lo = hexval(id[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return 0;
-        bin[i] = (unsigned char)(hi << 4 | lo);
-    }
     /* nginx's ids are random bytes: any four make a fair bucket. */
     bucket = ((unsigned)bin[0] | (unsigned)bin[1] << 8 | (unsigned)bin[2] << 16 |
               (unsigned)bin[3] << 24) %

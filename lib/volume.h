@@ -27,7 +27,7 @@ struct mkv_vclient {
     CURLM *multi;
     CURL *easy[MKV_MAX_REPLICAS];
     struct vidle idle[MKV_MAX_REPLICAS]; /* one per easy handle */
-    char *chunk; /* MKV_CHUNK bytes shared by the replicas of one PUT */
+    char *chunk;                         /* MKV_CHUNK bytes shared by the replicas of one PUT */
     long connect_timeout_ms;
     long idle_timeout_ms;
     long probe_timeout_ms;

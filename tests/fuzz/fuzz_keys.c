@@ -1,9 +1,13 @@
-/* fuzz_keys.c: libFuzzer harness for request path and query decoding.
- * Properties: decoding never yields NUL; an accepted key obeys every key
- * rule; escaping a decoded key and decoding it again gives it back. */
+/* fuzz_keys.c: libFuzzer harness for request path, query and Content-MD5
+ * decoding.  Properties: decoding never yields NUL; an accepted key obeys
+ * every key rule; escaping a decoded key and decoding it again gives it back;
+ * an accepted Content-MD5 is 32 hex digits or 24 base64 characters that
+ * encode the digest it gave. */
+#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "keys.h"
 #include "placement.h"
@@ -42,9 +46,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         query_param(s, "limit", out, 64, &n, &r);
         query_param(s, "start", out, sizeof(out), &n, &r);
-        if (parse_limit(s, &limit, &r) == 0 && (limit > 999999999999999999LL ||
-                                                limit < -999999999999999999LL))
+        if (parse_limit(s, &limit, &r) == 0 &&
+            (limit > 999999999999999999LL || limit < -999999999999999999LL))
             abort();
+    }
+    if (strlen(s) == size) {
+        unsigned char d[16], b64[32];
+        char hex[33];
+        if (parse_content_md5(s, d) == 0) {
+            if (size == 32) {
+                for (int i = 0; i < 16; i++)
+                    snprintf(hex + 2 * i, 3, "%02x", d[i]);
+                if (strcasecmp(hex, s) != 0)
+                    abort();
+            } else if (size != 24 || EVP_EncodeBlock(b64, d, 16) != 24 || memcmp(b64, s, 24) != 0) {
+                abort();
+            }
+        }
     }
     if (escape_nonprint((const char *)data, size, esc, sizeof(esc)) >= 0)
         for (const char *p = esc; *p; p++)

@@ -145,5 +145,25 @@ static void test_escape(void)
     CHECK_STR(out, "/a%20b%25%0A");
 }
 
+/* The MD5 of the empty string, in both accepted forms. */
+static void test_content_md5(void)
+{
+    static const unsigned char empty[16] = {0xd4, 0x1d, 0x8c, 0xd9, 0x8f, 0x00, 0xb2, 0x04,
+                                            0xe9, 0x80, 0x09, 0x98, 0xec, 0xf8, 0x42, 0x7e};
+    unsigned char d[16];
+
+    CHECK(parse_content_md5("d41d8cd98f00b204e9800998ecf8427e", d) == 0 && !memcmp(d, empty, 16));
+    CHECK(parse_content_md5("D41D8CD98F00B204E9800998ECF8427E", d) == 0 && !memcmp(d, empty, 16));
+    CHECK(parse_content_md5("1B2M2Y8AsgTpgAmY7PhCfg==", d) == 0 && !memcmp(d, empty, 16));
+    CHECK(parse_content_md5("d41d8cd98f00b204e9800998ecf8427", d) == -1);   /* 31 */
+    CHECK(parse_content_md5("d41d8cd98f00b204e9800998ecf8427g", d) == -1);  /* not hex */
+    CHECK(parse_content_md5("d41d8cd98f00b204e9800998ecf8427e0", d) == -1); /* 33 */
+    CHECK(parse_content_md5("d41d8cd9:f00b204e9800998ecf8427e", d) == -1);
+    CHECK(parse_content_md5("========================", d) == -1);
+    CHECK(parse_content_md5("1B2M2Y8AsgTpgAmY7PhCfg=", d) == -1);
+    CHECK(parse_content_md5("1B2M2Y8Asg-pgAmY7PhCfg==", d) == -1); /* URL-safe alphabet */
+    CHECK(parse_content_md5("", d) == -1);
+}
+
 UNIT_MAIN("keys", T(test_decode), T(test_decode_rejects), T(test_key_check), T(test_key_from_uri),
-          T(test_query), T(test_limit), T(test_escape))
+          T(test_query), T(test_limit), T(test_escape), T(test_content_md5))
