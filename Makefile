@@ -103,12 +103,17 @@ fuzz:
 	    CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" \
 	    LDFLAGS="-fsanitize=address,undefined" fuzz-bins
 	@set -e; for f in build-fuzz/fuzz/fuzz_*; do \
-	    n=$${f##*/fuzz_}; work=$$(mktemp -d); cp tests/fuzz/corpus/$$n/* $$work/; \
+	    n=$${f##*/fuzz_}; work=$$(mktemp -d); mkdir $$work/corpus; \
+	    cp tests/fuzz/corpus/$$n/* $$work/corpus/; \
 	    echo "== $$f ($(FUZZ_SECONDS)s)"; \
-	    $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$work 2>&1 | \
-	        grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY)" || true; \
-	    $$f -runs=0 $$work >/dev/null 2>&1 || { echo "$$f: crash"; exit 1; }; \
-	    ls $$work/crash-* >/dev/null 2>&1 && { echo "$$f found a crash"; exit 1; }; \
+	    if ! $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	            -artifact_prefix=$$work/ $$work/corpus >$$work/log 2>&1; then \
+	        grep -E "^(==[0-9]+==ERROR|SUMMARY)|^[a-z_]+\.c:[0-9]+|Test unit written" $$work/log; \
+	        for c in $$work/crash-* $$work/leak-* $$work/timeout-*; do \
+	            [ -e "$$c" ] && { echo "input:"; od -c "$$c" | head -8; }; done; \
+	        echo "$$f found a crash: add the input to tests/fuzz/corpus/$$n once fixed"; exit 1; \
+	    fi; \
+	    grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units)" $$work/log || true; \
 	    rm -rf $$work; done; echo "fuzz: no crash"
 
 # Installs binaries, configuration, front/volume configs and systemd units

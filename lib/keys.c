@@ -227,13 +227,17 @@ int parse_content_md5(const char *s, unsigned char out[16])
         return OPENSSL_hexstr2buf_ex(out, 16, &got, s, '\0') == 1 && got == 16 ? 0 : -1;
     }
     if (n == 24 && s[22] == '=' && s[23] == '=') {
-        unsigned char buf[18];
+        unsigned char buf[18], again[25];
         /* EVP_DecodeBlock takes '=' anywhere as zero bits ("====...==" would
          * be a digest of zeros): the 22 data characters must be base64. */
         for (int i = 0; i < 22; i++)
             if (!isalnum((unsigned char)s[i]) && s[i] != '+' && s[i] != '/')
                 return -1;
         if (EVP_DecodeBlock(buf, (const unsigned char *)s, 24) != 18)
+            return -1;
+        /* The last data character carries 4 unused bits: only the encoding
+         * with them zero (the one every encoder makes) is the digest's. */
+        if (EVP_EncodeBlock(again, buf, 16) != 24 || memcmp(again, s, 24) != 0)
             return -1;
         memcpy(out, buf, 16);
         return 0;

@@ -162,6 +162,8 @@ static void test_content_md5(void)
     CHECK(parse_content_md5("========================", d) == -1);
     CHECK(parse_content_md5("1B2M2Y8AsgTpgAmY7PhCfg=", d) == -1);
     CHECK(parse_content_md5("1B2M2Y8Asg-pgAmY7PhCfg==", d) == -1); /* URL-safe alphabet */
+    CHECK(parse_content_md5("1B2M2Y8AsgTpgAmY7PhCfh==", d) == -1); /* unused bits set */
+    CHECK(parse_content_md5("1B2M2Y8AsgTpgAm2Y8AsgT==", d) == -1); /* found by fuzz_keys */
     CHECK(parse_content_md5("", d) == -1);
 }
 
