@@ -20,7 +20,7 @@ import threading
 import time
 import urllib.parse
 
-from harness import (REPO, check, expect, key2path, md5hex, nginx_only,
+from harness import (REPO, check, expect, fresh_key, key2path, key_of, md5hex, nginx_only,
                      own_cluster, unescape_dump_key)
 
 _LDB_WRITE = []
@@ -509,3 +509,29 @@ def test_upkeep_backup(cluster):
     check(rc == 0, 'second backup: %d %r' % (rc, err))
     bk2 = dump_of(cluster, target2)
     check(bk2 == dict(cluster.dump()), 'a backup of a quiet cluster differs from its index')
+
+
+# ---------------------------------------------------------------------------
+# mkv-dump --columns
+# ---------------------------------------------------------------------------
+
+@nginx_only
+def test_dump_columns(cluster):
+    """mkv-dump --columns: key, state, md5 and volumes of each record, the
+    same records as the default form."""
+    live, gone = fresh_key('/dumpcol-'), fresh_key('/dumpcol-')
+    expect(cluster.put(live, b'live value'), 201)
+    expect(cluster.put(gone + '%20x', b'unlinked value'), 201)
+    expect(cluster.request('UNLINK', gone + '%20x'), 204)
+    rc, out, err = tool(cluster, 'dump', '--columns')
+    check(rc == 0, 'mkv-dump --columns exited %d: %s' % (rc, err))
+    rows = {}
+    for line in out.splitlines():
+        cols = line.split('\t')
+        check(len(cols) == 4, 'not 4 columns: %r' % line)
+        rows[unescape_dump_key(cols[0])] = cols[1:]
+    check(rows.get(key_of(live)) == ['live', md5hex(b'live value'), ','.join(
+        cluster.placement(live))], 'live row: %r' % rows.get(key_of(live)))
+    check(rows.get(key_of(gone + '%20x')) == ['unlinked', md5hex(b'unlinked value'), ','.join(
+        cluster.placement(gone + '%20x'))], 'unlinked row: %r' % rows.get(key_of(gone + '%20x')))
+    check(set(rows) == set(cluster.dump()), 'columns and records list other keys')
