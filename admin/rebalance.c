@@ -6,7 +6,12 @@
  * move); --concurrency threads run rebalance_key() on each.  A key whose
  * write lock is held (a PUT or DELETE in flight) is retried after the pass.
  * Every step leaves the record listing only replicas that exist, so killing
- * it at any point and running it again finishes the job. */
+ * it at any point and running it again finishes the job.
+ *
+ * Old copies are removed --grace milliseconds after the record listed the
+ * new ones first (rebalance_key's keep_old, RB_PENDING): a client that got a
+ * redirect to an old copy just before has that long to follow it.  Keys wait
+ * in a list meanwhile, a few seconds' worth of keys at most. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -29,6 +34,13 @@
 struct key {
     char *data;
     size_t len;
+    double due; /* pending keys: when their old copies may go */
+};
+
+/* A growable list of keys, shared by the worker threads. */
+struct keylist {
+    struct key *k;
+    size_t n, cap;
 };
 
 struct run {
@@ -40,8 +52,9 @@ struct run {
     struct key batch[BATCH];
     size_t nbatch;
     atomic_size_t next;
-    struct key *busy; /* keys to retry */
-    size_t nbusy, capbusy;
+    struct keylist busy;    /* keys to retry: a write held them */
+    struct keylist pending; /* keys whose old copies go after the grace */
+    double grace;           /* seconds */
     pthread_mutex_t mu;
     atomic_long count[RB_FAILED + 1];
     atomic_long lost; /* copies on removed volumes that did not answer */
@@ -64,26 +77,32 @@ static void print_key(const char *what, const struct key *k, const char *why)
     printf("%s %s%s%s\n", what, esc, why && *why ? ": " : "", why ? why : "");
 }
 
-static void remember_busy(struct run *r, const struct key *k)
+/* Appends a copy of k to l (under r->mu).  Returns 0 or -1 out of memory. */
+static int remember(struct run *r, struct keylist *l, const struct key *k, double due)
 {
+    int rc = -1;
+
     pthread_mutex_lock(&r->mu);
-    if (r->nbusy == r->capbusy) {
-        size_t cap = r->capbusy ? r->capbusy * 2 : 64;
-        struct key *b = realloc(r->busy, cap * sizeof(*b));
-        if (!b) {
-            pthread_mutex_unlock(&r->mu);
-            return;
-        }
-        r->busy = b;
-        r->capbusy = cap;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        struct key *b = realloc(l->k, cap * sizeof(*b));
+        if (!b)
+            goto cleanup;
+        l->k = b;
+        l->cap = cap;
     }
-    r->busy[r->nbusy].data = malloc(k->len);
-    if (r->busy[r->nbusy].data) {
-        memcpy(r->busy[r->nbusy].data, k->data, k->len);
-        r->busy[r->nbusy].len = k->len;
-        r->nbusy++;
-    }
+    l->k[l->n].data = malloc(k->len ? k->len : 1);
+    if (!l->k[l->n].data)
+        goto cleanup;
+    memcpy(l->k[l->n].data, k->data, k->len);
+    l->k[l->n].len = k->len;
+    l->k[l->n].due = due;
+    l->n++;
+    rc = 0;
+
+cleanup:
     pthread_mutex_unlock(&r->mu);
+    return rc;
 }
 
 static void *worker(void *arg)
@@ -103,9 +122,14 @@ static void *worker(void *arg)
             break;
         o = rebalance_key(&r->cfg, &r->ix, &vc, &r->opts, r->batch[i].data, r->batch[i].len, why,
                           sizeof(why), &notes);
-        if (o == RB_BUSY) {
-            remember_busy(r, &r->batch[i]);
+        if (o == RB_BUSY && remember(r, &r->busy, &r->batch[i], 0) == 0)
             continue;
+        /* Out of memory for the list: the old copies stay listed, and
+         * the next run removes them. */
+        if (o == RB_PENDING) {
+            if (remember(r, &r->pending, &r->batch[i], now_s() + r->grace) == 0)
+                continue;
+            o = RB_BUSY;
         }
         atomic_fetch_add(&r->count[o], 1);
         atomic_fetch_add(&r->lost, notes.lost);
@@ -141,6 +165,29 @@ static void free_batch(struct run *r)
     for (size_t i = 0; i < r->nbatch; i++)
         free(r->batch[i].data);
     r->nbatch = 0;
+}
+
+/* Runs the keys of l that are due by `until` (all of them: until < 0), a
+ * batch at a time; they leave the list.  Threads only append to lists while
+ * run_batch runs, so the list is rebuilt before each batch is taken. */
+static void run_due(struct run *r, struct keylist *l, double until)
+{
+    for (;;) {
+        size_t keep = 0;
+
+        r->nbatch = 0;
+        for (size_t i = 0; i < l->n; i++) {
+            if (r->nbatch < BATCH && (until < 0 || l->k[i].due <= until))
+                r->batch[r->nbatch++] = l->k[i];
+            else
+                l->k[keep++] = l->k[i];
+        }
+        l->n = keep;
+        if (r->nbatch == 0)
+            return;
+        run_batch(r);
+        free_batch(r);
+    }
 }
 
 struct collect {
@@ -181,20 +228,24 @@ static void progress(struct run *r, double t0, long seen)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: mkv-rebalance [-c FILE] [--dry-run] [--repair] [--concurrency=N]\n"
-                    "                     [--tmpdir=DIR] [--verbose] [--name=value ...]\n\n"
-                    "Moves every live key's replicas to where placement over the configured\n"
-                    "volumes puts them, keeping its hash.  --repair also HEADs every wanted\n"
-                    "replica and re-copies missing ones from a live replica.  Safe while workers\n"
-                    "serve; killed, it is finished by running it again.  Values are staged in\n"
-                    "--tmpdir (default $TMPDIR or /tmp), never held in memory.\n"
-                    "A listed volume that does not answer stops its keys, unless it is no longer\n"
-                    "in `volumes`: a volume lost for good is taken out of `volumes`, and its\n"
-                    "keys get their copies back from the live replicas (counted as lost copies).\n"
-                    "Run it after changing `volumes`; about 8 minutes per million small keys\n"
-                    "to move on 2 CPUs.  From cron, a weekly --repair re-copies replicas a\n"
-                    "lost disk took (conf/crontab.example).\n"
-                    "Exit status: 0 done, 1 some keys failed (listed), 2 bad usage.\n\n");
+    fprintf(stderr,
+            "usage: mkv-rebalance [-c FILE] [--dry-run] [--repair] [--concurrency=N]\n"
+            "                     [--grace=MS] [--tmpdir=DIR] [--verbose] [--name=value ...]\n\n"
+            "Moves every live key's replicas to where placement over the configured\n"
+            "volumes puts them, keeping its hash.  --repair also HEADs every wanted\n"
+            "replica and re-copies missing ones from a live replica.  Safe while workers\n"
+            "serve; killed, it is finished by running it again.  Values are staged in\n"
+            "--tmpdir (default $TMPDIR or /tmp), never held in memory.\n"
+            "A key's old copies are removed --grace ms (default 2000) after its record\n"
+            "lists the new ones: a client that got a redirect to an old copy just\n"
+            "before has that long to follow it.\n"
+            "A listed volume that does not answer stops its keys, unless it is no longer\n"
+            "in `volumes`: a volume lost for good is taken out of `volumes`, and its\n"
+            "keys get their copies back from the live replicas (counted as lost copies).\n"
+            "Run it after changing `volumes`; about 8 minutes per million small keys\n"
+            "to move on 2 CPUs.  From cron, a weekly --repair re-copies replicas a\n"
+            "lost disk took (conf/crontab.example).\n"
+            "Exit status: 0 done, 1 some keys failed (listed), 2 bad usage.\n\n");
     config_usage("mkv-rebalance");
 }
 
@@ -207,6 +258,8 @@ static int parse_args(struct run *r, int argc, char **argv, int *cargc, char **c
     r->opts.tmpdir = tmpdir;
     r->opts.head_timeout_ms = 60000;
     r->concurrency = 8;
+    r->grace = 2.0;
+    r->opts.keep_old = 1;
     for (int i = 0; i < argc && *cargc < 255; i++) {
         char *end;
         long n;
@@ -229,6 +282,14 @@ static int parse_args(struct run *r, int argc, char **argv, int *cargc, char **c
                 return -1;
             }
             r->concurrency = (int)n;
+        } else if (!strncmp(argv[i], "--grace=", 8)) {
+            n = strtol(argv[i] + 8, &end, 10);
+            if (end == argv[i] + 8 || *end || n < 0 || n > 3600000) {
+                fprintf(stderr, "mkv-rebalance: --grace must be 0..3600000 milliseconds\n");
+                return -1;
+            }
+            r->grace = n / 1000.0;
+            r->opts.keep_old = n > 0;
         } else {
             cargv[(*cargc)++] = argv[i];
         }
@@ -280,26 +341,37 @@ int main(int argc, char **argv)
         seen += (long)r.nbatch;
         run_batch(&r);
         free_batch(&r);
+        run_due(&r, &r.pending, now_s());
         progress(&r, t0, seen);
     }
     free(last);
-    /* Keys a writer held: try again a few times, then report them. */
-    for (int round = 0; round < RETRY_ROUNDS && r.nbusy > 0; round++) {
-        size_t n = r.nbusy < BATCH ? r.nbusy : BATCH;
+    /* Keys a writer held: tried again every 0.1 s, a few times, then
+     * reported.  Keys pending: their old copies go once their grace is over;
+     * one found pending again (a writer changed it meanwhile) waits anew. */
+    for (int round = 0; r.pending.n > 0 || (r.busy.n > 0 && round < RETRY_ROUNDS); round++) {
+        double due = now_s() + 0.1;
 
-        usleep(100000);
-        memcpy(r.batch, r.busy + r.nbusy - n, n * sizeof(struct key));
-        r.nbusy -= n;
-        r.nbatch = n;
-        run_batch(&r);
-        free_batch(&r);
+        for (size_t i = 0; i < r.pending.n; i++)
+            if (r.pending.k[i].due < due)
+                due = r.pending.k[i].due;
+        if (due > now_s())
+            usleep((useconds_t)((due - now_s()) * 1e6));
+        if (round < RETRY_ROUNDS)
+            run_due(&r, &r.busy, -1);
+        run_due(&r, &r.pending, now_s());
     }
-    for (size_t i = 0; i < r.nbusy; i++) {
-        print_key("busy", &r.busy[i], "a write of this key kept it locked; run again");
+    for (size_t i = 0; i < r.busy.n; i++) {
+        print_key("busy", &r.busy.k[i], "a write of this key kept it locked; run again");
         atomic_fetch_add(&r.count[RB_BUSY], 1);
-        free(r.busy[i].data);
+        free(r.busy.k[i].data);
     }
-    free(r.busy);
+    for (size_t i = 0; i < r.pending.n; i++) {
+        print_key("busy", &r.pending.k[i], "its old copies are still listed; run again");
+        atomic_fetch_add(&r.count[RB_BUSY], 1);
+        free(r.pending.k[i].data);
+    }
+    free(r.busy.k);
+    free(r.pending.k);
     progress(&r, t0, seen);
     fprintf(stderr, "\n");
     index_close(&r.ix);

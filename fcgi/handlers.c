@@ -156,6 +156,15 @@ static void redirect_fallback(struct worker *w, struct req *r, const char *md5hd
     reply(r, 302, hdr, NULL, NULL, 0);
 }
 
+static void shuffle(struct worker *w, int *a, int n)
+{
+    for (int i = n - 1; i > 0; i--) {
+        int j = rand_r(&w->seed) % (i + 1), t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+    }
+}
+
 static void handle_get(struct worker *w, struct req *r)
 {
     struct mkv_record rec;
@@ -183,14 +192,15 @@ static void handle_get(struct worker *w, struct req *r)
         reply_error(r, 500, "placement failed");
         return;
     }
-    /* A random order spreads reads over the replicas. */
+    /* A random order spreads reads over the replicas: over the first
+     * placement-many listed, then (probing) the others.  A record lists more
+     * while mkv-rebalance moves the key, the new copies first: the old ones
+     * are about to be removed and must not get new redirects. */
     for (int i = 0; i < rec.nvols; i++)
         order[i] = i;
-    for (int i = rec.nvols - 1; i > 0; i--) {
-        int j = rand_r(&w->seed) % (i + 1), t = order[i];
-        order[i] = order[j];
-        order[j] = t;
-    }
+    shuffle(w, order, rec.nvols < p.n ? rec.nvols : p.n);
+    if (rec.nvols > p.n)
+        shuffle(w, order + p.n, rec.nvols - p.n);
     for (int i = 0; i < rec.nvols && chosen < 0; i++) {
         char url[URL_MAX];
         long code;
@@ -476,12 +486,14 @@ unlock:
 static void handle_rebalance(struct worker *w, struct req *r)
 {
     const char *t = getenv("TMPDIR");
-    struct rb_opts o = {1, 0, w->cfg->idle_timeout_ms, t && *t ? t : "/tmp"};
+    struct rb_opts o = {
+        .repair = 1, .head_timeout_ms = w->cfg->idle_timeout_ms, .tmpdir = t && *t ? t : "/tmp"};
     char why[512];
 
     switch (rebalance_key(w->cfg, w->ix, &w->vc, &o, r->key, r->klen, why, sizeof(why), NULL)) {
     case RB_INPLACE:
     case RB_MOVED:
+    case RB_PENDING:
     case RB_PLANNED: reply(r, 204, NULL, NULL, NULL, 0); break;
     case RB_UNLINKED:
     case RB_ABSENT: reply(r, 404, NULL, NULL, NULL, 0); break;

@@ -14,7 +14,7 @@
 const char *rb_outcome_name(enum rb_outcome r)
 {
     static const char *names[] = {"in place", "moved", "planned", "unlinked",
-                                  "absent",   "busy",  "failed"};
+                                  "absent",   "busy",  "pending", "failed"};
     return names[r];
 }
 
@@ -36,6 +36,18 @@ static int listed(const char *vol, char vols[][MKV_VOLPATH_MAX], int n)
         if (!strcmp(vols[i], vol))
             return 1;
     return 0;
+}
+
+/* Whether the record's first p->n volumes are placement's targets, in order
+ * (the state rebalance leaves a key in before it removes the old copies). */
+static int lists_targets_first(const struct mkv_record *rec, const struct mkv_placement *p)
+{
+    if (rec->nvols < p->n)
+        return 0;
+    for (int i = 0; i < p->n; i++)
+        if (strcmp(rec->vols[i], p->vols[i]) != 0)
+            return 0;
+    return 1;
 }
 
 /* A staged copy: the value GET from a live replica into an unlinked temp
@@ -151,7 +163,7 @@ enum rb_outcome rebalance_key(const struct mkv_config *cfg, struct mkv_index *ix
     struct mkv_keylock kl;
     char path[MKV_PATH_MAX], url[MKV_RECORD_VOLS][URL_MAX], *urls[MKV_RECORD_VOLS];
     char real[MKV_RECORD_VOLS][MKV_VOLPATH_MAX];
-    int nreal = 0, nurls = 0, src = -1, changed = 0, lost = 0, rc;
+    int nreal = 0, nurls = 0, src = -1, changed = 0, lost = 0, settled, rc;
     enum rb_outcome out = RB_FAILED;
 
     why[0] = '\0';
@@ -186,6 +198,7 @@ enum rb_outcome rebalance_key(const struct mkv_config *cfg, struct mkv_index *ix
         out = record_matches(&rec, &p) ? RB_INPLACE : RB_PLANNED;
         goto unlock;
     }
+    settled = lists_targets_first(&rec, &p);
     /* Which listed replicas really exist?  A volume that cannot be asked
      * stops this key: "missing" must never be a guess.  Unless the volume was
      * taken out of the configuration: a volume lost for good is removed from
@@ -248,7 +261,13 @@ enum rb_outcome rebalance_key(const struct mkv_config *cfg, struct mkv_index *ix
         changed = 1;
     }
     /* Remove the copies placement no longer wants, then drop them from the
-     * record.  A failure leaves them listed (they exist): the next run retries. */
+     * record.  A failure leaves them listed (they exist): the next run retries.
+     * Not in the call that listed the targets first: a redirect to an old
+     * copy may have been issued just before (keep_old). */
+    if (o->keep_old && !settled && next.nvols > p.n) {
+        out = RB_PENDING;
+        goto unlock;
+    }
     nurls = 0;
     for (int i = p.n; i < next.nvols; i++) {
         volume_url(cfg, url[nurls], URL_MAX, next.vols[i], path);

@@ -17,6 +17,8 @@ enum rb_outcome {
     RB_UNLINKED, /* not live: left alone */
     RB_ABSENT,   /* no record */
     RB_BUSY,     /* a write of the key is in flight: try again later */
+    RB_PENDING,  /* keep_old: targets listed first, old copies still listed and
+                  * present; call again after a grace period to remove them */
     RB_FAILED    /* see why */
 };
 
@@ -25,6 +27,9 @@ struct rb_opts {
     int dry_run; /* decide from the record only; change nothing */
     long head_timeout_ms;
     const char *tmpdir; /* where a value is staged between GET and PUT */
+    int keep_old;       /* do not remove old copies in the call that listed the
+                         * targets before them: a client may hold a redirect to an
+                         * old copy, issued just before.  RB_PENDING says so. */
 };
 
 /* What rebalance_key found besides its outcome. */
@@ -39,6 +44,11 @@ struct rb_notes {
  *   copy to missing targets (each checked: same MD5 sent as staged, a HEAD
  *   that finds the file at its size) -> record = targets + old -> delete
  *   old -> record = targets.  The hash is kept.
+ * With o->keep_old it stops after "record = targets + old" (RB_PENDING); the
+ * next call, once redirects issued from the old record have been followed,
+ * finds the targets listed first and deletes the old copies.  Workers
+ * redirect only to the first placement-many copies listed (handle_get), so
+ * no new redirect points at an old copy meanwhile.
  * A listed volume that cannot be asked stops the key (a copy is never
  * guessed missing), unless it is no longer in cfg->volumes: then it was taken
  * out for good, and its copy counts as lost (notes->lost, may be NULL). */

@@ -344,6 +344,63 @@ def test_rebalance_method_on_front(cluster):
 
 @nginx_only
 @own_cluster
+def test_rebalance_grace_keeps_old_copies(cluster):
+    """While a key's old copies wait out --grace, its record lists the new
+    copies first, the old ones still exist (a redirect issued just before
+    still works), and workers (on the old volume list) redirect only to the
+    new ones; afterwards the old copies are gone."""
+    from harness import key2volume
+    values = put_keys(cluster, 30)
+    three = list(cluster.volumes)
+    four = three + [add_volume(cluster)]
+    moving, moved = {}, 0
+    for path in values:
+        old = key2volume(key_of(path), three, cluster.replicas, cluster.subvolumes)
+        new = key2volume(key_of(path), four, cluster.replicas, cluster.subvolumes)
+        if set(old) - set(new):
+            moving[path] = (old, new)
+        moved += old != new
+    check(moving, 'no key loses a copy to the 4th volume')
+    env = dict(cluster.env)
+    env['MKV_DB'] = os.path.join(cluster.data, 'index')
+    env['MKV_VOLUMES'] = ','.join(four)
+    t0 = time.time()
+    p = subprocess.Popen([os.path.join(cluster.bin, 'mkv-rebalance'), '--grace=4000'], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        path, (old, new) = next(iter(moving.items()))
+        want = 'HASH' + md5hex(values[path]) + ','.join(new)
+        rec = None
+        while time.time() - t0 < 3:
+            rec = cluster.dump().get(key_of(path), '')
+            if rec.startswith(want + ','):
+                break
+            time.sleep(0.05)
+        check(rec.startswith(want + ','), 'record during the grace: %r, want %r + old' % (rec, want))
+        check(time.time() - t0 < 3.5, 'the grace was over before the check')
+        for vp in set(old) - set(new):
+            f = cluster.disk_path(vp, key_of(path))
+            check(os.path.exists(f), 'old copy %s removed during the grace' % f)
+        for _ in range(20):
+            st, hdrs, _ = cluster.get(path, follow=False)
+            loc = hdrs.get('location', '')
+            check(st == 302 and any('//%s/' % v in loc for v in new),
+                  'redirect during the grace to %r, new copies on %r' % (loc, new))
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    out = out.decode()
+    check(p.returncode == 0, 'rebalance exited %d: %s %s' % (p.returncode, out, err))
+    check(time.time() - t0 >= 4, 'rebalance ended before the grace was over')
+    check(' %d moved' % moved in out, 'summary, want %d moved: %s' % (moved, out))
+    restart_workers(cluster, four)
+    check_layout(cluster, values, four)
+
+
+@nginx_only
+@own_cluster
 def test_rebalance_online_under_traffic(cluster):
     """mkv-rebalance to a 4th volume while clients write (PUT/GET/DELETE of
     fresh keys) and read the keys being moved: every read of a key being
