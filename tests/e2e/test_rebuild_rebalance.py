@@ -365,19 +365,18 @@ def test_rebalance_grace_keeps_old_copies(cluster):
     env['MKV_DB'] = os.path.join(cluster.data, 'index')
     env['MKV_VOLUMES'] = ','.join(four)
     t0 = time.time()
-    p = subprocess.Popen([os.path.join(cluster.bin, 'mkv-rebalance'), '--grace=4000'], env=env,
+    p = subprocess.Popen([os.path.join(cluster.bin, 'mkv-rebalance'), '--grace=10000'], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         path, (old, new) = next(iter(moving.items()))
         want = 'HASH' + md5hex(values[path]) + ','.join(new)
         rec = None
-        while time.time() - t0 < 3:
+        while time.time() - t0 < 8:
             rec = cluster.dump().get(key_of(path), '')
             if rec.startswith(want + ','):
                 break
             time.sleep(0.05)
         check(rec.startswith(want + ','), 'record during the grace: %r, want %r + old' % (rec, want))
-        check(time.time() - t0 < 3.5, 'the grace was over before the check')
         for vp in set(old) - set(new):
             f = cluster.disk_path(vp, key_of(path))
             check(os.path.exists(f), 'old copy %s removed during the grace' % f)
@@ -386,6 +385,8 @@ def test_rebalance_grace_keeps_old_copies(cluster):
             loc = hdrs.get('location', '')
             check(st == 302 and any('//%s/' % v in loc for v in new),
                   'redirect during the grace to %r, new copies on %r' % (loc, new))
+        # The grace began after t0: all of the above happened within it.
+        check(time.time() - t0 < 10, 'the grace was over before the checks ended')
         out, err = p.communicate(timeout=120)
     finally:
         if p.poll() is None:
@@ -393,7 +394,7 @@ def test_rebalance_grace_keeps_old_copies(cluster):
             p.wait()
     out = out.decode()
     check(p.returncode == 0, 'rebalance exited %d: %s %s' % (p.returncode, out, err))
-    check(time.time() - t0 >= 4, 'rebalance ended before the grace was over')
+    check(time.time() - t0 >= 10, 'rebalance ended before the grace was over')
     check(' %d moved' % moved in out, 'summary, want %d moved: %s' % (moved, out))
     restart_workers(cluster, four)
     check_layout(cluster, values, four)
