@@ -1,6 +1,7 @@
 /* volume.c: parallel PUT and DELETE to volumes, HEAD probes (see volume.h). */
 #include "volume.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,7 @@ void vclient_free(struct mkv_vclient *vc)
     if (vc->multi)
         curl_multi_cleanup(vc->multi);
     free(vc->chunk);
+    free(vc->chunk2);
     memset(vc, 0, sizeof(*vc));
 }
 
@@ -226,12 +228,65 @@ static int check_done(struct mkv_vclient *vc, CURL *h, CURLcode res, const char 
     return 0;
 }
 
-/* Reads the next chunk of the body into f, adding it to the MD5. */
-static int fetch_chunk(struct fanout *f, body_read_fn rd, void *rdarg, struct mkv_md5 *m,
-                       long long *sent)
-{
-    ssize_t got = rd(rdarg, f->buf, MKV_CHUNK);
+/* The next chunk of a body, read (and added to the MD5) by a helper thread
+ * while the replicas are sent the current one: reading from the front and
+ * writing to the volumes overlap instead of taking turns.  Chunks are read
+ * one at a time, in order, so the MD5 sees the body in order. */
+struct prefetch {
+    pthread_t tid;
+    int running;
+    char *buf; /* MKV_CHUNK bytes, not the chunk being sent */
+    body_read_fn rd;
+    void *rdarg;
+    struct mkv_md5 *m;
+    ssize_t got; /* out: as rd; -1 also when the MD5 failed */
+};
 
+static ssize_t read_and_hash(body_read_fn rd, void *rdarg, char *buf, struct mkv_md5 *m)
+{
+    ssize_t got = rd(rdarg, buf, MKV_CHUNK);
+
+    if (got > 0 && md5_update(m, buf, (size_t)got) < 0)
+        return -1;
+    return got;
+}
+
+static void *prefetch_main(void *arg)
+{
+    struct prefetch *p = arg;
+
+    p->got = read_and_hash(p->rd, p->rdarg, p->buf, p->m);
+    return NULL;
+}
+
+/* Waits for the helper thread, if one runs; returns what it read. */
+static ssize_t prefetch_wait(struct prefetch *p)
+{
+    if (!p->running)
+        return -1;
+    pthread_join(p->tid, NULL);
+    p->running = 0;
+    return p->got;
+}
+
+/* Reads the next chunk of the body into f (from the helper thread when one
+ * was started), adding it to the MD5; then, if more of the body is to come,
+ * starts reading the one after.  A body of one chunk never starts a thread. */
+static int fetch_chunk(struct fanout *f, struct prefetch *p, struct vput *v, struct mkv_md5 *m)
+{
+    ssize_t got;
+
+    if (p->running) {
+        char *spare = f->buf;
+
+        got = prefetch_wait(p);
+        if (got > 0) { /* the chunk is in p->buf: send it, read into f's */
+            f->buf = p->buf;
+            p->buf = spare;
+        }
+    } else {
+        got = read_and_hash(v->rd, v->rdarg, f->buf, m);
+    }
     if (got < 0)
         return -1;
     if (got == 0) { /* keep the last chunk: a rewind may send it again */
@@ -241,8 +296,15 @@ static int fetch_chunk(struct fanout *f, body_read_fn rd, void *rdarg, struct mk
     if (f->len > 0)
         f->first = 0;
     f->len = (size_t)got;
-    *sent += got;
-    return md5_update(m, f->buf, f->len);
+    v->sent += got;
+    if (p->buf && (v->length < 0 || v->sent < v->length)) {
+        p->rd = v->rd;
+        p->rdarg = v->rdarg;
+        p->m = m;
+        /* No thread (out of them): the next chunk is read in turn. */
+        p->running = pthread_create(&p->tid, NULL, prefetch_main, p) == 0;
+    }
+    return 0;
 }
 
 static void remove_all(struct mkv_vclient *vc, int n)
@@ -265,6 +327,7 @@ int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, struct vput *v
 {
     struct upload up[MKV_MAX_REPLICAS];
     struct fanout f = {vc->chunk, 0, 0, 1};
+    struct prefetch pf = {.buf = NULL};
     struct curl_slist *hdrs = NULL;
     struct mkv_md5 m;
     int running = 0, left = n, rc = 0, added = 0;
@@ -277,9 +340,14 @@ int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, struct vput *v
         snprintf(v->why, sizeof(v->why), "md5 init failed");
         return VPUT_VOLUME;
     }
+    /* A second chunk buffer for the helper thread, kept for later PUTs;
+     * without it (no memory) the chunks are read in turn. */
+    if (!vc->chunk2 && (v->length < 0 || v->length > MKV_CHUNK))
+        vc->chunk2 = malloc(MKV_CHUNK);
+    pf.buf = vc->chunk2;
     /* "Expect: 100-continue" would cost a round trip per replica. */
     hdrs = curl_slist_append(NULL, "Expect:");
-    if (fetch_chunk(&f, v->rd, v->rdarg, &m, &v->sent) < 0) {
+    if (fetch_chunk(&f, &pf, v, &m) < 0) {
         snprintf(v->why, sizeof(v->why), "reading the request body failed");
         rc = VPUT_BODY;
         goto cleanup;
@@ -335,7 +403,7 @@ int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, struct vput *v
                 consumed = 0;
         if (consumed && !f.eof) {
             /* Every replica has this chunk: fetch the next one. */
-            if (fetch_chunk(&f, v->rd, v->rdarg, &m, &v->sent) < 0) {
+            if (fetch_chunk(&f, &pf, v, &m) < 0) {
                 snprintf(v->why, sizeof(v->why), "reading the request body failed");
                 rc = VPUT_BODY;
                 goto cleanup;
@@ -360,6 +428,9 @@ int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, struct vput *v
     }
 
 cleanup:
+    /* The helper may still read (the uploads failed first): it owns the
+     * spare buffer, the body and the MD5 until it returns. */
+    prefetch_wait(&pf);
     /* Only handles set up for this body can have touched a volume. */
     for (int i = 0; i < added; i++)
         v->touched[i] = was_touched(vc->easy[i]);

@@ -28,6 +28,7 @@ struct mkv_vclient {
     CURL *easy[MKV_MAX_REPLICAS];
     struct vidle idle[MKV_MAX_REPLICAS]; /* one per easy handle */
     char *chunk;                         /* MKV_CHUNK bytes shared by the replicas of one PUT */
+    char *chunk2; /* the next chunk, read while chunk is sent (bodies over one chunk) */
     long connect_timeout_ms;
     long idle_timeout_ms;
     long probe_timeout_ms;
@@ -63,7 +64,8 @@ struct vput {
 enum { VPUT_VOLUME = -1, VPUT_BODY = -2, VPUT_EMPTY = -3 };
 
 /* PUTs one body to n URLs at once.  The body is read once, MKV_CHUNK at a
- * time, and each chunk goes to every replica before the next is read; its
+ * time, and each chunk goes to every replica before the next but one is
+ * read (a helper thread reads the next while the current one is sent); its
  * MD5 is computed on the way.  A replica that fails does not stop the others:
  * each runs to its end, so when this returns no volume is still writing and
  * v->touched says which ones a clean-up must DELETE.  Returns 0 when every
