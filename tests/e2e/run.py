@@ -58,12 +58,15 @@ class Runner:
         self.args = args
         self.passed = 0
         self.failed = 0
+        self.failures = []  # (name [front], last line of the detail)
 
     def report(self, ok, name, front, dt, detail=None):
         if ok:
             self.passed += 1
         else:
             self.failed += 1
+            last = (detail or '').strip().splitlines()[-1:] or ['']
+            self.failures.append(('%s [%s]' % (name, front), last[0][:300]))
         line = '%s %s [%s]' % ('PASS' if ok else 'FAIL', name, front)
         if self.args.v:
             line += ' (%.1fs)' % dt
@@ -172,6 +175,9 @@ def main():
               '(must be 0)\n' + table, flush=True)
     if args.v:
         print('# total %.1fs' % (time.time() - t_start))
+    # Repeated at the end, where a truncated log still shows them.
+    for name, why in runner.failures:
+        print('failed: %s: %s' % (name, why))
     print('%d passed, %d failed' % (runner.passed, runner.failed), flush=True)
     return 1 if runner.failed else 0
 
