@@ -168,26 +168,29 @@ static void free_batch(struct run *r)
 }
 
 /* Runs the keys of l that are due by `until` (all of them: until < 0), a
- * batch at a time; they leave the list.  Threads only append to lists while
- * run_batch runs, so the list is rebuilt before each batch is taken. */
+ * batch at a time; they leave the list.  Keys the threads add to l while
+ * this runs (found busy or pending again) wait for the next call. */
 static void run_due(struct run *r, struct keylist *l, double until)
 {
-    for (;;) {
-        size_t keep = 0;
+    struct key *due;
+    size_t ndue = 0, keep = 0;
 
-        r->nbatch = 0;
-        for (size_t i = 0; i < l->n; i++) {
-            if (r->nbatch < BATCH && (until < 0 || l->k[i].due <= until))
-                r->batch[r->nbatch++] = l->k[i];
-            else
-                l->k[keep++] = l->k[i];
-        }
-        l->n = keep;
-        if (r->nbatch == 0)
-            return;
+    if (l->n == 0 || !(due = malloc(l->n * sizeof(*due))))
+        return;
+    for (size_t i = 0; i < l->n; i++) {
+        if (until < 0 || l->k[i].due <= until)
+            due[ndue++] = l->k[i];
+        else
+            l->k[keep++] = l->k[i];
+    }
+    l->n = keep;
+    for (size_t i = 0; i < ndue; i += BATCH) {
+        r->nbatch = ndue - i < BATCH ? ndue - i : BATCH;
+        memcpy(r->batch, due + i, r->nbatch * sizeof(*due));
         run_batch(r);
         free_batch(r);
     }
+    free(due);
 }
 
 struct collect {
@@ -346,17 +349,22 @@ int main(int argc, char **argv)
     }
     free(last);
     /* Keys a writer held: tried again every 0.1 s, a few times, then
-     * reported.  Keys pending: their old copies go once their grace is over;
-     * one found pending again (a writer changed it meanwhile) waits anew. */
-    for (int round = 0; r.pending.n > 0 || (r.busy.n > 0 && round < RETRY_ROUNDS); round++) {
-        double due = now_s() + 0.1;
+     * reported.  Keys pending: their old copies go once their grace is over,
+     * those due within 50 ms of each other together; one found pending again
+     * (a writer changed it meanwhile) waits anew.  The cap on rounds only
+     * guards against a writer that changes a key forever. */
+    for (int round = 0; round < 100000; round++) {
+        int retry_busy = r.busy.n > 0 && round < RETRY_ROUNDS;
+        double due = retry_busy ? now_s() + 0.1 : -1;
 
+        if (!retry_busy && r.pending.n == 0)
+            break;
         for (size_t i = 0; i < r.pending.n; i++)
-            if (r.pending.k[i].due < due)
-                due = r.pending.k[i].due;
+            if (due < 0 || r.pending.k[i].due + 0.05 < due)
+                due = r.pending.k[i].due + 0.05;
         if (due > now_s())
             usleep((useconds_t)((due - now_s()) * 1e6));
-        if (round < RETRY_ROUNDS)
+        if (retry_busy)
             run_due(&r, &r.busy, -1);
         run_due(&r, &r.pending, now_s());
     }

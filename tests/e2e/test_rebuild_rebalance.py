@@ -402,6 +402,54 @@ def test_rebalance_grace_keeps_old_copies(cluster):
 
 @nginx_only
 @own_cluster
+def test_rebalance_reports_a_key_held_by_a_writer(cluster):
+    """A key whose PUT stays in flight for the whole run is retried for a
+    while (without spinning), reported busy with exit 1; the next run, after
+    the PUT ended, moves it."""
+    import socket
+    values = put_keys(cluster, 5)
+    four = list(cluster.volumes) + [add_volume(cluster)]
+    path = fresh_key('/held-')
+    value = os.urandom(4096)
+    s = socket.create_connection((cluster.host, cluster.port), timeout=30)
+    try:
+        s.sendall(('PUT %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n'
+                   % (path, len(value))).encode() + value[:100])
+        deadline = time.time() + 10
+        while key_of(path) not in cluster.dump() and time.time() < deadline:
+            time.sleep(0.05)
+        check(key_of(path) in cluster.dump(), 'the held PUT wrote no SOFT record')
+        env = dict(cluster.env)
+        env['MKV_DB'] = os.path.join(cluster.data, 'index')
+        env['MKV_VOLUMES'] = ','.join(four)
+        t0 = time.time()
+        p = subprocess.Popen([os.path.join(cluster.bin, 'mkv-rebalance')], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out = p.stdout.read().decode()
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.time() - t0
+        cpu = usage.ru_utime + usage.ru_stime
+        print('  held key: exit %d after %.1fs wall, %.2fs CPU; %s' % (
+            p.returncode, wall, cpu, out.strip().splitlines()[-1]))
+        check(p.returncode == 1 and ' 1 busy' in out and 'busy /held-' in out,
+              'rebalance with a held key: %d %s' % (p.returncode, out))
+        check(cpu < wall / 2, 'rebalance spun while the key was held: %.2fs CPU in %.1fs'
+              % (cpu, wall))
+        s.sendall(value[100:])
+        st = s.recv(4096).split(b' ', 2)[1]
+        check(st == b'201', 'the held PUT ended with %r' % st)
+    finally:
+        s.close()
+    values[path] = value
+    rc, out, err = tool(cluster, 'rebalance', volumes=four)
+    check(rc == 0 and ' 0 busy' in out, 'second run: %d %s %s' % (rc, out, err))
+    restart_workers(cluster, four)
+    check_layout(cluster, values, four)
+
+
+@nginx_only
+@own_cluster
 def test_rebalance_online_under_traffic(cluster):
     """mkv-rebalance to a 4th volume while clients write (PUT/GET/DELETE of
     fresh keys) and read the keys being moved: every read of a key being
