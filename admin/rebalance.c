@@ -248,7 +248,7 @@ static void usage(void)
             "Run it after changing `volumes`; about 8 minutes per million small keys\n"
             "to move on 2 CPUs.  From cron, a weekly --repair re-copies replicas a\n"
             "lost disk took (conf/crontab.example).\n"
-            "Exit status: 0 done, 1 some keys failed (listed), 2 bad usage.\n\n");
+            "Exit status: 0 done, 1 some keys failed or stayed busy (listed), 2 bad usage.\n\n");
     config_usage("mkv-rebalance");
 }
 
