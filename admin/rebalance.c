@@ -193,6 +193,19 @@ static void run_due(struct run *r, struct keylist *l, double until)
     free(due);
 }
 
+/* Reports the keys left in l as busy (the next run finishes them); frees l. */
+static void report_left(struct run *r, struct keylist *l, const char *why)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        print_key("busy", &l->k[i], why);
+        atomic_fetch_add(&r->count[RB_BUSY], 1);
+        free(l->k[i].data);
+    }
+    free(l->k);
+    l->k = NULL;
+    l->n = l->cap = 0;
+}
+
 struct collect {
     struct run *r;
     const char *after;
@@ -368,18 +381,8 @@ int main(int argc, char **argv)
             run_due(&r, &r.busy, -1);
         run_due(&r, &r.pending, now_s());
     }
-    for (size_t i = 0; i < r.busy.n; i++) {
-        print_key("busy", &r.busy.k[i], "a write of this key kept it locked; run again");
-        atomic_fetch_add(&r.count[RB_BUSY], 1);
-        free(r.busy.k[i].data);
-    }
-    for (size_t i = 0; i < r.pending.n; i++) {
-        print_key("busy", &r.pending.k[i], "its old copies are still listed; run again");
-        atomic_fetch_add(&r.count[RB_BUSY], 1);
-        free(r.pending.k[i].data);
-    }
-    free(r.busy.k);
-    free(r.pending.k);
+    report_left(&r, &r.busy, "a write of this key kept it locked; run again");
+    report_left(&r, &r.pending, "its old copies are still listed; run again");
     progress(&r, t0, seen);
     fprintf(stderr, "\n");
     index_close(&r.ix);

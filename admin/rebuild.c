@@ -160,10 +160,9 @@ static int find_roots(struct rebuild *rb, struct mkv_vclient *vc)
                 return -1;
             rb->nroots++;
         }
-        for (int r = first; r < rb->nroots; r++)
-            rb->rootvol[r] = v;
         for (int r = first; r < rb->nroots; r++) {
             struct ascan a = {rb, r, 0};
+            rb->rootvol[r] = v; /* before its jobs are added */
             volume_url(&rb->cfg, url, sizeof(url), rb->roots[r], "/");
             rc = crawl_list(vc, url, on_root_entry, &a, why, sizeof(why));
             if (rc < 0 || a.failed) {

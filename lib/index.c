@@ -341,7 +341,7 @@ static int do_write(struct mkv_index *ix, DB_TXN *txn, void *arg)
     return w->del ? ix->db->del(ix->db, txn, &w->k, 0) : ix->db->put(ix->db, txn, &w->k, &w->v, 0);
 }
 
-/* Runs one put or delete in its own transaction, committed durably. */
+/* Runs one put or delete in its own transaction, committed as `how` says. */
 static int write_txn(struct mkv_index *ix, int how, const char *key, size_t klen, const char *val,
                      size_t vlen)
 {

@@ -38,18 +38,6 @@ static int listed(const char *vol, char vols[][MKV_VOLPATH_MAX], int n)
     return 0;
 }
 
-/* Whether the record's first p->n volumes are placement's targets, in order
- * (the state rebalance leaves a key in before it removes the old copies). */
-static int lists_targets_first(const struct mkv_record *rec, const struct mkv_placement *p)
-{
-    if (rec->nvols < p->n)
-        return 0;
-    for (int i = 0; i < p->n; i++)
-        if (strcmp(rec->vols[i], p->vols[i]) != 0)
-            return 0;
-    return 1;
-}
-
 /* A staged copy: the value GET from a live replica into an unlinked temp
  * file, its MD5 computed on the way.  Disk, not memory, holds the value. */
 struct stage {
@@ -198,7 +186,7 @@ enum rb_outcome rebalance_key(const struct mkv_config *cfg, struct mkv_index *ix
         out = record_matches(&rec, &p) ? RB_INPLACE : RB_PLANNED;
         goto unlock;
     }
-    settled = lists_targets_first(&rec, &p);
+    settled = record_lists_first(&rec, &p);
     /* Which listed replicas really exist?  A volume that cannot be asked
      * stops this key: "missing" must never be a guess.  Unless the volume was
      * taken out of the configuration: a volume lost for good is removed from

@@ -77,12 +77,17 @@ void record_set_vols(struct mkv_record *rec, const struct mkv_placement *p)
         memcpy(rec->vols[i], p->vols[i], MKV_VOLPATH_MAX);
 }
 
-int record_matches(const struct mkv_record *rec, const struct mkv_placement *p)
+int record_lists_first(const struct mkv_record *rec, const struct mkv_placement *p)
 {
-    if (rec->nvols != p->n)
+    if (rec->nvols < p->n)
         return 0;
     for (int i = 0; i < p->n; i++)
         if (strcmp(rec->vols[i], p->vols[i]) != 0)
             return 0;
     return 1;
+}
+
+int record_matches(const struct mkv_record *rec, const struct mkv_placement *p)
+{
+    return rec->nvols == p->n && record_lists_first(rec, p);
 }

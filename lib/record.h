@@ -37,4 +37,8 @@ int record_join_vols(const struct mkv_record *rec, char *out, size_t cap);
 /* 1 when rec's volumes equal the placement, in order. */
 int record_matches(const struct mkv_record *rec, const struct mkv_placement *p);
 
+/* 1 when rec's first volumes are the placement's, in order (more may follow:
+ * the state mkv-rebalance leaves a key in before it removes old copies). */
+int record_lists_first(const struct mkv_record *rec, const struct mkv_placement *p);
+
 #endif

@@ -205,6 +205,19 @@ static void describe(const char *url, char *out, size_t cap)
     snprintf(out, cap, "%.*s", s ? (int)(s - p) : (int)strlen(p), p);
 }
 
+/* why = "volume HOST:PORT/svXX: <reason>" for a transfer of url on h that
+ * failed with res (why may be NULL with whylen 0); counts the error against
+ * the volume. */
+static void volume_failed(struct mkv_vclient *vc, CURL *h, CURLcode res, const char *url, char *why,
+                          size_t whylen)
+{
+    char vol[MKV_VOLPATH_MAX], buf[96];
+
+    describe(url, vol, sizeof(vol));
+    snprintf(why, whylen, "volume %s: %s", vol, failure(vc, h, res, buf, sizeof(buf)));
+    stats_volume_error(vc->stats, vc->cfg, url);
+}
+
 /* Checks a finished transfer; 0 when status is one of ok1/ok2. */
 static int check_done(struct mkv_vclient *vc, CURL *h, CURLcode res, const char *url, long ok1,
                       long ok2, char *why, size_t whylen)
@@ -212,15 +225,13 @@ static int check_done(struct mkv_vclient *vc, CURL *h, CURLcode res, const char 
     char vol[MKV_VOLPATH_MAX];
     long code = 0;
 
-    describe(url, vol, sizeof(vol));
     if (res != CURLE_OK) {
-        char buf[96];
-        snprintf(why, whylen, "volume %s: %s", vol, failure(vc, h, res, buf, sizeof(buf)));
-        stats_volume_error(vc->stats, vc->cfg, url);
+        volume_failed(vc, h, res, url, why, whylen);
         return -1;
     }
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
     if (code != ok1 && code != ok2) {
+        describe(url, vol, sizeof(vol));
         snprintf(why, whylen, "volume %s answered HTTP %ld", vol, code);
         stats_volume_error(vc->stats, vc->cfg, url);
         return -1;
@@ -228,25 +239,27 @@ static int check_done(struct mkv_vclient *vc, CURL *h, CURLcode res, const char 
     return 0;
 }
 
-/* The next chunk of a body, read (and added to the MD5) by a helper thread
- * while the replicas are sent the current one: reading from the front and
- * writing to the volumes overlap instead of taking turns.  Chunks are read
- * one at a time, in order, so the MD5 sees the body in order. */
+/* How a PUT's body is read: chunk by chunk, each added to the MD5, the next
+ * one by a helper thread while the replicas are sent the current one, so
+ * reading from the front and writing to the volumes overlap instead of
+ * taking turns.  Chunks are read one at a time, in order, so the MD5 sees
+ * the body in order. */
 struct prefetch {
     pthread_t tid;
     int running;
-    char *buf; /* MKV_CHUNK bytes, not the chunk being sent */
-    body_read_fn rd;
+    char *buf;       /* MKV_CHUNK bytes, not the chunk being sent; NULL: no helper */
+    body_read_fn rd; /* the body, and its MD5 */
     void *rdarg;
     struct mkv_md5 *m;
     ssize_t got; /* out: as rd; -1 also when the MD5 failed */
 };
 
-static ssize_t read_and_hash(body_read_fn rd, void *rdarg, char *buf, struct mkv_md5 *m)
+/* Reads the next chunk of the body into buf and adds it to the MD5. */
+static ssize_t read_and_hash(struct prefetch *p, char *buf)
 {
-    ssize_t got = rd(rdarg, buf, MKV_CHUNK);
+    ssize_t got = p->rd(p->rdarg, buf, MKV_CHUNK);
 
-    if (got > 0 && md5_update(m, buf, (size_t)got) < 0)
+    if (got > 0 && md5_update(p->m, buf, (size_t)got) < 0)
         return -1;
     return got;
 }
@@ -255,7 +268,7 @@ static void *prefetch_main(void *arg)
 {
     struct prefetch *p = arg;
 
-    p->got = read_and_hash(p->rd, p->rdarg, p->buf, p->m);
+    p->got = read_and_hash(p, p->buf);
     return NULL;
 }
 
@@ -272,7 +285,7 @@ static ssize_t prefetch_wait(struct prefetch *p)
 /* Reads the next chunk of the body into f (from the helper thread when one
  * was started), adding it to the MD5; then, if more of the body is to come,
  * starts reading the one after.  A body of one chunk never starts a thread. */
-static int fetch_chunk(struct fanout *f, struct prefetch *p, struct vput *v, struct mkv_md5 *m)
+static int fetch_chunk(struct fanout *f, struct prefetch *p, struct vput *v)
 {
     ssize_t got;
 
@@ -285,7 +298,7 @@ static int fetch_chunk(struct fanout *f, struct prefetch *p, struct vput *v, str
             p->buf = spare;
         }
     } else {
-        got = read_and_hash(v->rd, v->rdarg, f->buf, m);
+        got = read_and_hash(p, f->buf);
     }
     if (got < 0)
         return -1;
@@ -298,9 +311,6 @@ static int fetch_chunk(struct fanout *f, struct prefetch *p, struct vput *v, str
     f->len = (size_t)got;
     v->sent += got;
     if (p->buf && (v->length < 0 || v->sent < v->length)) {
-        p->rd = v->rd;
-        p->rdarg = v->rdarg;
-        p->m = m;
         /* No thread (out of them): the next chunk is read in turn. */
         p->running = pthread_create(&p->tid, NULL, prefetch_main, p) == 0;
     }
@@ -327,9 +337,9 @@ int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, struct vput *v
 {
     struct upload up[MKV_MAX_REPLICAS];
     struct fanout f = {vc->chunk, 0, 0, 1};
-    struct prefetch pf = {.buf = NULL};
-    struct curl_slist *hdrs = NULL;
     struct mkv_md5 m;
+    struct prefetch pf = {.rd = v->rd, .rdarg = v->rdarg, .m = &m};
+    struct curl_slist *hdrs = NULL;
     int running = 0, left = n, rc = 0, added = 0;
     char why[sizeof(v->why)];
 
@@ -347,7 +357,7 @@ int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, struct vput *v
     pf.buf = vc->chunk2;
     /* "Expect: 100-continue" would cost a round trip per replica. */
     hdrs = curl_slist_append(NULL, "Expect:");
-    if (fetch_chunk(&f, &pf, v, &m) < 0) {
+    if (fetch_chunk(&f, &pf, v) < 0) {
         snprintf(v->why, sizeof(v->why), "reading the request body failed");
         rc = VPUT_BODY;
         goto cleanup;
@@ -403,7 +413,7 @@ int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, struct vput *v
                 consumed = 0;
         if (consumed && !f.eof) {
             /* Every replica has this chunk: fetch the next one. */
-            if (fetch_chunk(&f, &pf, v, &m) < 0) {
+            if (fetch_chunk(&f, &pf, v) < 0) {
                 snprintf(v->why, sizeof(v->why), "reading the request body failed");
                 rc = VPUT_BODY;
                 goto cleanup;
@@ -523,12 +533,7 @@ long vclient_head_why(struct mkv_vclient *vc, const char *url, long timeout_ms, 
     if ((res = run_one(vc, h)) == CURLE_OK) {
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
     } else {
-        stats_volume_error(vc->stats, vc->cfg, url);
-        if (why) {
-            char vol[MKV_VOLPATH_MAX], buf[96];
-            describe(url, vol, sizeof(vol));
-            snprintf(why, whylen, "volume %s: %s", vol, failure(vc, h, res, buf, sizeof(buf)));
-        }
+        volume_failed(vc, h, res, url, why, why ? whylen : 0); /* NULL, 0: only counted */
     }
     return code;
 }

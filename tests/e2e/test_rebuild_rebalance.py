@@ -17,12 +17,25 @@ from harness import (check, expect, fresh_key, key_of, md5hex, nginx_only, own_c
                      free_port)
 
 
-def tool(cluster, name, *args, volumes=None, db=None, timeout=300):
-    """Run build/mkv-<name>; returns (exit code, stdout, stderr)."""
+def tool_env(cluster, volumes=None, db=None):
+    """The environment of an admin tool: the cluster's index (or db) and
+    volumes (or the given list)."""
     env = dict(cluster.env)
     env['MKV_DB'] = db or os.path.join(cluster.data, 'index')
     env['MKV_VOLUMES'] = ','.join(volumes or cluster.volumes)
-    p = subprocess.run([os.path.join(cluster.bin, 'mkv-' + name)] + list(args), env=env,
+    return env
+
+
+def start_tool(cluster, name, *args, volumes=None, **popen):
+    """Start build/mkv-<name> in the background; returns the Popen."""
+    return subprocess.Popen([os.path.join(cluster.bin, 'mkv-' + name)] + list(args),
+                            env=tool_env(cluster, volumes), **popen)
+
+
+def tool(cluster, name, *args, volumes=None, db=None, timeout=300):
+    """Run build/mkv-<name>; returns (exit code, stdout, stderr)."""
+    p = subprocess.run([os.path.join(cluster.bin, 'mkv-' + name)] + list(args),
+                       env=tool_env(cluster, volumes, db),
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
     return p.returncode, p.stdout.decode('utf-8', 'replace'), p.stderr.decode('utf-8', 'replace')
 
@@ -275,15 +288,12 @@ def test_rebalance_killed_and_resumed(cluster):
     values = put_keys(cluster, 150, size=200 * 1024)
     four = list(cluster.volumes) + [add_volume(cluster)]
     new_root = cluster.volume_root(len(four) - 1)
-    env = dict(cluster.env)
-    env['MKV_DB'] = os.path.join(cluster.data, 'index')
-    env['MKV_VOLUMES'] = ','.join(four)
     kills, ends = 0, []
     for _ in range(2):
         start = files_under(new_root)
         with tempfile.TemporaryFile() as errf:
-            p = subprocess.Popen([os.path.join(cluster.bin, 'mkv-rebalance'), '--concurrency=1'],
-                                 env=env, stdout=subprocess.DEVNULL, stderr=errf)
+            p = start_tool(cluster, 'rebalance', '--concurrency=1', volumes=four,
+                           stdout=subprocess.DEVNULL, stderr=errf)
             deadline = time.time() + 60
             while p.poll() is None and time.time() < deadline:
                 if files_under(new_root) >= start + 5:
@@ -361,12 +371,9 @@ def test_rebalance_grace_keeps_old_copies(cluster):
             moving[path] = (old, new)
         moved += old != new
     check(moving, 'no key loses a copy to the 4th volume')
-    env = dict(cluster.env)
-    env['MKV_DB'] = os.path.join(cluster.data, 'index')
-    env['MKV_VOLUMES'] = ','.join(four)
     t0 = time.time()
-    p = subprocess.Popen([os.path.join(cluster.bin, 'mkv-rebalance'), '--grace=10000'], env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = start_tool(cluster, 'rebalance', '--grace=10000', volumes=four,
+                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         path, (old, new) = next(iter(moving.items()))
         want = 'HASH' + md5hex(values[path]) + ','.join(new)
@@ -419,12 +426,9 @@ def test_rebalance_reports_a_key_held_by_a_writer(cluster):
         while key_of(path) not in cluster.dump() and time.time() < deadline:
             time.sleep(0.05)
         check(key_of(path) in cluster.dump(), 'the held PUT wrote no SOFT record')
-        env = dict(cluster.env)
-        env['MKV_DB'] = os.path.join(cluster.data, 'index')
-        env['MKV_VOLUMES'] = ','.join(four)
         t0 = time.time()
-        p = subprocess.Popen([os.path.join(cluster.bin, 'mkv-rebalance')], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p = start_tool(cluster, 'rebalance', volumes=four,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         out = p.stdout.read().decode()
         _, status, usage = os.wait4(p.pid, 0)
         p.returncode = os.waitstatus_to_exitcode(status)
