@@ -305,6 +305,27 @@ static u_int32_t commit_flags(const struct mkv_index *ix, int how)
     return how == WRITTEN ? DB_TXN_WRITE_NOSYNC : 0;
 }
 
+/* Commits txn as `how` says.  A durable commit is written first and flushed
+ * after: the transaction's page locks are released when its commit record is
+ * in the log file, not after the fsync, so the threads waiting on those
+ * pages (every operation on a key of the same B-tree leaf) run during the
+ * fsync instead of after it, and their commits share the next one (Berkeley
+ * DB's log flush serves every waiter up to the end of the log).  The caller
+ * still gets 0 only once the record is on disk: a 201/204 is answered after
+ * the flush, as before.  Another thread may read the record in the fsync's
+ * window; its own durable commit comes later in the log, so nothing it
+ * writes can outlive this one in a crash. */
+static int commit(struct mkv_index *ix, DB_TXN *txn, int how)
+{
+    int ret;
+
+    if (ix->nosync || how == WRITTEN)
+        return txn->commit(txn, commit_flags(ix, how));
+    if ((ret = txn->commit(txn, DB_TXN_WRITE_NOSYNC)) != 0)
+        return ret;
+    return ix->env->log_flush(ix->env, NULL);
+}
+
 /* Runs fn(txn, arg) in its own transaction, retried on deadlock, committed
  * as `how` says.  Returns 0 or the Berkeley DB error. */
 static int run_txn(struct mkv_index *ix, int how, int (*fn)(struct mkv_index *, DB_TXN *, void *),
@@ -319,7 +340,7 @@ static int run_txn(struct mkv_index *ix, int how, int (*fn)(struct mkv_index *, 
             break;
         ret = fn(ix, txn, arg);
         if (ret == 0) {
-            ret = txn->commit(txn, commit_flags(ix, how));
+            ret = commit(ix, txn, how);
             break;
         }
         txn->abort(txn);

@@ -605,6 +605,20 @@ class Cluster:
             d[unescape_dump_key(k)] = rec.decode('ascii')
         return d
 
+    def log_flushes(self, timeout=30):
+        """How many times the index's log has been flushed to disk (fsync),
+        from db5.3_stat -l ("Total log file flushes")."""
+        p = subprocess.run(['db5.3_stat', '-l', '-h', os.path.join(self.data, 'index')],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+        if p.returncode != 0:
+            raise AssertionError('db5.3_stat -l exited %d: %s' % (
+                p.returncode, p.stderr.decode('utf-8', 'replace')))
+        for line in p.stdout.decode('ascii', 'replace').splitlines():
+            n, _, what = line.partition('\t')
+            if what == 'Total log file flushes':
+                return int(n)
+        raise AssertionError('db5.3_stat -l printed no flush count')
+
     # -- placement and disks -----------------------------------------------
 
     def placement(self, key):

@@ -123,6 +123,24 @@ def test_delete(cluster):
     expect(cluster.delete(key), 404, 'second DELETE')
 
 
+def test_put_and_delete_flush_the_index_before_answering(cluster):
+    """SPEC 11: a 201 or 204 means the record's change is on disk.  The
+    worker commits without waiting for the disk (so other keys' operations
+    need not wait on its page locks) and flushes the log after: the flush
+    must have happened by the time the answer arrives."""
+    key = fresh_key()
+    before = cluster.log_flushes()
+    expect(cluster.put(key, b'durable'), 201, 'PUT')
+    after_put = cluster.log_flushes()
+    check(after_put > before, 'no log flush between PUT and its 201 (%d -> %d)' % (
+        before, after_put))
+    expect(cluster.delete(key), 204, 'DELETE')
+    after_delete = cluster.log_flushes()
+    check(after_delete > after_put, 'no log flush between DELETE and its 204 (%d -> %d)' % (
+        after_put, after_delete))
+    check(key_of(key) not in cluster.dump(), 'index record left after DELETE')
+
+
 def test_unlink(cluster):
     prefix = fresh_key() + '/'
     ka, kb = prefix + 'a', prefix + 'b'
