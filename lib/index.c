@@ -291,37 +291,30 @@ int index_get(struct mkv_index *ix, const char *key, size_t klen, struct mkv_rec
     return MKV_OK;
 }
 
-/* Commit flags: durable (the log is flushed to disk before the commit
- * returns), or written to the log file without waiting for the disk: that
- * survives a crash of any process, not a crash of the machine; the next
- * durable commit flushes it too.  ix->nosync (bulk tools) keeps the log in
- * memory until index_flush. */
+/* How a write is committed: durable (on disk before the call returns), or
+ * written to the log file without waiting for the disk: that survives a
+ * crash of any process, not a crash of the machine; the next durable commit
+ * flushes it too.  ix->nosync (bulk tools) keeps the log in memory until
+ * index_flush. */
 enum { DURABLE = 0, WRITTEN = 1 };
 
-static u_int32_t commit_flags(const struct mkv_index *ix, int how)
-{
-    if (ix->nosync)
-        return DB_TXN_NOSYNC;
-    return how == WRITTEN ? DB_TXN_WRITE_NOSYNC : 0;
-}
-
-/* Commits txn as `how` says.  A durable commit is written first and flushed
- * after: the transaction's page locks are released when its commit record is
- * in the log file, not after the fsync, so the threads waiting on those
- * pages (every operation on a key of the same B-tree leaf) run during the
- * fsync instead of after it, and their commits share the next one (Berkeley
- * DB's log flush serves every waiter up to the end of the log).  The caller
- * still gets 0 only once the record is on disk: a 201/204 is answered after
- * the flush, as before.  Another thread may read the record in the fsync's
- * window; its own durable commit comes later in the log, so nothing it
- * writes can outlive this one in a crash. */
+/* A durable commit is written first and flushed after: the transaction's
+ * page locks are released when its commit record is in the log file, not
+ * after the fsync, so the threads waiting on those pages (every operation on
+ * a key of the same B-tree leaf) run during the fsync instead of after it,
+ * and their commits share the next one (Berkeley DB's log flush serves every
+ * waiter up to the end of the log).  The caller still gets 0 only once the
+ * record is on disk: a 201/204 is answered after the flush, as before.
+ * Another thread may read the record in the fsync's window; its own durable
+ * commit comes later in the log, so nothing it writes can outlive this one
+ * in a crash. */
 static int commit(struct mkv_index *ix, DB_TXN *txn, int how)
 {
     int ret;
 
-    if (ix->nosync || how == WRITTEN)
-        return txn->commit(txn, commit_flags(ix, how));
-    if ((ret = txn->commit(txn, DB_TXN_WRITE_NOSYNC)) != 0)
+    if (ix->nosync)
+        return txn->commit(txn, DB_TXN_NOSYNC);
+    if ((ret = txn->commit(txn, DB_TXN_WRITE_NOSYNC)) != 0 || how == WRITTEN)
         return ret;
     return ix->env->log_flush(ix->env, NULL);
 }

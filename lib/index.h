@@ -1,8 +1,8 @@
 /* index.h: the key index in a shared, transactional Berkeley DB environment.
  *
  * Many processes (workers, admin tools) open the same environment at once.
- * Every write is a short transaction committed durably (fsync of the log)
- * before it returns.  A process that dies at any instant is handled by
+ * Every write is a short transaction, durable (its commit written to the
+ * log, then the log flushed) before it returns.  A process that dies at any instant is handled by
  * DB_REGISTER + DB_FAILCHK: the next opener (or the supervisor's periodic
  * index_failchk) aborts its transactions and frees its locks. */
 #ifndef MKV_INDEX_H
