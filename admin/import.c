@@ -195,7 +195,7 @@ static int store(struct importer *im, const char *key, size_t klen, const char *
 
 cleanup:
     index_unlock(&im->ix, &kl);
-    if (rc == MKV_ERR) {
+    if (rc < 0) {
         fprintf(stderr, "mkv-import: index error on key '%s'\n", show(key, klen, qk, sizeof(qk)));
         return -1;
     }

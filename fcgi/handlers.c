@@ -256,7 +256,7 @@ static void undo_put(struct worker *w, struct req *r, char **urls, int n, const 
         log_error("PUT cleanup of a key of %zu bytes left a SOFT record: %s", r->klen, why);
         return;
     }
-    if (index_del(w->ix, r->key, r->klen) == MKV_ERR)
+    if (index_del(w->ix, r->key, r->klen) < 0)
         log_error("PUT cleanup: index delete failed");
 }
 
@@ -405,8 +405,11 @@ static void handle_put(struct worker *w, struct req *r)
     rec.deleted = 0;
     if (w->cfg->md5sum)
         md5_hex(v.md5, rec.hash);
-    if (index_put(w->ix, r->key, r->klen, &rec) != MKV_OK) {
-        undo_put(w, r, urls, p.n, NULL);
+    rc = index_put(w->ix, r->key, r->klen, &rec);
+    if (rc != MKV_OK) {
+        /* Unsure: the live record is visible and names these replicas. */
+        if (rc != MKV_UNSURE)
+            undo_put(w, r, urls, p.n, NULL);
         index_failed(w, r, "index write failed");
         goto unlock;
     }
@@ -469,7 +472,7 @@ static void handle_delete(struct worker *w, struct req *r, int unlink_only)
         reply_error(r, 500, why);
         goto unlock;
     }
-    if (index_del(w->ix, r->key, r->klen) == MKV_ERR) {
+    if (index_del(w->ix, r->key, r->klen) < 0) {
         index_failed(w, r, "index delete failed");
         goto unlock;
     }

@@ -308,21 +308,25 @@ enum { DURABLE = 0, WRITTEN = 1 };
  * Another thread may read the record in the fsync's window; its own durable
  * commit comes later in the log, so nothing it writes can outlive this one
  * in a crash. */
-static int commit(struct mkv_index *ix, DB_TXN *txn, int how)
+static int commit(struct mkv_index *ix, DB_TXN *txn, int how, int *unsure)
 {
     int ret;
 
     if (ix->nosync)
         return txn->commit(txn, DB_TXN_NOSYNC);
+    /* A failed commit has aborted the transaction: nothing changed. */
     if ((ret = txn->commit(txn, DB_TXN_WRITE_NOSYNC)) != 0 || how == WRITTEN)
         return ret;
-    return ix->env->log_flush(ix->env, NULL);
+    if ((ret = ix->env->log_flush(ix->env, NULL)) != 0)
+        *unsure = 1; /* committed, visible, not known to be on disk */
+    return ret;
 }
 
 /* Runs fn(txn, arg) in its own transaction, retried on deadlock, committed
- * as `how` says.  Returns 0 or the Berkeley DB error. */
+ * as `how` says.  Returns 0 or the Berkeley DB error; *unsure is set when
+ * the error came after the commit (see MKV_UNSURE). */
 static int run_txn(struct mkv_index *ix, int how, int (*fn)(struct mkv_index *, DB_TXN *, void *),
-                   void *arg)
+                   void *arg, int *unsure)
 {
     int ret = 0;
 
@@ -333,7 +337,7 @@ static int run_txn(struct mkv_index *ix, int how, int (*fn)(struct mkv_index *, 
             break;
         ret = fn(ix, txn, arg);
         if (ret == 0) {
-            ret = commit(ix, txn, how);
+            ret = commit(ix, txn, how, unsure);
             break;
         }
         txn->abort(txn);
@@ -360,17 +364,17 @@ static int write_txn(struct mkv_index *ix, int how, const char *key, size_t klen
                      size_t vlen)
 {
     struct one_write w;
-    int ret;
+    int ret, unsure = 0;
 
     init_dbt(&w.k, key, klen);
     init_dbt(&w.v, val, vlen);
     w.del = val == NULL;
-    ret = run_txn(ix, how, do_write, &w);
+    ret = run_txn(ix, how, do_write, &w, &unsure);
     if (ret == DB_NOTFOUND)
         return MKV_NOTFOUND;
     if (ret != 0) {
-        note(ix, ret, val ? "put" : "del");
-        return MKV_ERR;
+        note(ix, ret, unsure ? "log flush after commit" : val ? "put" : "del");
+        return unsure ? MKV_UNSURE : MKV_ERR;
     }
     return MKV_OK;
 }
@@ -640,11 +644,12 @@ int index_put_batch(struct mkv_index *ix, const char *const *keys, const size_t 
                     const struct mkv_record *recs, int n)
 {
     struct batch b = {keys, klens, recs, n};
-    int ret = run_txn(ix, DURABLE, put_all, &b);
+    int unsure = 0;
+    int ret = run_txn(ix, DURABLE, put_all, &b, &unsure);
 
     if (ret != 0) {
-        note(ix, ret, "batch put");
-        return MKV_ERR;
+        note(ix, ret, unsure ? "log flush after batch commit" : "batch put");
+        return unsure ? MKV_UNSURE : MKV_ERR;
     }
     return MKV_OK;
 }

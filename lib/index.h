@@ -14,7 +14,12 @@
 
 #include "record.h"
 
-enum { MKV_OK = 0, MKV_NOTFOUND = 1, MKV_BUSY = 2, MKV_ERR = -1 };
+/* MKV_UNSURE: a durable write was committed but the log flush failed: the
+ * change is visible and may or may not survive a machine crash.  Like
+ * MKV_ERR it is a failure to report (both are < 0), but what it wrote must
+ * not be undone as if it never happened (PUT must not delete the replicas a
+ * live record may name). */
+enum { MKV_OK = 0, MKV_NOTFOUND = 1, MKV_BUSY = 2, MKV_ERR = -1, MKV_UNSURE = -2 };
 
 struct mkv_index {
     DB_ENV *env;
@@ -64,6 +69,8 @@ int index_attached(const char *home, pid_t *pids, int max);
 void index_close(struct mkv_index *ix);
 
 int index_get(struct mkv_index *ix, const char *key, size_t klen, struct mkv_record *rec);
+/* Durable writes: MKV_OK once on disk; MKV_ERR (nothing changed) or
+ * MKV_UNSURE (changed, flush failed); index_del also MKV_NOTFOUND. */
 int index_put(struct mkv_index *ix, const char *key, size_t klen, const struct mkv_record *rec);
 int index_del(struct mkv_index *ix, const char *key, size_t klen);
 
