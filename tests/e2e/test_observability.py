@@ -135,7 +135,9 @@ def test_request_log_line(cluster):
     received and sent, duration and the volume."""
     key, missing = fresh_key(), fresh_key()
     path = os.path.join(cluster.data, 'logs', 'fcgi.log')
-    start = os.path.getsize(path)
+    # Under lighttpd-spawn the workers lighttpd starts may not have opened
+    # (created) their log yet: nothing logged so far.
+    start = os.path.getsize(path) if os.path.exists(path) else 0
     expect(cluster.put(key, b'twelve bytes'), 201)
     st, hdrs, _ = expect(cluster.request('GET', key), 302)
     reason = expect(cluster.put(key, b'again'), 403)[2]
