@@ -18,11 +18,14 @@ ADMIN_BIN = $(patsubst admin/%.c,$(BUILD)/mkv-%,$(wildcard admin/*.c))
 # Every tools/X.c is a benchmark or helper program, build/tools/X.
 TOOLS_BIN = $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
 BINS = $(BUILD)/mkv-fcgi $(ADMIN_BIN) $(TOOLS_BIN)
+# LD_PRELOAD shims the fault tests put under the workers: tests/shim/X.c is
+# build/tests/libX.so.
+SHIMS = $(patsubst tests/shim/%.c,$(BUILD)/tests/lib%.so,$(wildcard tests/shim/*.c))
 LDLIBS_import = -lleveldb
 
 .PHONY: all deps run stop test unit e2e faults asan-test bench install man fuzz fuzz-bins clean format help
 .SECONDARY:
-all: $(BINS) $(UNIT_BIN)
+all: $(BINS) $(UNIT_BIN) $(SHIMS)
 
 help:
 	@echo "make            build into $(BUILD)/"
@@ -51,6 +54,11 @@ $(BUILD)/mkv-%: $(BUILD)/admin/%.o $(LIB_OBJ)
 $(BUILD)/tools/%: $(BUILD)/tools/%.o $(LIB_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# Without $(CFLAGS): no sanitizer runtime of its own in a preloaded library.
+$(BUILD)/tests/lib%.so: tests/shim/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g $(WARN) -D_GNU_SOURCE -fPIC -shared -o $@ $< -ldl
+
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(WARN) -o $@ $< $(LIB_OBJ) $(LDFLAGS) $(LDLIBS)
@@ -65,7 +73,7 @@ stop:
 unit: $(UNIT_BIN)
 	@tools/run-tests unit $(UNIT_BIN)
 
-e2e: $(BINS)
+e2e: $(BINS) $(SHIMS)
 	@MKV_BIN=$(abspath $(BUILD)) tools/run-tests e2e
 
 test: deps all
@@ -163,7 +171,7 @@ install: $(INSTALL_BINS) $(MAN_PAGES)
 	done
 
 format:
-	clang-format -i lib/*.[ch] fcgi/*.[ch] admin/*.c tests/unit/*.[ch] $(wildcard tools/*.c)
+	clang-format -i lib/*.[ch] fcgi/*.[ch] admin/*.c tests/unit/*.[ch] tests/shim/*.c $(wildcard tools/*.c)
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -260,6 +260,18 @@ static void undo_put(struct worker *w, struct req *r, char **urls, int n, const 
         log_error("PUT cleanup: index delete failed");
 }
 
+/* The live record was committed but the log flush failed (a disk error):
+ * it is visible, and a machine crash may keep it or not.  A 500 must not
+ * leave the key live, so the record goes back to SOFT; the replicas stay,
+ * since whichever record survives a crash names them.  DELETE purges. */
+static void unsure_put(struct worker *w, struct req *r, struct mkv_record *rec)
+{
+    rec->deleted = 1;
+    if (index_put_written(w->ix, r->key, r->klen, rec) != MKV_OK)
+        log_error("PUT: index flush failed and the record stays live");
+    index_failed(w, r, "index flush failed (disk error): the key is left unlinked");
+}
+
 struct body {
     int fd;           /* spooled body file (REQUEST_BODY_FILE), or -1 */
     long long length; /* -1: unknown (chunked, streamed by nginx) */
@@ -406,10 +418,12 @@ static void handle_put(struct worker *w, struct req *r)
     if (w->cfg->md5sum)
         md5_hex(v.md5, rec.hash);
     rc = index_put(w->ix, r->key, r->klen, &rec);
+    if (rc == MKV_UNSURE) {
+        unsure_put(w, r, &rec);
+        goto unlock;
+    }
     if (rc != MKV_OK) {
-        /* Unsure: the live record is visible and names these replicas. */
-        if (rc != MKV_UNSURE)
-            undo_put(w, r, urls, p.n, NULL);
+        undo_put(w, r, urls, p.n, NULL);
         index_failed(w, r, "index write failed");
         goto unlock;
     }

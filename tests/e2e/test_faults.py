@@ -15,17 +15,19 @@ prints the table at the end of the run.
 
 import collections
 import datetime
+import json
 import os
 import random
 import re
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 
 from harness import (FULL_FAULTS, check, cluster_env, supervised, expect, fresh_key, key2path, key2volume,
-                     key_of, md5hex, own_cluster, read_file, record_figures, show)
+                     key_of, md5hex, mkv_bin, nginx_only, own_cluster, read_file, record_figures, show)
 
 
 @own_cluster
@@ -1189,3 +1191,50 @@ def test_replica_removed(cluster):
         time.sleep(0.5)
     figs, more = verify_load(cluster, load)
     conclude(cluster, 'faults.replica_removed', removed, figs, problems + more)
+
+
+# -- the index's disk fails a flush ---------------------------------------------
+
+# While this file exists, tests/shim/failsync.c (preloaded under the workers)
+# fails fsync/fdatasync of the index's log files with EIO.
+FAILSYNC_FLAG = os.path.join(tempfile.gettempdir(), 'mkv-failsync-%d' % os.getpid())
+
+
+@nginx_only
+@own_cluster
+@cluster_env(LD_PRELOAD=os.path.join(mkv_bin(), 'tests', 'libfailsync.so'),
+             MKV_FAILSYNC_FLAG=FAILSYNC_FLAG,
+             # a preloaded library before an ASan build's runtime is fine here
+             ASAN_OPTIONS='verify_asan_link_order=0')
+def test_index_flush_failure_leaves_the_key_unlinked(cluster):
+    """A PUT whose live record is committed but whose log flush fails (the
+    disk answers EIO) gets a 500.  The record went back to SOFT, not left
+    live, and the replicas stay on disk: a machine crash may keep either
+    record, and neither may name missing files.  DELETE then purges it."""
+    expect(cluster.put(fresh_key(), b'before the fault'), 201, 'PUT before the fault')
+    key, body = fresh_key(), os.urandom(5000)
+    log = os.path.join(cluster.data, 'logs', 'fcgi.log')
+    start = os.path.getsize(log)
+    open(FAILSYNC_FLAG, 'w').close()
+    try:
+        r = cluster.put(key, body)
+    finally:
+        os.unlink(FAILSYNC_FLAG)
+    check(r[0] == 500 and b'index flush failed' in r[2], 'PUT while the log flush fails', *r)
+    with open(log, 'rb') as f:
+        f.seek(start)
+        check(b'Input/output error' in f.read(), 'the worker logged no EIO from the flush')
+    rec = cluster.dump().get(key_of(key))
+    want = cluster.expected_record(key, md5hex(body), deleted=True)
+    check(rec == want, 'record after the failed flush: %r, want %r' % (rec, want))
+    for f in cluster.replica_files(key):
+        check(os.path.isfile(f) and read_file(f) == body, 'replica %s gone or changed' % f)
+    expect(cluster.request('GET', key), 404, 'GET of the key left unlinked')
+    unlinked = json.loads(expect(cluster.request('GET', key + '?unlinked'), 200)[2])
+    check(key_of(key).decode() in unlinked.get('keys', []), '?unlinked: %r' % unlinked)
+    expect(cluster.delete(key), 204, 'DELETE of the key left unlinked')
+    for f in cluster.replica_files(key):
+        check(not os.path.exists(f), 'replica %s left after DELETE' % f)
+    check(key_of(key) not in cluster.dump(), 'record left after DELETE')
+    # the flush works again: a PUT is acknowledged as usual
+    expect(cluster.put(key, body), 201, 'PUT once the disk is back')

@@ -1,0 +1,60 @@
+/* failsync.c: an LD_PRELOAD shim for the fault tests.  While the file named
+ * by MKV_FAILSYNC_FLAG exists, fsync and fdatasync of a Berkeley DB log file
+ * (".../log.NNNNNNNNNN") fail with EIO, as a failing disk would: the commit
+ * record was written (it is in the page cache) but is not known to be on
+ * disk.  Everything else passes through to libc. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int failing(int fd)
+{
+    const char *flag = getenv("MKV_FAILSYNC_FLAG");
+    char link[64], path[PATH_MAX];
+    const char *base;
+    ssize_t n;
+
+    if (flag == NULL || access(flag, F_OK) != 0)
+        return 0;
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    n = readlink(link, path, sizeof(path) - 1);
+    if (n < 0)
+        return 0;
+    path[n] = '\0';
+    base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    return strncmp(base, "log.", 4) == 0;
+}
+
+static int call_real(const char *name, int fd)
+{
+    int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, name);
+
+    if (real == NULL) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return real(fd);
+}
+
+int fdatasync(int fd)
+{
+    if (failing(fd)) {
+        errno = EIO;
+        return -1;
+    }
+    return call_real("fdatasync", fd);
+}
+
+int fsync(int fd)
+{
+    if (failing(fd)) {
+        errno = EIO;
+        return -1;
+    }
+    return call_real("fsync", fd);
+}
