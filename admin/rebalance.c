@@ -368,15 +368,16 @@ int main(int argc, char **argv)
      * guards against a writer that changes a key forever. */
     for (int round = 0; round < 100000; round++) {
         int retry_busy = r.busy.n > 0 && round < RETRY_ROUNDS;
-        double due = retry_busy ? now_s() + 0.1 : -1;
+        double due = retry_busy ? now_s() + 0.1 : -1, wait;
 
         if (!retry_busy && r.pending.n == 0)
             break;
         for (size_t i = 0; i < r.pending.n; i++)
             if (due < 0 || r.pending.k[i].due + 0.05 < due)
                 due = r.pending.k[i].due + 0.05;
-        if (due > now_s())
-            usleep((useconds_t)((due - now_s()) * 1e6));
+        wait = due - now_s(); /* read the clock once: a second read may pass due */
+        if (wait > 0)
+            usleep((useconds_t)(wait * 1e6));
         if (retry_busy)
             run_due(&r, &r.busy, -1);
         run_due(&r, &r.pending, now_s());
