@@ -262,7 +262,10 @@ static void merge(struct walk *w, const char *key, size_t klen, const char *path
         return;
     }
     rc = index_get(&rb->ix, key, klen, &rec);
-    if (rc == MKV_ERR) {
+    if (rc != MKV_OK && rc != MKV_NOTFOUND) {
+        if (rc == MKV_BADREC)
+            fprintf(stderr, "mkv-rebuild: key %.*s has a malformed record: left alone\n",
+                    (int)klen, key);
         atomic_fetch_add(&rb->errors, 1);
     } else if (rc == MKV_OK) {
         if (has_volume(&rec, vol)) {

@@ -174,7 +174,7 @@ static void handle_get(struct worker *w, struct req *r)
     int order[MKV_RECORD_VOLS], rc, chosen = -1, answered = 0;
 
     rc = index_get(w->ix, r->key, r->klen, &rec);
-    if (rc == MKV_ERR) {
+    if (rc != MKV_OK && rc != MKV_NOTFOUND) {
         index_failed(w, r, "index read failed");
         return;
     }
@@ -256,7 +256,7 @@ static void undo_put(struct worker *w, struct req *r, char **urls, int n, const 
         log_error("PUT cleanup of a key of %zu bytes left a SOFT record: %s", r->klen, why);
         return;
     }
-    if (index_del(w->ix, r->key, r->klen) < 0)
+    if ((m = index_del(w->ix, r->key, r->klen)) < 0 && m != MKV_NOTFOUND)
         log_error("PUT cleanup: index delete failed");
 }
 
@@ -367,7 +367,7 @@ static void handle_put(struct worker *w, struct req *r)
     if (open_body(r, &b) < 0)
         goto unlock;
     rc = index_get(w->ix, r->key, r->klen, &rec);
-    if (rc == MKV_ERR) {
+    if (rc != MKV_OK && rc != MKV_NOTFOUND) {
         index_failed(w, r, "index read failed");
         goto unlock;
     }
@@ -448,7 +448,7 @@ static void handle_delete(struct worker *w, struct req *r, int unlink_only)
     if (lock_key(w, r, &kl, &retry) < 0)
         return;
     rc = index_get(w->ix, r->key, r->klen, &rec);
-    if (rc == MKV_ERR) {
+    if (rc != MKV_OK && rc != MKV_NOTFOUND) {
         index_failed(w, r, "index read failed");
         goto unlock;
     }
@@ -486,7 +486,8 @@ static void handle_delete(struct worker *w, struct req *r, int unlink_only)
         reply_error(r, 500, why);
         goto unlock;
     }
-    if (index_del(w->ix, r->key, r->klen) < 0) {
+    rc = index_del(w->ix, r->key, r->klen);
+    if (rc < 0 && rc != MKV_NOTFOUND) {
         index_failed(w, r, "index delete failed");
         goto unlock;
     }
@@ -629,8 +630,10 @@ static int list_visit(void *arg, const char *key, size_t klen, const char *val, 
 static void handle_health(struct worker *w, struct req *r)
 {
     struct mkv_record rec;
+    int rc;
 
-    if (index_get(w->ix, "/", 1, &rec) == MKV_ERR || w->ix->panic)
+    rc = index_get(w->ix, "/", 1, &rec);
+    if ((rc != MKV_OK && rc != MKV_NOTFOUND) || w->ix->panic)
         reply_error(r, 503, "index unavailable");
     else
         reply(r, 200, NULL, "text/plain; charset=utf-8", "ok\n", 3);

@@ -284,10 +284,8 @@ int index_get(struct mkv_index *ix, const char *key, size_t klen, struct mkv_rec
 
     if (rc != MKV_OK)
         return rc;
-    if (record_decode(buf, len, rec) < 0) {
-        log_error("index: malformed record for a key of %zu bytes", klen);
-        return MKV_ERR;
-    }
+    if (record_decode(buf, len, rec) < 0)
+        return MKV_BADREC; /* the caller names the key: it knows how to show it */
     return MKV_OK;
 }
 

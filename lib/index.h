@@ -14,12 +14,23 @@
 
 #include "record.h"
 
-/* MKV_UNSURE: a durable write was committed but the log flush failed: the
+/* The one convention of lib/: 0 on success, a negative code otherwise.
+ * MKV_UNSURE: a durable write was committed but the log flush failed: the
  * change is visible and may or may not survive a machine crash.  Like
- * MKV_ERR it is a failure to report (both are < 0), but what it wrote must
- * not be undone as if it never happened (PUT must not delete the replicas a
- * live record may name). */
-enum { MKV_OK = 0, MKV_NOTFOUND = 1, MKV_BUSY = 2, MKV_ERR = -1, MKV_UNSURE = -2 };
+ * MKV_ERR it is a failure to report, but what it wrote must not be undone
+ * as if it never happened (PUT must not delete the replicas a live record
+ * may name).  MKV_NOTFOUND: no record (index_get, index_del).  MKV_BUSY: the
+ * key lock is held elsewhere.  MKV_BADREC: the stored record does not
+ * decode or fails validation (only an imported or damaged index holds one):
+ * its bytes are never copied anywhere, the caller reports the key. */
+enum {
+    MKV_OK = 0,
+    MKV_ERR = -1,
+    MKV_UNSURE = -2,
+    MKV_NOTFOUND = -3,
+    MKV_BUSY = -4,
+    MKV_BADREC = -5,
+};
 
 struct mkv_index {
     DB_ENV *env;

@@ -171,7 +171,10 @@ enum rb_outcome rebalance_key(const struct mkv_config *cfg, struct mkv_index *ix
     rc = index_get(ix, key, klen, &rec);
     if (rc != MKV_OK) {
         out = rc == MKV_NOTFOUND ? RB_ABSENT : RB_FAILED;
-        snprintf(why, whylen, "%s", rc == MKV_NOTFOUND ? "no record" : "index read failed");
+        snprintf(why, whylen, "%s",
+                 rc == MKV_NOTFOUND ? "no record"
+                 : rc == MKV_BADREC ? "malformed record (fix it with mkv-import or delete it)"
+                                    : "index read failed");
         goto unlock;
     }
     if (rec.deleted) {
