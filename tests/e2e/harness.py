@@ -154,6 +154,17 @@ def nginx_only(fn):
     return fn
 
 
+class Skip(Exception):
+    """Raised by skip(); run.py reports the test as SKIP with the reason."""
+
+
+def skip(why):
+    """End the running test as skipped: it does not apply here (this front,
+    not root...).  A test must never just return instead: run.py would count
+    it as passed although it checked nothing."""
+    raise Skip(why)
+
+
 # ---------------------------------------------------------------------------
 # Figures: numbers a test reports (faults injected, writes lost...), printed
 # by run.py as one table at the end of a run

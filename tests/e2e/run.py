@@ -11,8 +11,10 @@ then a lighttpd-front cluster, then lighttpd spawning the workers itself
 (tests with equal settings share a cluster), @own_cluster (a cluster of its
 own), @nginx_only.  The built binaries are taken from $MKV_BIN (default
 <repo>/build); other MKV_* variables of the caller are not passed on, so the
-clusters run with the contract's defaults.  Prints `PASS|FAIL name [front]` per test and ends with
-`N passed, N failed`; exits 1 if anything failed.
+clusters run with the contract's defaults.  Prints `PASS|FAIL name [front]` per test
+(`SKIP name [front]: reason` for a test that called harness.skip: it does not
+apply there) and ends with `N passed, N failed, N skipped`; exits 1 if anything
+failed.
 
   -k SUBSTRING   run only tests whose name (module.function) contains it
                  (may be repeated: any match)
@@ -58,16 +60,22 @@ class Runner:
         self.args = args
         self.passed = 0
         self.failed = 0
+        self.skipped = 0
         self.failures = []  # (name [front], last line of the detail)
 
-    def report(self, ok, name, front, dt, detail=None):
-        if ok:
+    def report(self, ok, name, front, dt, detail=None, skipped=None):
+        """skipped: the reason, for a test that does not apply here (it
+        counts as neither passed nor failed)."""
+        line = '%s %s [%s]' % ('PASS' if ok else 'FAIL', name, front)
+        if skipped is not None:
+            self.skipped += 1
+            line = 'SKIP %s [%s]: %s' % (name, front, skipped)
+        elif ok:
             self.passed += 1
         else:
             self.failed += 1
             last = (detail or '').strip().splitlines()[-1:] or ['']
             self.failures.append(('%s [%s]' % (name, front), last[0][:300]))
-        line = '%s %s [%s]' % ('PASS' if ok else 'FAIL', name, front)
         if self.args.v:
             line += ' (%.1fs)' % dt
         if detail:
@@ -81,6 +89,10 @@ class Runner:
             fn(*fnargs)
         except (KeyboardInterrupt, SystemExit):
             raise
+        except harness.Skip as e:
+            self.report(True, name, front, time.time() - t0,
+                        skipped=str(e).strip().replace('\n', ' ') or 'no reason given')
+            return
         except BaseException:
             detail = traceback.format_exc()
             if self.args.logs and cluster is not None:
@@ -178,7 +190,9 @@ def main():
     # Repeated at the end, where a truncated log still shows them.
     for name, why in runner.failures:
         print('failed: %s: %s' % (name, why))
-    print('%d passed, %d failed' % (runner.passed, runner.failed), flush=True)
+    # CI reads this line: "N passed, N failed, N skipped", alone on its line.
+    print('%d passed, %d failed, %d skipped' % (runner.passed, runner.failed, runner.skipped),
+          flush=True)
     return 1 if runner.failed else 0
 
 

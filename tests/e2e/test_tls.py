@@ -20,7 +20,7 @@ def run_child(front, suites, extra_env):
     p = subprocess.run(['python3', os.path.join(harness.HERE, 'run.py'), '--front', front] + args,
                        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     out = p.stdout.decode(errors='replace').splitlines()
-    last = [l for l in out if l.endswith(' failed') and ' passed, ' in l]
+    last = [l for l in out if l.endswith((' failed', ' skipped')) and ' passed, ' in l]
     return p.returncode, (last[-1] if last else 'no result line'), out
 
 
