@@ -3,13 +3,16 @@
  *     <key> <record>                            (default)
  *     <key>\t<live|unlinked>\t<md5|->\t<volumes>  (--columns)
  *
- * The key with bytes <= 0x20, >= 0x7f and '%' written as %XX; the record in
+ * The key and the record with bytes <= 0x20, >= 0x7f and '%' written as
+ * %XX (one line per record, whatever bytes they hold); the record in
  * minikeyvalue's format (what the original's index holds, for diffing), or
  * decoded into columns.  Safe while workers run (a cursor, no transaction). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
+#include "exitcodes.h"
 #include "index.h"
 #include "keys.h"
 #include "log.h"
@@ -18,72 +21,111 @@
 struct dump {
     long n;
     int columns;
+    char *esc; /* a record escaped: 3 bytes a byte */
+    size_t cap;
+    int failed;
 };
 
 static int print_one(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
 {
-    char esc[3 * MKV_URI_MAX + 1];
+    /* Every byte from the index is escaped, the record's as well as the
+     * key's: a record may hold any bytes (an imported one, a damaged one),
+     * and a newline in it must not make a line of its own. */
+    static char esc[3 * MKV_URI_MAX + 1];
     struct dump *d = arg;
     struct mkv_record rec;
+    char *rec_esc;
 
-    if (escape_nonprint(key, klen, esc, sizeof(esc)) < 0) {
+    if (3 * vlen + 1 > d->cap) {
+        char *p = realloc(d->esc, 3 * vlen + 1);
+        if (!p) {
+            fprintf(stderr, "mkv-dump: out of memory\n");
+            d->failed = 1;
+            return -1;
+        }
+        d->esc = p;
+        d->cap = 3 * vlen + 1;
+    }
+    rec_esc = d->esc;
+    if (escape_nonprint(key, klen, esc, sizeof(esc)) < 0 ||
+        escape_nonprint(val, vlen, rec_esc, d->cap) < 0) {
         fprintf(stderr, "mkv-dump: skipped a key of %zu bytes\n", klen);
         return 0;
     }
     if (!d->columns) {
-        printf("%s %.*s\n", esc, (int)vlen, val);
+        printf("%s %s\n", esc, rec_esc);
     } else if (record_decode(val, vlen, &rec) == 0) {
-        printf("%s\t%s\t%s\t", esc, rec.deleted ? "unlinked" : "live",
-               rec.hash[0] ? rec.hash : "-");
-        for (int i = 0; i < rec.nvols; i++)
-            printf("%s%s", i ? "," : "", rec.vols[i]);
+        /* the decoded parts are no longer than the record */
+        escape_nonprint(rec.hash, strlen(rec.hash), rec_esc, d->cap);
+        printf("%s\t%s\t%s\t", esc, rec.deleted ? "unlinked" : "live", rec.hash[0] ? rec_esc : "-");
+        for (int i = 0; i < rec.nvols; i++) {
+            escape_nonprint(rec.vols[i], strlen(rec.vols[i]), rec_esc, d->cap);
+            printf("%s%s", i ? "," : "", rec_esc);
+        }
         printf("\n");
     } else {
-        printf("%s\tmalformed\t-\t%.*s\n", esc, (int)vlen, val);
+        printf("%s\tmalformed\t-\t%s\n", esc, rec_esc);
     }
     d->n++;
     return 0;
+}
+
+/* Our one flag (config_split): 1 taken, 0 a setting's. */
+static int own_arg(void *ctx, const char *a, char *err, size_t errlen)
+{
+    struct dump *d = ctx;
+
+    (void)err;
+    (void)errlen;
+    if (strcmp(a, "--columns") != 0)
+        return 0;
+    d->columns = 1;
+    return 1;
 }
 
 int main(int argc, char **argv)
 {
     struct mkv_config cfg;
     struct mkv_index ix;
-    struct dump d = {0, 0};
-    char err[512], *cargv[256];
-    int rc, cargc = 0;
+    struct dump d = {0};
+    struct mkv_args ca;
+    char err[512];
+    int rc;
 
-    for (int i = 0; i < argc && cargc < 255; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            fprintf(
-                stderr,
+    if (config_split(argc, argv, own_arg, &d, &ca, err, sizeof(err)) < 0) {
+        fprintf(stderr, "mkv-dump: %s\n", err);
+        return MKV_EXIT_USAGE;
+    }
+    if (ca.help) {
+        fprintf(stderr,
                 "usage: mkv-dump [-c FILE] [--columns] [--name=value ...]\n\n"
                 "Prints every index record, in key order, as '<key> <record>' (the\n"
                 "original's record text: compare with an original index's dump), or with\n"
-                "--columns as '<key> TAB live|unlinked TAB md5|- TAB volumes'.  Keys show\n"
-                "bytes outside printable ASCII and '%%' as %%XX.  Safe while workers serve.\n\n");
-            config_usage("mkv-dump");
-            return 0;
-        }
-        if (!strcmp(argv[i], "--columns"))
-            d.columns = 1;
-        else
-            cargv[cargc++] = argv[i];
+                "--columns as '<key> TAB live|unlinked TAB md5|- TAB volumes'.  Keys and\n"
+                "records show bytes outside printable ASCII and '%%' as %%XX.  Safe while\n"
+                "workers serve.\n"
+                "%s\n",
+                MKV_EXIT_HELP);
+        config_usage("mkv-dump");
+        return MKV_EXIT_OK;
     }
-    if (config_load(&cfg, cargc, cargv, err, sizeof(err)) < 0) {
+    rc = config_load(&cfg, ca.argc, ca.argv, err, sizeof(err));
+    config_args_free(&ca);
+    if (rc < 0) {
         fprintf(stderr, "mkv-dump: %s\n", err);
-        return 2;
+        return MKV_EXIT_USAGE;
     }
     log_set_level(cfg.log_level);
     if (index_open(&ix, cfg.db, cfg.cache_mb, err, sizeof(err)) < 0) {
         fprintf(stderr, "mkv-dump: %s\n", err);
-        return 1;
+        return MKV_EXIT_INDEX;
     }
     rc = index_scan(&ix, "", 0, print_one, &d);
     index_close(&ix);
-    if (fflush(stdout) != 0 || rc != MKV_OK) {
+    free(d.esc);
+    if (fflush(stdout) != 0 || rc != MKV_OK || d.failed) {
         fprintf(stderr, "mkv-dump: failed after %ld records\n", d.n);
-        return 1;
+        return MKV_EXIT_INCOMPLETE;
     }
-    return 0;
+    return MKV_EXIT_OK;
 }

@@ -3,11 +3,19 @@
  *
  *     mkv-import [--dry-run] [--overwrite] [-c FILE] [--db=DIR] LEVELDB_DIR
  *
- * The record text is the same in both (SPEC.md 4), so every value is written
- * byte for byte unchanged, after checks: the key is 1..MKV_HASHKEY_MAX bytes
- * and starts with '/'; the value decodes (record_decode), its hash is 32
- * lowercase hex digits, no volume path is empty, and it encodes back to the
- * same bytes.  A record failing them is reported and skipped.
+ * The record text is the same in both, so every value is written byte for
+ * byte unchanged, after checks: the key is 1..MKV_HASHKEY_MAX bytes and
+ * starts with '/'; the value decodes (record_decode validates every field:
+ * the hash is 32 lowercase hex digits, each volume path host[:port][/svXX],
+ * so no stray byte reaches a worker's Location or Key-Volumes header), and it
+ * encodes back to the same bytes.  A record failing them is reported and
+ * skipped.
+ *
+ * Some keys the original stores cannot be reached through a front and the
+ * workers (key_unreachable: a NUL byte, longer than 189 bytes, base64 ending
+ * in '/', a '..' above the root).  They are imported (the volumes may hold
+ * their files, which mkv-rebuild would bring back anyway) and each is
+ * reported with the mkv-delete command that removes it, files included.
  *
  * A key that already has a different record in our index is a conflict: it
  * is reported and left alone unless --overwrite.  An identical record counts
@@ -19,7 +27,8 @@
  * The LevelDB is opened without create_if_missing, and only after checking
  * that the directory exists and holds a CURRENT file, so a wrong path fails
  * cleanly instead of leaving an empty database behind.  The original server
- * must be stopped (LevelDB allows one process). */
+ * must be stopped (LevelDB allows one process).  --dry-run creates nothing
+ * either: it opens our index only if one exists (else every key is new). */
 #include <errno.h>
 #include <leveldb/c.h>
 #include <stdio.h>
@@ -29,20 +38,18 @@
 #include <time.h>
 
 #include "config.h"
+#include "exitcodes.h"
 #include "index.h"
 #include "keys.h"
 #include "log.h"
 #include "placement.h"
 #include "record.h"
 
-#define MAX_CONFIG_ARGS 256
-#define STR(x)          #x
-#define XSTR(x)         STR(x)
-#define SHOW_MAX        200       /* bytes of a key or value quoted in a message */
-#define LOCK_TRIES      1000      /* a key held by a writer: retry this often ... */
-#define LOCK_SLEEP_NS   10000000L /* ... this long apart (10 s in all) */
-
-enum { EXIT_HELP = -1, EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_SKIPPED = 3 };
+#define STR(x)        #x
+#define XSTR(x)       STR(x)
+#define SHOW_MAX      200       /* bytes of a key or value quoted in a message */
+#define LOCK_TRIES    1000      /* a key held by a writer: retry this often ... */
+#define LOCK_SLEEP_NS 10000000L /* ... this long apart (10 s in all) */
 
 struct options {
     int dry_run;
@@ -52,30 +59,39 @@ struct options {
 
 struct tally {
     long read;
-    long written;   /* new keys, or conflicts replaced with --overwrite */
-    long present;   /* identical record already there */
-    long malformed; /* skipped */
-    long conflicts; /* different record already there */
-    long busy;      /* key held by a writer the whole time: skipped */
+    long written;     /* new keys, or conflicts replaced with --overwrite */
+    long present;     /* identical record already there */
+    long malformed;   /* skipped */
+    long conflicts;   /* different record already there */
+    long busy;        /* key held by a writer the whole time: skipped */
+    long unreachable; /* in our index, but no worker reaches it: reported */
 };
 
 struct importer {
     struct options opt;
     struct mkv_index ix;
+    int have_ix; /* 0: a dry run without an index to compare with */
     struct tally t;
 };
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: mkv-import [--dry-run] [--overwrite] [-c FILE] [--name=value ...] "
-                    "LEVELDB_DIR\n\n"
-                    "Copies every record of an original minikeyvalue LevelDB index (the\n"
-                    "server stopped) into the index named by `db`, unchanged.\n"
-                    "  --dry-run    check and count only, write nothing\n"
-                    "  --overwrite  replace records that differ (default: report and keep them)\n\n"
-                    "Exit status: 0 done, 1 failed (cannot open, read or write), 2 bad usage,\n"
-                    "3 done, but malformed records or keys a writer kept locked were\n"
-                    "skipped, or conflicts were kept.\n\n");
+    fprintf(stderr,
+            "usage: mkv-import [--dry-run] [--overwrite] [-c FILE] [--name=value ...] "
+            "LEVELDB_DIR\n\n"
+            "Copies every record of an original minikeyvalue LevelDB index (the\n"
+            "server stopped) into the index named by `db`, unchanged.\n"
+            "  --dry-run    check and count only, write nothing\n"
+            "  --overwrite  replace records that differ (default: report and keep them)\n\n"
+            "Records whose volume paths are not host[:port][/svXX], or whose HASH is\n"
+            "not 32 lowercase hex digits, are listed and skipped.  Keys no worker can\n"
+            "serve (a NUL byte, over 189 bytes, base64 ending in '/', '..' above the\n"
+            "root) are imported and listed, each with the mkv-delete command that\n"
+            "removes it.  --dry-run creates nothing, not even the index directory.\n"
+            "Malformed records, keys a writer kept locked and conflicts kept count as\n"
+            "keys it could not handle (1); so does a source it cannot open or read.\n\n"
+            "%s\n",
+            MKV_EXIT_HELP);
     config_usage("mkv-import");
 }
 
@@ -91,14 +107,6 @@ static const char *show(const char *s, size_t n, char *out, size_t cap)
     if (m < n)
         memcpy(out + len, "...", 4);
     return out;
-}
-
-static int is_lower_hex(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-            return 0;
-    return 1;
 }
 
 /* Returns NULL if key is importable, else the reason. */
@@ -117,18 +125,14 @@ static const char *check_key(const char *key, size_t klen)
  * byte for byte, else the reason. */
 static const char *check_value(const char *val, size_t vlen, struct mkv_record *rec)
 {
+    static char why[160];
     char enc[MKV_RECORD_MAX];
     int n;
 
     if (vlen >= MKV_RECORD_MAX)
         return "record too long";
-    if (record_decode(val, vlen, rec) < 0)
-        return "not a record (bad HASH, too many or too long volume paths)";
-    if (rec->hash[0] != '\0' && (strlen(rec->hash) != 32 || !is_lower_hex(rec->hash, 32)))
-        return "hash is not 32 lowercase hex digits";
-    for (int i = 0; i < rec->nvols; i++)
-        if (rec->vols[i][0] == '\0')
-            return "empty volume path";
+    if (record_decode_why(val, vlen, rec, why, sizeof(why)) < 0)
+        return why;
     n = record_encode(rec, enc, sizeof(enc));
     if (n < 0 || (size_t)n != vlen || memcmp(enc, val, vlen) != 0)
         return "does not re-encode to the same bytes";
@@ -144,7 +148,7 @@ static int lock_key(struct importer *im, const char *key, size_t klen, struct mk
     int rc = MKV_BUSY;
 
     kl->txn = NULL;
-    if (klen > MKV_KEY_MAX)
+    if (klen > MKV_KEY_MAX || !im->have_ix)
         return MKV_OK;
     for (int i = 0; i < LOCK_TRIES && rc == MKV_BUSY; i++) {
         rc = index_lock(&im->ix, key, klen, kl);
@@ -152,6 +156,33 @@ static int lock_key(struct importer *im, const char *key, size_t klen, struct mk
             nanosleep(&pause, NULL);
     }
     return rc;
+}
+
+/* A key in our index (or one a dry run would write) that no worker reaches:
+ * says so, with the command that removes it.  The key is given as mkv-dump
+ * shows keys (%XX escapes), "'" escaped too so the line pastes into a shell. */
+static void report_unreachable(struct importer *im, const char *key, size_t klen)
+{
+    static char esc[3 * MKV_HASHKEY_MAX + 1];
+    const char *why = key_unreachable(key, klen);
+
+    if (!why)
+        return;
+    im->t.unreachable++;
+    if (escape_nonprint(key, klen, esc, sizeof(esc)) < 0) {
+        fprintf(stderr, "mkv-import: a key of %zu bytes cannot be served: %s\n", klen, why);
+        return;
+    }
+    fprintf(stderr,
+            "mkv-import: key '%s' %s no worker can serve it: %s; remove it with: mkv-delete '", esc,
+            im->opt.dry_run ? "would be imported, but" : "imported, but", why);
+    for (const char *p = esc; *p; p++) {
+        if (*p == '\'')
+            fputs("%27", stderr);
+        else
+            fputc(*p, stderr);
+    }
+    fputs("'\n", stderr);
 }
 
 /* Compares with the record in our index and writes.  Returns 0, or -1 when
@@ -172,11 +203,12 @@ static int store(struct importer *im, const char *key, size_t klen, const char *
         im->t.busy++;
         return 0;
     }
-    rc = index_get_raw(&im->ix, key, klen, cur, sizeof(cur), &curlen);
+    rc = im->have_ix ? index_get_raw(&im->ix, key, klen, cur, sizeof(cur), &curlen) : MKV_NOTFOUND;
     if (rc == MKV_ERR)
         goto cleanup;
     if (rc == MKV_OK && curlen == vlen && !memcmp(cur, val, vlen)) {
         im->t.present++;
+        report_unreachable(im, key, klen);
         goto cleanup;
     }
     if (rc == MKV_OK) {
@@ -190,8 +222,10 @@ static int store(struct importer *im, const char *key, size_t klen, const char *
             goto cleanup;
     }
     rc = im->opt.dry_run ? MKV_OK : index_put(&im->ix, key, klen, rec);
-    if (rc == MKV_OK)
+    if (rc == MKV_OK) {
         im->t.written++;
+        report_unreachable(im, key, klen);
+    }
 
 cleanup:
     index_unlock(&im->ix, &kl);
@@ -280,6 +314,17 @@ static int import_all(struct importer *im, leveldb_t *ldb)
     return rc;
 }
 
+/* Whether dir holds our index: a dry run opens only an existing one, since
+ * index_open would create the directory and the environment's files. */
+static int index_exists(const char *dir)
+{
+    char path[PATH_MAX];
+    struct stat sb;
+    int n = snprintf(path, sizeof(path), "%s/index.db", dir);
+
+    return n > 0 && (size_t)n < sizeof(path) && stat(path, &sb) == 0;
+}
+
 static leveldb_t *open_source(const char *dir)
 {
     leveldb_options_t *o = leveldb_options_create();
@@ -310,86 +355,82 @@ static void print_summary(const struct importer *im)
     printf("already present: %ld\n", t->present);
     printf("skipped (malformed): %ld\n", t->malformed);
     printf("skipped (locked by a writer): %ld\n", t->busy);
+    printf("unreachable through the workers: %ld%s\n", t->unreachable,
+           t->unreachable ? " (listed above: mkv-delete, with this -c/--db, removes them)" : "");
     printf("conflicts: %ld (%s)\n", t->conflicts,
            im->opt.overwrite ? (im->opt.dry_run ? "would overwrite" : "overwritten") : "kept");
 }
 
-/* Splits argv into the tool's own flags, the source and the settings for
- * config_load.  Returns EXIT_OK to go on, EXIT_HELP after printing the
- * help, or EXIT_USAGE. */
-static int parse_args(int argc, char **argv, struct options *opt, char **cargv, int *cargc)
+/* The tool's own flags and the source (config_split): 1 taken, 0 a
+ * setting's, -1 a second source. */
+static int own_arg(void *ctx, const char *a, char *err, size_t errlen)
 {
-    *cargc = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
+    struct options *opt = ctx;
 
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage();
-            return EXIT_HELP;
-        } else if (!strcmp(a, "--dry-run")) {
-            opt->dry_run = 1;
-        } else if (!strcmp(a, "--overwrite")) {
-            opt->overwrite = 1;
-        } else if (i == 0 || !strcmp(a, "-c") || !strncmp(a, "--", 2)) {
-            if (*cargc + 2 >= MAX_CONFIG_ARGS) {
-                fprintf(stderr, "mkv-import: too many arguments\n");
-                return EXIT_USAGE;
-            }
-            cargv[(*cargc)++] = argv[i];
-            if (!strcmp(a, "-c") && i + 1 < argc)
-                cargv[(*cargc)++] = argv[++i];
-        } else if (!opt->src) {
-            opt->src = a;
-        } else {
-            fprintf(stderr, "mkv-import: more than one LevelDB directory given\n");
-            return EXIT_USAGE;
-        }
+    if (!strcmp(a, "--dry-run")) {
+        opt->dry_run = 1;
+    } else if (!strcmp(a, "--overwrite")) {
+        opt->overwrite = 1;
+    } else if (a[0] == '-') {
+        return 0;
+    } else if (!opt->src) {
+        opt->src = a;
+    } else {
+        snprintf(err, errlen, "more than one LevelDB directory given");
+        return -1;
     }
-    cargv[*cargc] = NULL;
-    if (!opt->src) {
-        usage();
-        return EXIT_USAGE;
-    }
-    return EXIT_OK;
+    return 1;
 }
 
 int main(int argc, char **argv)
 {
     static struct importer im;
     struct mkv_config cfg;
-    char *cargv[MAX_CONFIG_ARGS], err[512];
+    struct mkv_args ca;
+    char err[512];
     leveldb_t *ldb;
-    int cargc, rc;
+    int rc;
 
-    if ((rc = parse_args(argc, argv, &im.opt, cargv, &cargc)) != EXIT_OK)
-        return rc == EXIT_HELP ? EXIT_OK : rc;
-    if (config_load(&cfg, cargc, cargv, err, sizeof(err)) < 0) {
+    if (config_split(argc, argv, own_arg, &im.opt, &ca, err, sizeof(err)) < 0) {
         fprintf(stderr, "mkv-import: %s\n", err);
-        return EXIT_USAGE;
+        return MKV_EXIT_USAGE;
+    }
+    if (ca.help || !im.opt.src) {
+        config_args_free(&ca);
+        usage();
+        return ca.help ? MKV_EXIT_OK : MKV_EXIT_USAGE;
+    }
+    rc = config_load(&cfg, ca.argc, ca.argv, err, sizeof(err));
+    config_args_free(&ca);
+    if (rc < 0) {
+        fprintf(stderr, "mkv-import: %s\n", err);
+        return MKV_EXIT_USAGE;
     }
     log_set_level(cfg.log_level);
     if (check_source(im.opt.src) < 0 || !(ldb = open_source(im.opt.src)))
-        return EXIT_FAILED;
-    if (index_open(&im.ix, cfg.db, cfg.cache_mb, err, sizeof(err)) < 0) {
+        return MKV_EXIT_INCOMPLETE;
+    im.have_ix = !im.opt.dry_run || index_exists(cfg.db);
+    if (im.have_ix && index_open(&im.ix, cfg.db, cfg.cache_mb, err, sizeof(err)) < 0) {
         fprintf(stderr, "mkv-import: %s\n", err);
         leveldb_close(ldb);
-        return EXIT_FAILED;
+        return MKV_EXIT_INDEX;
     }
     /* Commits without a log flush each, one flush at the end: an import
      * that dies midway is simply run again (what is there counts as
      * already present). */
     im.ix.nosync = 1;
     rc = import_all(&im, ldb);
-    if (index_flush(&im.ix) != MKV_OK) {
+    if (im.have_ix && !im.opt.dry_run && index_flush(&im.ix) != MKV_OK) {
         fprintf(stderr, "mkv-import: flushing the index log failed\n");
         rc = -1;
     }
-    index_close(&im.ix);
+    if (im.have_ix)
+        index_close(&im.ix);
     leveldb_close(ldb);
     print_summary(&im);
     if (fflush(stdout) != 0 || rc < 0)
-        return EXIT_FAILED;
+        return MKV_EXIT_INCOMPLETE;
     if (im.t.malformed || im.t.busy || (im.t.conflicts && !im.opt.overwrite))
-        return EXIT_SKIPPED;
-    return EXIT_OK;
+        return MKV_EXIT_INCOMPLETE;
+    return MKV_EXIT_OK;
 }

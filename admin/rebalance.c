@@ -17,13 +17,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
+#include "exitcodes.h"
 #include "index.h"
 #include "keys.h"
 #include "log.h"
+#include "num.h"
 #include "placement.h"
 #include "rebalance.h"
 #include "volume.h"
@@ -57,15 +59,14 @@ struct run {
     double grace;           /* seconds */
     pthread_mutex_t mu;
     atomic_long count[RB_FAILED + 1];
-    atomic_long lost; /* copies on removed volumes that did not answer */
+    atomic_long lost;  /* copies on removed volumes that did not answer */
+    atomic_long never; /* keys no run can rebalance (reported, not failed) */
 };
 
+/* Seconds on the monotonic clock: durations and grace deadlines. */
 static double now_s(void)
 {
-    struct timeval tv;
-
-    gettimeofday(&tv, NULL);
-    return tv.tv_sec + tv.tv_usec / 1e6;
+    return clock_ms() / 1e3;
 }
 
 static void print_key(const char *what, const struct key *k, const char *why)
@@ -120,8 +121,16 @@ static void *worker(void *arg)
 
         if (i >= r->nbatch)
             break;
-        o = rebalance_key(&r->cfg, &r->ix, &vc, &r->opts, r->batch[i].data, r->batch[i].len, why,
-                          sizeof(why), &notes);
+        /* A key cut by a recovery of the index (index_rejoined) is redone
+         * from its start: each step of rebalance_key can be. */
+        for (int redo = 0; redo < 3; redo++) {
+            unsigned gen = index_generation(&r->ix);
+
+            o = rebalance_key(&r->cfg, &r->ix, &vc, &r->opts, r->batch[i].data, r->batch[i].len,
+                              why, sizeof(why), &notes);
+            if (o != RB_FAILED || !index_rejoined(&r->ix, gen))
+                break;
+        }
         if (o == RB_BUSY && remember(r, &r->busy, &r->batch[i], 0) == 0)
             continue;
         /* Out of memory for the list: the old copies stay listed, and
@@ -131,10 +140,17 @@ static void *worker(void *arg)
                 continue;
             o = RB_BUSY;
         }
-        atomic_fetch_add(&r->count[o], 1);
+        /* A key no run can rebalance is reported, but is not a failure:
+         * otherwise every run would exit 1 for it until it is removed. */
+        if (o == RB_FAILED && notes.never)
+            atomic_fetch_add(&r->never, 1);
+        else
+            atomic_fetch_add(&r->count[o], 1);
         atomic_fetch_add(&r->lost, notes.lost);
         pthread_mutex_lock(&r->mu);
-        if (o == RB_FAILED)
+        if (o == RB_FAILED && notes.never)
+            print_key("cannot be rebalanced:", &r->batch[i], why);
+        else if (o == RB_FAILED)
             print_key("failed", &r->batch[i], why);
         else if (o == RB_PLANNED || (o == RB_MOVED && r->verbose))
             print_key(rb_outcome_name(o), &r->batch[i], NULL);
@@ -261,14 +277,60 @@ static void usage(void)
             "Run it after changing `volumes`; about 8 minutes per million small keys\n"
             "to move on 2 CPUs.  From cron, a weekly --repair re-copies replicas a\n"
             "lost disk took (conf/crontab.example).\n"
-            "Exit status: 0 done, 1 some keys failed or stayed busy (listed), 2 bad usage.\n\n");
+            "Keys no run can rebalance (longer than 189 bytes, left by the original's\n"
+            "failed PUTs) are listed as 'cannot be rebalanced' with the reason; they do\n"
+            "not count as failures (mkv-delete removes them).\n"
+            "Keys that failed or stayed busy are listed (exit status 1).\n\n"
+            "%s\n",
+            MKV_EXIT_HELP);
     config_usage("mkv-rebalance");
 }
 
-static int parse_args(struct run *r, int argc, char **argv, int *cargc, char **cargv)
+static char tmpdir[4096];
+
+/* The tool's own flags (config_split): 1 taken, 0 a setting's, -1 a bad
+ * value. */
+static int own_arg(void *ctx, const char *a, char *err, size_t errlen)
 {
-    static char tmpdir[4096];
+    struct run *r = ctx;
+    long long n;
+
+    if (!strcmp(a, "--dry-run")) {
+        r->opts.dry_run = 1;
+    } else if (!strcmp(a, "--repair")) {
+        r->opts.repair = 1;
+    } else if (!strcmp(a, "--verbose")) {
+        r->verbose = 1;
+    } else if (!strncmp(a, "--tmpdir=", 9)) {
+        if (snprintf(tmpdir, sizeof(tmpdir), "%s", a + 9) >= (int)sizeof(tmpdir)) {
+            snprintf(err, errlen, "--tmpdir is too long");
+            return -1;
+        }
+    } else if (!strncmp(a, "--concurrency=", 14)) {
+        if (num_parse(a + 14, 1, 256, &n) < 0) {
+            snprintf(err, errlen, "--concurrency must be 1..256");
+            return -1;
+        }
+        r->concurrency = (int)n;
+    } else if (!strncmp(a, "--grace=", 8)) {
+        if (num_parse(a + 8, 0, 3600000, &n) < 0) {
+            snprintf(err, errlen, "--grace must be 0..3600000 milliseconds");
+            return -1;
+        }
+        r->grace = (double)n / 1000.0;
+        r->opts.keep_old = n > 0;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+/* Defaults, then the command line.  Returns 0 (free ca), or -1 after
+ * printing why; exits after printing the help. */
+static int parse_args(struct run *r, int argc, char **argv, struct mkv_args *ca)
+{
     const char *t = getenv("TMPDIR");
+    char err[512];
 
     snprintf(tmpdir, sizeof(tmpdir), "%s", t && *t ? t : "/tmp");
     r->opts.tmpdir = tmpdir;
@@ -276,39 +338,13 @@ static int parse_args(struct run *r, int argc, char **argv, int *cargc, char **c
     r->concurrency = 8;
     r->grace = 2.0;
     r->opts.keep_old = 1;
-    for (int i = 0; i < argc && *cargc < 255; i++) {
-        char *end;
-        long n;
-
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            usage();
-            exit(0);
-        } else if (!strcmp(argv[i], "--dry-run")) {
-            r->opts.dry_run = 1;
-        } else if (!strcmp(argv[i], "--repair")) {
-            r->opts.repair = 1;
-        } else if (!strcmp(argv[i], "--verbose")) {
-            r->verbose = 1;
-        } else if (!strncmp(argv[i], "--tmpdir=", 9)) {
-            snprintf(tmpdir, sizeof(tmpdir), "%s", argv[i] + 9);
-        } else if (!strncmp(argv[i], "--concurrency=", 14)) {
-            n = strtol(argv[i] + 14, &end, 10);
-            if (*end || n < 1 || n > 256) {
-                fprintf(stderr, "mkv-rebalance: --concurrency must be 1..256\n");
-                return -1;
-            }
-            r->concurrency = (int)n;
-        } else if (!strncmp(argv[i], "--grace=", 8)) {
-            n = strtol(argv[i] + 8, &end, 10);
-            if (end == argv[i] + 8 || *end || n < 0 || n > 3600000) {
-                fprintf(stderr, "mkv-rebalance: --grace must be 0..3600000 milliseconds\n");
-                return -1;
-            }
-            r->grace = n / 1000.0;
-            r->opts.keep_old = n > 0;
-        } else {
-            cargv[(*cargc)++] = argv[i];
-        }
+    if (config_split(argc, argv, own_arg, r, ca, err, sizeof(err)) < 0) {
+        fprintf(stderr, "mkv-rebalance: %s\n", err);
+        return -1;
+    }
+    if (ca->help) {
+        usage();
+        exit(MKV_EXIT_OK);
     }
     return 0;
 }
@@ -316,27 +352,30 @@ static int parse_args(struct run *r, int argc, char **argv, int *cargc, char **c
 int main(int argc, char **argv)
 {
     static struct run r;
-    char *cargv[256], err[512], *last = NULL;
+    struct mkv_args ca;
+    char err[512], *last = NULL;
     size_t lastlen = 0;
-    int cargc = 0;
     long seen = 0;
     double t0 = now_s();
+    int rc;
 
-    if (parse_args(&r, argc, argv, &cargc, cargv) < 0)
-        return 2;
-    if (config_load(&r.cfg, cargc, cargv, err, sizeof(err)) < 0) {
+    if (parse_args(&r, argc, argv, &ca) < 0)
+        return MKV_EXIT_USAGE;
+    rc = config_load(&r.cfg, ca.argc, ca.argv, err, sizeof(err));
+    config_args_free(&ca);
+    if (rc < 0) {
         fprintf(stderr, "mkv-rebalance: %s\n", err);
-        return 2;
+        return MKV_EXIT_USAGE;
     }
     log_set_level(r.cfg.log_level);
     pthread_mutex_init(&r.mu, NULL);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
         fprintf(stderr, "mkv-rebalance: cannot initialise libcurl\n");
-        return 1;
+        return MKV_EXIT_INCOMPLETE;
     }
     if (index_open(&r.ix, r.cfg.db, r.cfg.cache_mb, err, sizeof(err)) < 0) {
         fprintf(stderr, "mkv-rebalance: %s\n", err);
-        return 1;
+        return MKV_EXIT_INDEX;
     }
     for (;;) {
         struct collect c = {&r, last, lastlen};
@@ -388,12 +427,14 @@ int main(int argc, char **argv)
     fprintf(stderr, "\n");
     index_close(&r.ix);
     printf("rebalance%s: %.1fs, %ld keys: %ld %s, %ld already in place, %ld unlinked (left "
-           "alone), %ld gone meanwhile, %ld busy, %ld failed; %ld copies lost with removed "
-           "volumes\n",
+           "alone), %ld gone meanwhile, %ld busy, %ld failed, %ld cannot be rebalanced; %ld "
+           "copies lost with removed volumes\n",
            r.opts.dry_run ? " (dry run)" : "", now_s() - t0, seen,
            atomic_load(&r.count[r.opts.dry_run ? RB_PLANNED : RB_MOVED]),
            r.opts.dry_run ? "to move" : "moved", atomic_load(&r.count[RB_INPLACE]),
            atomic_load(&r.count[RB_UNLINKED]), atomic_load(&r.count[RB_ABSENT]),
-           atomic_load(&r.count[RB_BUSY]), atomic_load(&r.count[RB_FAILED]), atomic_load(&r.lost));
-    return atomic_load(&r.count[RB_FAILED]) || atomic_load(&r.count[RB_BUSY]) ? 1 : 0;
+           atomic_load(&r.count[RB_BUSY]), atomic_load(&r.count[RB_FAILED]), atomic_load(&r.never),
+           atomic_load(&r.lost));
+    return atomic_load(&r.count[RB_FAILED]) || atomic_load(&r.count[RB_BUSY]) ? MKV_EXIT_INCOMPLETE
+                                                                              : MKV_EXIT_OK;
 }

@@ -15,21 +15,31 @@
  *     listed it: skip it, never resurrect a deleted key.  Present: write a
  *     live record (no hash: the original's rebuild has none either).
  * A file whose <a>/<b> directories do not match md5(key) cannot be served by
- * GET; it is counted and left alone.  Memory stays bounded: only one leaf
- * listing per thread is held at a time. */
+ * GET; it is counted and left alone.
+ *
+ * Memory stays bounded whatever a directory holds: listings are parsed an
+ * entry at a time through a fixed window (crawl_parser); a leaf's listing is
+ * spooled to the thread's temporary file in the index directory (the merges
+ * need the volume client while it is read), and a nested directory is walked
+ * when the read of its parent reaches it, the parent then resuming from its
+ * offset in that file.  No thread keeps a listing in memory. */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "crawl.h"
+#include "exitcodes.h"
 #include "index.h"
 #include "keys.h"
 #include "log.h"
+#include "num.h"
 #include "placement.h"
 #include "record.h"
 #include "volume.h"
@@ -57,22 +67,28 @@ struct rebuild {
     atomic_long vol_left[MKV_MAX_VOLUMES]; /* directories of each volume still to crawl */
     atomic_long dirs, files, created, added, present, misplaced, offplacement, vanished, busy,
         errors, undecodable;
+    atomic_int reported; /* odd names printed */
 };
+
+#define WALK_URL_MAX (MKV_VOLPATH_MAX + MKV_PATH_MAX + 16)
 
 struct walk {
     struct rebuild *rb;
     struct mkv_vclient *vc;
     int root;
-    char prefix[MKV_PATH_MAX]; /* "/a/b/" + nested name directories */
+    int spool;                   /* this thread's temporary file of leaf listings */
+    struct crawl_parser *parser; /* this thread's window on them */
+    char prefix[MKV_PATH_MAX];   /* "/a/b/" + nested name directories */
     size_t plen;
+    int descend; /* on_leaf_entry stopped at a directory, now in prefix */
+    char url[WALK_URL_MAX], why[WALK_URL_MAX + 512];
+    char chunk[16384]; /* a piece of the spool on its way to the parser */
 };
 
+/* Seconds on the monotonic clock: durations and grace deadlines. */
 static double now_s(void)
 {
-    struct timeval tv;
-
-    gettimeofday(&tv, NULL);
-    return tv.tv_sec + tv.tv_usec / 1e6;
+    return clock_ms() / 1e3;
 }
 
 /* ---- the crawl of roots ----------------------------------------------- */
@@ -184,6 +200,18 @@ static int find_roots(struct rebuild *rb, struct mkv_vclient *vc)
 
 /* ---- the merge of one found replica ----------------------------------- */
 
+/* s (n bytes) as a message shows it: escape_nonprint, cut to fit out, so a
+ * key or file name with a newline or control bytes stays one word of one
+ * line. */
+static const char *esc(const char *s, size_t n, char *out, size_t cap)
+{
+    if (n > (cap - 1) / 3)
+        n = (cap - 1) / 3;
+    if (escape_nonprint(s, n, out, cap) < 0)
+        out[0] = '\0';
+    return out;
+}
+
 /* Puts vol into rec's list: placement order first, then the others as they
  * were (the original's rebuild order). */
 static void merge_volume(struct mkv_record *rec, const char *vol, const struct mkv_placement *p)
@@ -236,7 +264,7 @@ static void merge(struct walk *w, const char *key, size_t klen, const char *path
     struct mkv_placement p;
     struct mkv_record rec;
     struct mkv_keylock kl;
-    char url[MKV_VOLPATH_MAX + MKV_PATH_MAX + 16];
+    char url[MKV_VOLPATH_MAX + MKV_PATH_MAX + 16], ekey[3 * MKV_KEY_MAX + 1];
     int rc;
 
     if (key2volumes(&rb->cfg, key, klen, &p) < 0) {
@@ -252,8 +280,8 @@ static void merge(struct walk *w, const char *key, size_t klen, const char *path
     }
     rc = lock_wait(rb, key, klen, &kl);
     if (rc == MKV_BUSY) {
-        fprintf(stderr, "mkv-rebuild: key %.*s stayed locked by a writer; not merged\n", (int)klen,
-                key);
+        fprintf(stderr, "mkv-rebuild: key %s stayed locked by a writer; not merged\n",
+                esc(key, klen, ekey, sizeof(ekey)));
         atomic_fetch_add(&rb->busy, 1);
         return;
     }
@@ -264,8 +292,8 @@ static void merge(struct walk *w, const char *key, size_t klen, const char *path
     rc = index_get(&rb->ix, key, klen, &rec);
     if (rc != MKV_OK && rc != MKV_NOTFOUND) {
         if (rc == MKV_BADREC)
-            fprintf(stderr, "mkv-rebuild: key %.*s has a malformed record: left alone\n",
-                    (int)klen, key);
+            fprintf(stderr, "mkv-rebuild: key %s has a malformed record: left alone\n",
+                    esc(key, klen, ekey, sizeof(ekey)));
         atomic_fetch_add(&rb->errors, 1);
     } else if (rc == MKV_OK) {
         if (has_volume(&rec, vol)) {
@@ -297,7 +325,36 @@ static void merge(struct walk *w, const char *key, size_t klen, const char *path
 
 /* ---- walking one leaf directory (and nested name directories) ---------- */
 
-static int walk_dir(struct walk *w);
+#define ODD_REPORTS 20 /* odd names printed (the summary counts them all) */
+
+static void set_url(struct walk *w)
+{
+    volume_url(&w->rb->cfg, w->url, sizeof(w->url), w->rb->roots[w->root], w->prefix);
+}
+
+/* A name that is not a key's: counted, and the first few printed. */
+static void odd_name(struct walk *w, const char *name, const char *what)
+{
+    char e[3 * 256 + 1];
+
+    atomic_fetch_add(&w->rb->undecodable, 1);
+    if (atomic_fetch_add(&w->rb->reported, 1) < ODD_REPORTS)
+        fprintf(stderr, "mkv-rebuild: %s%.*s%s: %s (ignored)\n", w->rb->roots[w->root],
+                (int)w->plen, w->prefix, esc(name, strlen(name), e, sizeof(e)), what);
+}
+
+/* A directory a key's base64 name can make ('/' splits the name): only
+ * base64 characters.  Others are no key's and would not make a URL. */
+static int is_name_dir(const char *name)
+{
+    if (!*name)
+        return 0;
+    for (; *name; name++)
+        if (!((*name >= 'A' && *name <= 'Z') || (*name >= 'a' && *name <= 'z') ||
+              (*name >= '0' && *name <= '9') || *name == '+'))
+            return 0;
+    return 1;
+}
 
 static int on_leaf_entry(void *arg, const struct mkv_dirent *e)
 {
@@ -307,94 +364,195 @@ static int on_leaf_entry(void *arg, const struct mkv_dirent *e)
     char key[MKV_HASHKEY_MAX + 1], path[MKV_PATH_MAX];
     int klen;
 
-    if (plen + n + 2 >= sizeof(w->prefix)) {
-        atomic_fetch_add(&rb->undecodable, 1);
+    if (e->is_dir && !is_name_dir(e->name)) {
+        odd_name(w, e->name, "a directory no key's name makes");
         return 0;
     }
-    memcpy(w->prefix + plen, e->name, n + 1);
+    if (plen + n + 2 >= sizeof(w->prefix)) {
+        odd_name(w, e->name, "too long for a key's name");
+        return 0;
+    }
     if (e->is_dir) {
-        /* A '/' inside a key's base64 name: nginx made a directory of it. */
+        /* A '/' inside a key's base64 name: nginx made a directory of it.
+         * Stop the listing here: walk_dir walks the directory, then reads
+         * on after this entry. */
+        memcpy(w->prefix + plen, e->name, n);
         w->prefix[plen + n] = '/';
         w->prefix[plen + n + 1] = '\0';
         w->plen = plen + n + 1;
-        walk_dir(w);
-    } else {
-        atomic_fetch_add(&rb->files, 1);
-        /* prefix is "/a/b/<name>": the name starts after the 7th byte. */
-        klen = name_to_key(w->prefix + 7, key, sizeof(key));
-        if (klen < 0) {
-            atomic_fetch_add(&rb->undecodable, 1);
-        } else if (key2path(key, (size_t)klen, path) < 0 || strcmp(path, w->prefix) != 0 ||
-                   (size_t)klen > MKV_KEY_MAX) {
-            atomic_fetch_add(&rb->misplaced, 1);
-        } else {
-            merge(w, key, (size_t)klen, path);
-        }
+        w->descend = 1;
+        return 1;
     }
-    w->plen = plen;
+    atomic_fetch_add(&rb->files, 1);
+    memcpy(w->prefix + plen, e->name, n + 1);
+    /* prefix is "/a/b/<name>": the name starts after the 7th byte. */
+    klen = name_to_key(w->prefix + 7, key, sizeof(key));
+    if (klen < 0)
+        odd_name(w, e->name, "not the base64 of a key");
+    else if (key2path(key, (size_t)klen, path) < 0 || strcmp(path, w->prefix) != 0 ||
+             (size_t)klen > MKV_KEY_MAX)
+        atomic_fetch_add(&rb->misplaced, 1);
+    else
+        merge(w, key, (size_t)klen, path);
     w->prefix[plen] = '\0';
     return 0;
 }
 
-static int walk_dir(struct walk *w)
+/* Feeds the spool's bytes [from, to) to the parser: crawl_feed's result,
+ * or -1 with why set. */
+static int parse_spool(struct walk *w, unsigned long long from, unsigned long long to)
 {
-    char url[MKV_VOLPATH_MAX + MKV_PATH_MAX + 16], why[512];
+    while (from < to) {
+        size_t want = to - from < sizeof(w->chunk) ? (size_t)(to - from) : sizeof(w->chunk);
+        ssize_t n = pread(w->spool, w->chunk, want, (off_t)from);
+        int rc;
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            set_url(w);
+            snprintf(w->why, sizeof(w->why), "reading the listing of %s back: %s", w->url,
+                     n < 0 ? strerror(errno) : "the file is short");
+            return -1;
+        }
+        from += (unsigned long long)n;
+        rc = crawl_feed(w->parser, w->chunk, (size_t)n);
+        if (rc != 0) {
+            if (rc < 0) {
+                set_url(w);
+                snprintf(w->why, sizeof(w->why), "GET %s: %s", w->url, w->parser->error);
+            }
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* Lists directory w->prefix into the spool at offset start (on disk: the
+ * merges need the volume client while it is read), then reads it a window
+ * at a time.  Files are merged as they come; at a directory the read stops,
+ * the directory is walked (its listing spooled after this one) and the read
+ * resumes just after its entry.  So however many entries a directory has,
+ * and however deep, a thread's memory is the parser's window: each level of
+ * the recursion keeps two offsets, no listing. */
+static void walk_dir(struct walk *w, unsigned long long start)
+{
+    struct rebuild *rb = w->rb;
+    unsigned long long len, at = start;
+    size_t plen = w->plen;
     int rc;
 
-    volume_url(&w->rb->cfg, url, sizeof(url), w->rb->roots[w->root], w->prefix);
-    atomic_fetch_add(&w->rb->dirs, 1);
-    rc = crawl_list(w->vc, url, on_leaf_entry, w, why, sizeof(why));
-    if (rc < 0) {
-        fprintf(stderr, "mkv-rebuild: %s\n", why);
-        atomic_fetch_add(&w->rb->errors, 1);
+    set_url(w);
+    atomic_fetch_add(&rb->dirs, 1);
+    rc = crawl_fetch(w->vc, w->url, w->spool, start, &len, w->why, sizeof(w->why));
+    if (rc == 0) {
+        crawl_parser_init(w->parser, on_leaf_entry, w);
+        for (;;) {
+            w->descend = 0;
+            rc = parse_spool(w, at, start + len);
+            if (rc == 0 && crawl_finish(w->parser) < 0) {
+                set_url(w);
+                snprintf(w->why, sizeof(w->why), "GET %s: %s", w->url, w->parser->error);
+                rc = -1;
+            }
+            if (rc < 0 || !w->descend)
+                break;
+            at += w->parser->stop_at;
+            walk_dir(w, start + len);
+            w->plen = plen;
+            w->prefix[plen] = '\0';
+            crawl_parser_resume(w->parser, on_leaf_entry, w);
+        }
     }
-    return rc;
+    if (rc < 0) { /* 1: gone since its parent was listed */
+        fprintf(stderr, "mkv-rebuild: %s\n", w->why);
+        atomic_fetch_add(&rb->errors, 1);
+    }
+    /* the disk space of this listing (and its children's) is free again */
+    if (ftruncate(w->spool, (off_t)start) < 0 && start == 0)
+        fprintf(stderr, "mkv-rebuild: cannot truncate a spool file: %s\n", strerror(errno));
 }
+
+/* The <b> directories of one <a> directory: hex2 names, at most 22 x 22
+ * (upper and lower case), read before any is walked. */
+struct bdirs {
+    int n;
+    char name[22 * 22][3];
+};
 
 static int on_a_entry(void *arg, const struct mkv_dirent *e)
 {
-    struct walk *w = arg;
+    struct bdirs *b = arg;
 
-    if (!e->is_dir || !is_hex2(e->name))
-        return 0;
-    snprintf(w->prefix + 4, sizeof(w->prefix) - 4, "%s/", e->name);
-    w->plen = 7;
-    walk_dir(w);
+    if (e->is_dir && is_hex2(e->name) && b->n < (int)(sizeof(b->name) / sizeof(b->name[0])))
+        memcpy(b->name[b->n++], e->name, 3);
     return 0;
+}
+
+/* A temporary file for one thread's listings, in the index directory: on
+ * the disk (a tmpfs /tmp would be memory again), and gone once closed. */
+static int spool_open(const char *dir)
+{
+    char path[4096];
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+    if (fd >= 0)
+        return fd;
+    /* a file system without O_TMPFILE */
+    if (snprintf(path, sizeof(path), "%s/.mkv-rebuild-XXXXXX", dir) >= (int)sizeof(path))
+        return -1;
+    if ((fd = mkostemp(path, O_CLOEXEC)) >= 0)
+        unlink(path);
+    return fd;
 }
 
 static void *worker(void *arg)
 {
     struct rebuild *rb = arg;
     struct mkv_vclient vc;
-    struct walk w;
+    struct walk w; /* 20 KiB: the window and buffers, on the thread's stack */
+    struct bdirs b;
 
-    if (vclient_init(&vc, &rb->cfg) < 0) {
+    memset(&w, 0, sizeof(w));
+    w.rb = rb;
+    w.vc = &vc;
+    w.parser = malloc(sizeof(*w.parser));
+    w.spool = spool_open(rb->cfg.db);
+    if (!w.parser || w.spool < 0 || vclient_init(&vc, &rb->cfg) < 0) {
+        fprintf(stderr, "mkv-rebuild: cannot start a crawl thread: %s\n",
+                w.spool < 0 ? "no temporary file in the index directory" : "out of memory");
+        free(w.parser);
+        if (w.spool >= 0)
+            close(w.spool);
         atomic_fetch_add(&rb->errors, 1);
         atomic_fetch_add(&rb->exited, 1);
         return NULL;
     }
     for (;;) {
         size_t i = atomic_fetch_add(&rb->next, 1);
-        char url[MKV_VOLPATH_MAX + MKV_PATH_MAX + 16], why[512];
 
         if (i >= rb->njobs)
             break;
-        memset(&w, 0, sizeof(w));
-        w.rb = rb;
-        w.vc = &vc;
         w.root = rb->jobs[i].root;
         snprintf(w.prefix, sizeof(w.prefix), "/%s/", rb->jobs[i].a);
-        volume_url(&rb->cfg, url, sizeof(url), rb->roots[w.root], w.prefix);
+        set_url(&w);
         atomic_fetch_add(&rb->dirs, 1);
-        if (crawl_list(&vc, url, on_a_entry, &w, why, sizeof(why)) < 0) {
-            fprintf(stderr, "mkv-rebuild: %s\n", why);
+        b.n = 0;
+        if (crawl_list(&vc, w.url, on_a_entry, &b, w.why, sizeof(w.why)) < 0) {
+            fprintf(stderr, "mkv-rebuild: %s\n", w.why);
             atomic_fetch_add(&rb->errors, 1);
+        }
+        for (int k = 0; k < b.n; k++) {
+            snprintf(w.prefix + 4, sizeof(w.prefix) - 4, "%s/", b.name[k]);
+            w.plen = 7;
+            walk_dir(&w, 0);
         }
         atomic_fetch_sub(&rb->vol_left[rb->rootvol[w.root]], 1);
         atomic_fetch_add(&rb->done, 1);
     }
     vclient_free(&vc);
+    free(w.parser);
+    close(w.spool);
     atomic_fetch_add(&rb->exited, 1);
     return NULL;
 }
@@ -444,64 +602,81 @@ static void progress(struct rebuild *rb, double t0, int final)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: mkv-rebuild [-c FILE] [--concurrency=N] [--skip-unreachable] "
-                    "[--name=value ...]\n\n"
-                    "Rebuilds the index from the files on the volumes.  Safe while workers\n"
-                    "serve; run into an empty index directory to start from scratch.  Run it\n"
-                    "when the index is lost, not from cron.  About 2 minutes per million\n"
-                    "keys (3 replicas) on 2 CPUs; memory does not grow with the keys.\n"
-                    "Exit status: 0 done, 1 errors, 2 bad usage or a volume not crawlable.\n\n");
+    fprintf(stderr,
+            "usage: mkv-rebuild [-c FILE] [--concurrency=N] [--skip-unreachable] "
+            "[--name=value ...]\n\n"
+            "Rebuilds the index from the files on the volumes.  Safe while workers\n"
+            "serve; run into an empty index directory to start from scratch.  Run it\n"
+            "when the index is lost, not from cron.  About 2 minutes per million\n"
+            "keys (3 replicas) on 2 CPUs; memory does not grow with the keys.\n"
+            "A volume that cannot be crawled stops it before it writes anything\n"
+            "(exit status 1), unless --skip-unreachable.\n\n"
+            "%s\n",
+            MKV_EXIT_HELP);
     config_usage("mkv-rebuild");
+}
+
+/* The tool's own flags (config_split): 1 taken, 0 a setting's, -1 a bad
+ * value. */
+static int own_arg(void *ctx, const char *a, char *err, size_t errlen)
+{
+    struct rebuild *rb = ctx;
+    long long n;
+
+    if (!strcmp(a, "--skip-unreachable")) {
+        rb->skip_unreachable = 1;
+    } else if (!strncmp(a, "--concurrency=", 14)) {
+        if (num_parse(a + 14, 1, 256, &n) < 0) {
+            snprintf(err, errlen, "--concurrency must be 1..256");
+            return -1;
+        }
+        rb->concurrency = (int)n;
+    } else {
+        return 0;
+    }
+    return 1;
 }
 
 int main(int argc, char **argv)
 {
     static struct rebuild rb;
     struct mkv_vclient vc;
+    struct mkv_args ca;
     struct tally t;
     pthread_t tids[256];
-    char *cargv[256], err[512];
-    int cargc = 0, nthreads;
+    char err[512];
+    int nthreads, rc;
     double t0;
 
     rb.concurrency = 16;
-    for (int i = 0; i < argc && cargc < 255; i++) {
-        long n;
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            usage();
-            return 0;
-        } else if (!strcmp(argv[i], "--skip-unreachable")) {
-            rb.skip_unreachable = 1;
-        } else if (!strncmp(argv[i], "--concurrency=", 14)) {
-            char *end;
-            n = strtol(argv[i] + 14, &end, 10);
-            if (*end || n < 1 || n > 256) {
-                fprintf(stderr, "mkv-rebuild: --concurrency must be 1..256\n");
-                return 2;
-            }
-            rb.concurrency = (int)n;
-        } else {
-            cargv[cargc++] = argv[i];
-        }
-    }
-    if (config_load(&rb.cfg, cargc, cargv, err, sizeof(err)) < 0) {
+    if (config_split(argc, argv, own_arg, &rb, &ca, err, sizeof(err)) < 0) {
         fprintf(stderr, "mkv-rebuild: %s\n", err);
-        return 2;
+        return MKV_EXIT_USAGE;
+    }
+    if (ca.help) {
+        usage();
+        return MKV_EXIT_OK;
+    }
+    rc = config_load(&rb.cfg, ca.argc, ca.argv, err, sizeof(err));
+    config_args_free(&ca);
+    if (rc < 0) {
+        fprintf(stderr, "mkv-rebuild: %s\n", err);
+        return MKV_EXIT_USAGE;
     }
     log_set_level(rb.cfg.log_level);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || vclient_init(&vc, &rb.cfg) < 0) {
         fprintf(stderr, "mkv-rebuild: cannot initialise libcurl\n");
-        return 1;
+        return MKV_EXIT_INCOMPLETE;
     }
     t0 = now_s();
     if (find_roots(&rb, &vc) < 0) {
         vclient_free(&vc);
-        return 2;
+        return MKV_EXIT_INCOMPLETE;
     }
     vclient_free(&vc);
     if (index_open(&rb.ix, rb.cfg.db, rb.cfg.cache_mb, err, sizeof(err)) < 0) {
         fprintf(stderr, "mkv-rebuild: %s\n", err);
-        return 1;
+        return MKV_EXIT_INDEX;
     }
     /* A rebuild can run again: its commits need not each wait for the disk;
      * one flush at the end makes them durable. */
@@ -542,5 +717,5 @@ int main(int argc, char **argv)
            "while crawling, %ld keys left locked, %ld errors\n",
            atomic_load(&rb.offplacement), atomic_load(&rb.misplaced), atomic_load(&rb.undecodable),
            atomic_load(&rb.vanished), atomic_load(&rb.busy), atomic_load(&rb.errors));
-    return atomic_load(&rb.errors) || atomic_load(&rb.busy) ? 1 : 0;
+    return atomic_load(&rb.errors) || atomic_load(&rb.busy) ? MKV_EXIT_INCOMPLETE : MKV_EXIT_OK;
 }

@@ -28,11 +28,11 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "exitcodes.h"
 #include "index.h"
 #include "log.h"
 
-#define MAX_CONFIG_ARGS 256
-#define LOCK_FILE       "upkeep.lock"
+#define LOCK_FILE "upkeep.lock"
 
 struct logstat {
     long files;
@@ -41,13 +41,15 @@ struct logstat {
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: mkv-upkeep [-c FILE] [--name=value ...] checkpoint\n"
-                    "       mkv-upkeep [-c FILE] [--name=value ...] backup DIR\n\n"
-                    "checkpoint  force a checkpoint of the index and remove the log files\n"
-                    "            no longer needed (run it every few minutes from cron)\n"
-                    "backup DIR  hot backup of the index into DIR (absent or empty) while\n"
-                    "            workers write; the copy is recovered and its records counted\n\n"
-                    "Exit status: 0 done, 1 failed, 2 bad usage or settings.\n\n");
+    fprintf(stderr,
+            "usage: mkv-upkeep [-c FILE] [--name=value ...] checkpoint\n"
+            "       mkv-upkeep [-c FILE] [--name=value ...] backup DIR\n\n"
+            "checkpoint  force a checkpoint of the index and remove the log files\n"
+            "            no longer needed (run it every few minutes from cron)\n"
+            "backup DIR  hot backup of the index into DIR (absent or empty) while\n"
+            "            workers write; the copy is recovered and its records counted\n\n"
+            "%s\n",
+            MKV_EXIT_HELP);
     config_usage("mkv-upkeep");
 }
 
@@ -339,71 +341,73 @@ static int do_backup(struct mkv_index *ix, const char *dir, int cache_mb)
     return fflush(stdout) == 0 ? 0 : 1;
 }
 
-/* Splits argv into the settings for config_load (cargv, NULL-terminated)
- * and the subcommand words.  Returns 0 to go on, -1 after printing the help,
- * or 2 (bad usage). */
-static int parse_args(int argc, char **argv, char **cargv, int *cargc, char **words, int *nwords)
-{
-    *cargc = 0;
-    *nwords = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
+/* The subcommand words, the arguments that are not flags (config_split):
+ * 1 taken, 0 a setting's, -1 one word too many. */
+struct words {
+    const char *w[2];
+    int n;
+};
 
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage();
-            return -1;
-        }
-        if (i == 0 || !strcmp(a, "-c") || !strncmp(a, "--", 2)) {
-            if (*cargc + 2 >= MAX_CONFIG_ARGS) {
-                fprintf(stderr, "mkv-upkeep: too many arguments\n");
-                return 2;
-            }
-            cargv[(*cargc)++] = argv[i];
-            if (!strcmp(a, "-c") && i + 1 < argc)
-                cargv[(*cargc)++] = argv[++i];
-        } else if (*nwords < 2) {
-            words[(*nwords)++] = argv[i];
-        } else {
-            fprintf(stderr, "mkv-upkeep: unexpected argument '%.64s'\n", a);
-            return 2;
-        }
-    }
-    cargv[*cargc] = NULL;
-    if ((*nwords == 1 && !strcmp(words[0], "checkpoint")) ||
-        (*nwords == 2 && !strcmp(words[0], "backup")))
+static int own_arg(void *ctx, const char *a, char *err, size_t errlen)
+{
+    struct words *ws = ctx;
+
+    if (a[0] == '-')
         return 0;
-    usage();
-    return 2;
+    if (ws->n == 2) {
+        snprintf(err, errlen, "unexpected argument '%.64s'", a);
+        return -1;
+    }
+    ws->w[ws->n++] = a;
+    return 1;
 }
 
 int main(int argc, char **argv)
 {
     struct mkv_config cfg;
     struct mkv_index ix;
-    char *cargv[MAX_CONFIG_ARGS], *words[2], err[512];
-    int cargc, nwords, backup, locked, lockfd, rc;
+    struct mkv_args ca;
+    struct words words = {{NULL, NULL}, 0};
+    char err[512];
+    int backup, locked, lockfd, rc;
 
-    if ((rc = parse_args(argc, argv, cargv, &cargc, words, &nwords)) != 0)
-        return rc < 0 ? 0 : rc;
-    if (config_load(&cfg, cargc, cargv, err, sizeof(err)) < 0) {
+    if (config_split(argc, argv, own_arg, &words, &ca, err, sizeof(err)) < 0) {
         fprintf(stderr, "mkv-upkeep: %s\n", err);
-        return 2;
+        return MKV_EXIT_USAGE;
+    }
+    if (ca.help) {
+        usage();
+        return MKV_EXIT_OK;
+    }
+    if (!(words.n == 1 && !strcmp(words.w[0], "checkpoint")) &&
+        !(words.n == 2 && !strcmp(words.w[0], "backup"))) {
+        config_args_free(&ca);
+        usage();
+        return MKV_EXIT_USAGE;
+    }
+    rc = config_load(&cfg, ca.argc, ca.argv, err, sizeof(err));
+    config_args_free(&ca);
+    if (rc < 0) {
+        fprintf(stderr, "mkv-upkeep: %s\n", err);
+        return MKV_EXIT_USAGE;
     }
     log_set_level(cfg.log_level);
-    backup = !strcmp(words[0], "backup");
-    if (index_exists(cfg.db) < 0 || (locked = upkeep_lock(cfg.db, backup, &lockfd)) < 0)
-        return 1;
+    backup = !strcmp(words.w[0], "backup");
+    if (index_exists(cfg.db) < 0)
+        return MKV_EXIT_INDEX;
+    if ((locked = upkeep_lock(cfg.db, backup, &lockfd)) < 0)
+        return MKV_EXIT_INCOMPLETE;
     if (index_open(&ix, cfg.db, cfg.cache_mb, err, sizeof(err)) < 0) {
         fprintf(stderr, "mkv-upkeep: %s\n", err);
         close(lockfd);
-        return 1;
+        return MKV_EXIT_INDEX;
     }
     if (backup) {
-        rc = do_backup(&ix, words[1], cfg.cache_mb);
+        rc = do_backup(&ix, words.w[1], cfg.cache_mb);
     } else {
         rc = do_checkpoint(&ix, locked == 0);
         index_close(&ix);
     }
     close(lockfd);
-    return rc;
+    return rc == 0 ? MKV_EXIT_OK : MKV_EXIT_INCOMPLETE;
 }

@@ -19,11 +19,17 @@
 
 #include "log.h"
 #include "md5.h"
+#include "method.h"
+#include "num.h"
 #include "placement.h"
 #include "rebalance.h"
 #include "record.h"
+#include "store.h"
 
-#define LIST_CAP 1000000 /* keys one unlimited listing may return (SPEC 5.3) */
+/* The largest Content-Length taken: 18 digits, as far below 2^63 as any
+ * volume's disk is below it. */
+#define MKV_LENGTH_MAX 999999999999999999LL
+#define LIST_CAP       1000000 /* keys one unlimited listing may return (SPEC 5.3) */
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -35,53 +41,6 @@ static void index_failed(struct worker *w, struct req *r, const char *what)
         reply_error(r, 503, "the index needs recovery (under way): retry shortly");
     else
         reply_error(r, 500, what);
-}
-
-/* Where DELETE looks: every volume the record lists, and every volume
- * placement names.  A record rebuilt while the key was being crawled may not
- * list every replica yet; removing only those would let the crawl bring the
- * key back from the others.  A volume without the file answers 404: fine. */
-static int delete_targets(struct worker *w, struct req *r, const struct mkv_record *rec,
-                          const char *path, char urls[][URL_MAX], char **ptrs)
-{
-    struct mkv_placement p;
-    int n = 0;
-
-    for (int i = 0; i < rec->nvols; i++) {
-        volume_url(w->cfg, urls[n], URL_MAX, rec->vols[i], path);
-        ptrs[n] = urls[n];
-        n++;
-    }
-    if (key2volumes(w->cfg, r->key, r->klen, &p) < 0)
-        return n;
-    for (int i = 0; i < p.n; i++) {
-        int listed = 0;
-        for (int j = 0; j < rec->nvols; j++)
-            listed |= !strcmp(rec->vols[j], p.vols[i]);
-        if (listed)
-            continue;
-        volume_url(w->cfg, urls[n], URL_MAX, p.vols[i], path);
-        ptrs[n] = urls[n];
-        n++;
-    }
-    return n;
-}
-
-/* Bounded decimal: at most 18 digits, nothing else. */
-static int parse_length(const char *s, long long *out)
-{
-    long long v = 0;
-    int d = 0;
-
-    for (; *s; s++, d++) {
-        if (!isdigit((unsigned char)*s) || d == 18)
-            return -1;
-        v = v * 10 + (*s - '0');
-    }
-    if (d == 0)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 static ssize_t read_fd(void *arg, char *buf, size_t cap)
@@ -110,36 +69,6 @@ static ssize_t read_fcgi(void *arg, char *buf, size_t cap)
     if (n < 0 || FCGX_GetError(in) != 0)
         return -1;
     return n;
-}
-
-/* How long a write waits for failchk to free a lock a dead process held:
- * its supervisor runs failchk as soon as it reaps it; another pool's
- * supervisor within MONITOR_EVERY (5 s) if the whole pool died. */
-#define DEAD_HOLDER_WAIT_MS 8000
-
-/* Takes the key's write lock, or replies 409/500 and returns -1.  A lock
- * held by a process that died is waited for (see index_lock_after_dead).
- * *retry tells the handler that this request may be the retry of one that
- * died half-way (seen.h): its request id was seen before, or it had to wait
- * for a dead holder.  The handler then answers by whether the key is in the
- * state the request asked for, which its first try may have reached. */
-static int lock_key(struct worker *w, struct req *r, struct mkv_keylock *kl, int *retry)
-{
-    int rc = index_lock(w->ix, r->key, r->klen, kl);
-
-    /* nginx's $request_id, the same for every try of one client request */
-    *retry = seen_mark(w->seen, param(r, "MKV_REQUEST_ID"));
-    if (rc == MKV_BUSY) {
-        rc = index_lock_after_dead(w->ix, r->key, r->klen, kl, DEAD_HOLDER_WAIT_MS);
-        *retry |= rc == MKV_OK;
-    }
-    if (rc == MKV_OK)
-        return 0;
-    if (rc == MKV_BUSY)
-        reply_error(r, 409, "another write of this key is in progress");
-    else
-        index_failed(w, r, "index lock failed");
-    return -1;
 }
 
 /* ---- GET / HEAD ------------------------------------------------------- */
@@ -174,6 +103,16 @@ static void handle_get(struct worker *w, struct req *r)
     int order[MKV_RECORD_VOLS], rc, chosen = -1, answered = 0;
 
     rc = index_get(w->ix, r->key, r->klen, &rec);
+    if (rc == MKV_BADREC) {
+        /* Its bytes never reach a header; the log names the key. */
+        char esc[3 * MKV_URI_MAX + 1];
+
+        if (escape_nonprint(r->key, r->klen, esc, sizeof(esc)) < 0)
+            snprintf(esc, sizeof(esc), "(a key of %zu bytes)", r->klen);
+        log_error("malformed index record for key %s: not served (mkv-delete removes it)", esc);
+        reply_error(r, 500, "the index record of this key is malformed: see the log");
+        return;
+    }
     if (rc != MKV_OK && rc != MKV_NOTFOUND) {
         index_failed(w, r, "index read failed");
         return;
@@ -238,45 +177,47 @@ static void handle_get(struct worker *w, struct req *r)
     reply(r, 302, hdr, NULL, NULL, 0);
 }
 
-/* ---- PUT -------------------------------------------------------------- */
+/* ---- PUT, DELETE, UNLINK: the store does the work ---------------------- */
 
-/* Removes the replicas a failed PUT may have written, then its record.  The
- * record stays SOFT (listed by ?unlinked) only if such a replica could not be
- * removed, so nothing live ever points at missing data.  A volume that never
- * got a byte of the request is not asked: it may well be the one that is down. */
-static void undo_put(struct worker *w, struct req *r, char **urls, int n, const int *touched)
+/* A store result as an HTTP status (ok: the status of success). */
+static int store_status(int rc, int ok)
 {
-    char *maybe[MKV_MAX_REPLICAS], why[256];
-    int m = 0;
-
-    for (int i = 0; i < n; i++)
-        if (!touched || touched[i])
-            maybe[m++] = urls[i];
-    if (m > 0 && vclient_delete(&w->vc, maybe, m, why, sizeof(why)) < 0) {
-        log_error("PUT cleanup of a key of %zu bytes left a SOFT record: %s", r->klen, why);
-        return;
+    switch (rc) {
+    case STORE_OK: return ok;
+    case STORE_EXISTS:
+    case STORE_PROTECTED: return 403;
+    case STORE_ABSENT: return 404;
+    case STORE_BUSY: return 409;
+    case STORE_EMPTY: return 411;
+    case STORE_BODY:
+    case STORE_BADMD5: return 400;
+    case STORE_RECOVERING: return 503;
+    default: return 500;
     }
-    if ((m = index_del(w->ix, r->key, r->klen)) < 0 && m != MKV_NOTFOUND)
-        log_error("PUT cleanup: index delete failed");
 }
 
-/* The live record was committed but the log flush failed (a disk error):
- * it is visible, and a machine crash may keep it or not.  A 500 must not
- * leave the key live, so the record goes back to SOFT; the replicas stay,
- * since whichever record survives a crash names them.  DELETE purges. */
-static void unsure_put(struct worker *w, struct req *r, struct mkv_record *rec)
+static void reply_store(struct req *r, int rc, int ok, const struct store_note *note,
+                        const char *why)
 {
-    rec->deleted = 1;
-    if (index_put_written(w->ix, r->key, r->klen, rec) != MKV_OK)
-        log_error("PUT: index flush failed and the record stays live");
-    index_failed(w, r, "index flush failed (disk error): the key is left unlinked");
+    int status = store_status(rc, ok);
+
+    r->bytes_in = note->bytes_in;
+    snprintf(r->volume, sizeof(r->volume), "%s", note->volume);
+    /* The original's 404 of DELETE and UNLINK has no body. */
+    if (status == ok || status == 404)
+        reply(r, status, NULL, NULL, NULL, 0);
+    else
+        reply_error(r, status, why);
+}
+
+static struct mkv_store store_of(struct worker *w)
+{
+    return (struct mkv_store){.cfg = w->cfg, .ix = w->ix, .vc = &w->vc, .seen = w->seen};
 }
 
 struct body {
-    int fd;           /* spooled body file (REQUEST_BODY_FILE), or -1 */
-    long long length; /* -1: unknown (chunked, streamed by nginx) */
-    body_read_fn rd;  /* reads it: from the file, or from FastCGI stdin */
-    void *rdarg;
+    int fd; /* spooled body file (REQUEST_BODY_FILE), or -1 */
+    struct store_body sb;
 };
 
 /* Finds the body: FastCGI stdin (the shipped fronts: nginx streams it as it
@@ -290,10 +231,10 @@ static int open_body(struct req *r, struct body *b)
     struct stat st;
 
     b->fd = -1;
-    b->length = -1;
-    b->rd = read_fcgi;
-    b->rdarg = r->fr->in;
-    if (*cl && parse_length(cl, &b->length) < 0) {
+    b->sb.length = -1;
+    b->sb.rd = read_fcgi;
+    b->sb.rdarg = r->fr->in;
+    if (*cl && num_parse(cl, 0, MKV_LENGTH_MAX, &b->sb.length) < 0) {
         reply_error(r, 400, "invalid Content-Length");
         return -1;
     }
@@ -304,197 +245,51 @@ static int open_body(struct req *r, struct body *b)
             reply_error(r, 500, "cannot read the spooled request body");
             return -1;
         }
-        b->length = st.st_size;
-        b->rd = read_fd;
-        b->rdarg = &b->fd;
-    } else if (!*cl && strcasestr(param(r, "HTTP_TRANSFER_ENCODING"), "chunked")) {
-        return 0; /* length unknown: vclient_put finds out whether it is empty */
+        b->sb.length = st.st_size;
+        b->sb.rd = read_fd;
+        b->sb.rdarg = &b->fd;
+        return 0;
     }
-    if (b->length <= 0) {
+    /* No length and not chunked: HTTP's 411. */
+    if (!*cl && !te_is_chunked(param(r, "HTTP_TRANSFER_ENCODING"))) {
         reply_error(r, 411, "empty body: a value needs at least one byte");
         return -1;
     }
     return 0;
 }
 
-/* Whether the body's MD5 is hash (hex).  It reads the body: only for a PUT
- * that then answers without storing it. */
-static int same_body(const struct body *b, const char *hash)
-{
-    unsigned char d[16];
-    char hex[33], buf[65536];
-    struct mkv_md5 m;
-    ssize_t n;
-
-    if (strlen(hash) != 32 || md5_init(&m) < 0)
-        return 0;
-    while ((n = b->rd(b->rdarg, buf, sizeof(buf))) > 0) {
-        if (md5_update(&m, buf, (size_t)n) < 0) {
-            md5_free(&m);
-            return 0;
-        }
-    }
-    if (md5_final(&m, d) < 0 || n < 0)
-        return 0;
-    md5_hex(d, hex);
-    return strcmp(hex, hash) == 0;
-}
-
 static void handle_put(struct worker *w, struct req *r)
 {
-    struct mkv_placement p;
-    struct mkv_record rec;
-    struct mkv_keylock kl;
-    struct body b;
-    char path[MKV_PATH_MAX], url[MKV_MAX_REPLICAS][URL_MAX], *urls[MKV_MAX_REPLICAS];
-    struct vput v;
+    struct mkv_store s = store_of(w);
+    struct store_note note = {0};
+    struct body b = {.fd = -1};
     unsigned char want[16];
     const char *cmd5 = param(r, "HTTP_CONTENT_MD5");
-    int rc, have_md5 = *cmd5 != '\0', retry;
+    char why[512];
+    int rc;
 
-    if (have_md5 && parse_content_md5(cmd5, want) < 0) {
+    if (*cmd5 && parse_content_md5(cmd5, want) < 0) {
         reply_error(r, 400, "Content-MD5 must be 32 hex digits or 24 base64 characters");
         return;
     }
-    b.fd = -1;
-    if (key2path(r->key, r->klen, path) < 0 || key2volumes(w->cfg, r->key, r->klen, &p) < 0) {
-        reply_error(r, 500, "placement failed");
-        return;
-    }
-    /* The original's order: 409 (a write in flight) before 411, 403. */
-    if (lock_key(w, r, &kl, &retry) < 0)
-        return;
     if (open_body(r, &b) < 0)
-        goto unlock;
-    rc = index_get(w->ix, r->key, r->klen, &rec);
-    if (rc != MKV_OK && rc != MKV_NOTFOUND) {
-        index_failed(w, r, "index read failed");
-        goto unlock;
-    }
-    if (rc == MKV_OK && !rec.deleted) {
-        /* The retry of a PUT whose worker died after storing it: the key
-         * holds exactly this body, which is what the client asked for. */
-        if (retry && same_body(&b, rec.hash)) {
-            reply(r, 201, NULL, NULL, NULL, 0);
-            goto unlock;
-        }
-        reply_error(r, 403, "key exists: DELETE or UNLINK it before writing it again");
-        goto unlock;
-    }
-    /* SOFT while the replicas are written: a crash here leaves a record that
-     * ?unlinked lists and DELETE purges, never a live one.  Written, not
-     * flushed: the 201 waits for the live record's flush, which takes this
-     * one along; a machine crash before it could lose only this record, and
-     * with it nothing but orphan files no record points at. */
-    memset(&rec, 0, sizeof(rec));
-    rec.deleted = 1;
-    record_set_vols(&rec, &p);
-    if (index_put_written(w->ix, r->key, r->klen, &rec) != MKV_OK) {
-        index_failed(w, r, "index write failed");
-        goto unlock;
-    }
-    for (int i = 0; i < p.n; i++) {
-        volume_url(w->cfg, url[i], URL_MAX, p.vols[i], path);
-        urls[i] = url[i];
-    }
-    memset(&v, 0, sizeof(v));
-    v.length = b.length;
-    v.rd = b.rd;
-    v.rdarg = b.rdarg;
-    snprintf(r->volume, sizeof(r->volume), "%s", p.vols[0]);
-    rc = vclient_put(&w->vc, urls, p.n, &v);
-    r->bytes_in = v.sent;
-    if (rc < 0) {
-        undo_put(w, r, urls, p.n, v.touched);
-        reply_error(r, rc == VPUT_EMPTY ? 411 : rc == VPUT_BODY ? 400 : 500, v.why);
-        goto unlock;
-    }
-    if (have_md5 && memcmp(want, v.md5, 16) != 0) {
-        undo_put(w, r, urls, p.n, NULL);
-        reply_error(r, 400, "Content-MD5 does not match the body");
-        goto unlock;
-    }
-    rec.deleted = 0;
-    if (w->cfg->md5sum)
-        md5_hex(v.md5, rec.hash);
-    rc = index_put(w->ix, r->key, r->klen, &rec);
-    if (rc == MKV_UNSURE) {
-        unsure_put(w, r, &rec);
-        goto unlock;
-    }
-    if (rc != MKV_OK) {
-        undo_put(w, r, urls, p.n, NULL);
-        index_failed(w, r, "index write failed");
-        goto unlock;
-    }
-    reply(r, 201, NULL, NULL, NULL, 0);
-
-unlock:
-    index_unlock(w->ix, &kl);
+        return;
+    b.sb.want_md5 = *cmd5 ? want : NULL;
+    rc = store_put(&s, r->key, r->klen, param(r, "MKV_REQUEST_ID"), &b.sb, &note, why, sizeof(why));
+    reply_store(r, rc, 201, &note, why);
     if (b.fd >= 0)
         close(b.fd);
 }
 
-/* ---- DELETE / UNLINK -------------------------------------------------- */
-
 static void handle_delete(struct worker *w, struct req *r, int unlink_only)
 {
-    struct mkv_record rec;
-    struct mkv_keylock kl;
-    char path[MKV_PATH_MAX], url[MKV_RECORD_VOLS + MKV_MAX_REPLICAS][URL_MAX];
-    char *urls[MKV_RECORD_VOLS + MKV_MAX_REPLICAS], why[256];
-    int rc, n, retry;
+    struct mkv_store s = store_of(w);
+    struct store_note note = {0};
+    char why[512];
+    int rc = store_delete(&s, r->key, r->klen, param(r, "MKV_REQUEST_ID"), unlink_only, &note, why,
+                          sizeof(why));
 
-    if (lock_key(w, r, &kl, &retry) < 0)
-        return;
-    rc = index_get(w->ix, r->key, r->klen, &rec);
-    if (rc != MKV_OK && rc != MKV_NOTFOUND) {
-        index_failed(w, r, "index read failed");
-        goto unlock;
-    }
-    if (rc == MKV_NOTFOUND || (unlink_only && rec.deleted)) {
-        /* The retry of a DELETE (UNLINK) whose worker died after doing it:
-         * the key is gone (unlinked), as asked. */
-        int done = retry && (unlink_only ? rc == MKV_OK : rc == MKV_NOTFOUND);
-        reply(r, done ? 204 : 404, NULL, NULL, NULL, 0);
-        goto unlock;
-    }
-    if (!unlink_only && !rec.deleted && w->cfg->protect) {
-        reply_error(r, 403, "protected: UNLINK the key before deleting it");
-        goto unlock;
-    }
-    if (!rec.deleted) {
-        rec.deleted = 1;
-        if (index_put(w->ix, r->key, r->klen, &rec) != MKV_OK) {
-            index_failed(w, r, "index write failed");
-            goto unlock;
-        }
-    }
-    if (unlink_only) {
-        reply(r, 204, NULL, NULL, NULL, 0);
-        goto unlock;
-    }
-    if (key2path(r->key, r->klen, path) < 0) {
-        reply_error(r, 500, "placement failed");
-        goto unlock;
-    }
-    n = delete_targets(w, r, &rec, path, url, urls);
-    if (rec.nvols > 0)
-        snprintf(r->volume, sizeof(r->volume), "%s", rec.vols[0]);
-    if (vclient_delete(&w->vc, urls, n, why, sizeof(why)) < 0) {
-        /* The record stays SOFT: ?unlinked shows it, DELETE retries it. */
-        reply_error(r, 500, why);
-        goto unlock;
-    }
-    rc = index_del(w->ix, r->key, r->klen);
-    if (rc < 0 && rc != MKV_NOTFOUND) {
-        index_failed(w, r, "index delete failed");
-        goto unlock;
-    }
-    reply(r, 204, NULL, NULL, NULL, 0);
-
-unlock:
-    index_unlock(w->ix, &kl);
+    reply_store(r, rc, 204, &note, why);
 }
 
 /* ---- REBALANCE ------------------------------------------------------ */
@@ -522,15 +317,27 @@ static void handle_rebalance(struct worker *w, struct req *r)
 
 /* ---- ?list / ?unlinked ------------------------------------------------ */
 
+/* A page (limit > 0) is read in one pass and held as JSON until it is
+ * sent, since "next" comes first in the answer: one pass is what keeps a
+ * pager from skipping a key written meanwhile.  A page is cut short (with a
+ * "next" of its own) when its JSON would pass this many bytes, so a worker
+ * never holds more however large the limit; a pager follows "next" as
+ * always.  An unlimited listing is counted first (for the 413), then streamed
+ * in one pass; if that pass fails the answer is cut off, never completed. */
+#define PAGE_BYTES (1 << 20)
+
 struct listing {
     struct req *r;
     const char *prefix;
     size_t plen;
     int want_deleted; /* ?unlinked */
-    long long limit;  /* emit at most this many (0: no limit) */
-    long long count;  /* matches seen */
-    int emit;         /* second pass: write keys out */
+    long long limit;  /* > 0: one page of at most this many */
+    long long count;  /* matches taken */
+    int counting;     /* the unlimited listing's first pass: count only */
     int over;         /* more than LIST_CAP matches */
+    char *page;       /* limit > 0: the page's keys as JSON, comma-separated */
+    size_t used, cap;
+    int failed; /* out of memory for the page */
     char next[MKV_URI_MAX + 1];
     size_t nextlen;
     int have_next;
@@ -573,27 +380,80 @@ static size_t utf8_sanitize(const unsigned char *s, size_t n, char *out)
     return o;
 }
 
-static void out_json_string(struct req *r, const char *s, size_t n)
+/* Writes key as a JSON string into out; returns its length, or 0 when it
+ * cannot be written (an over-long key only an imported index could hold). */
+static size_t json_key(const char *s, size_t n, char *out, size_t cap)
 {
-    char clean[3 * MKV_URI_MAX], buf[6 * 3 * MKV_URI_MAX + 3];
+    char clean[3 * MKV_URI_MAX];
     size_t cn, len = 0;
     json_t *js;
 
-    if (n > MKV_URI_MAX) { /* only an imported index could hold such a key */
-        log_error("listing: skipped a key of %zu bytes", n);
-        out(r, "\"\"", 2);
-        return;
-    }
+    if (n > MKV_URI_MAX)
+        return 0;
     cn = utf8_sanitize((const unsigned char *)s, n, clean);
     js = json_stringn(clean, cn);
     if (js)
-        len = json_dumpb(js, buf, sizeof(buf), JSON_ENCODE_ANY);
-
-    if (len > 0 && len <= sizeof(buf))
-        out(r, buf, len);
-    else
-        out(r, "\"\"", 2);
+        len = json_dumpb(js, out, cap, JSON_ENCODE_ANY);
     json_decref(js);
+    return len <= cap ? len : 0;
+}
+
+/* The largest JSON one key can take: each byte 3 after sanitizing, 6 when
+ * \u-escaped, and the quotes. */
+#define KEY_JSON_MAX (6 * 3 * MKV_URI_MAX + 3)
+
+static void out_json_string(struct req *r, const char *s, size_t n)
+{
+    char buf[KEY_JSON_MAX];
+    size_t len = json_key(s, n, buf, sizeof(buf));
+
+    if (len == 0) {
+        log_error("listing: a key of %zu bytes cannot be listed", n);
+        out(r, "\"\"", 2);
+        return;
+    }
+    out(r, buf, len);
+}
+
+/* Appends one key to the page; 0, or -1 when the page is full (or out of
+ * memory: l->failed). */
+static int page_add(struct listing *l, const char *key, size_t klen)
+{
+    char buf[KEY_JSON_MAX];
+    size_t len = json_key(key, klen, buf, sizeof(buf)), need;
+
+    if (len == 0) {
+        log_error("listing: a key of %zu bytes cannot be listed", klen);
+        memcpy(buf, "\"\"", 2);
+        len = 2;
+    }
+    need = l->used + 1 + len;
+    if (l->count > 0 && need > PAGE_BYTES)
+        return -1;
+    if (need > l->cap) {
+        size_t cap = l->cap ? l->cap : 65536;
+        char *p;
+        while (cap < need)
+            cap *= 2;
+        if (!(p = realloc(l->page, cap))) {
+            l->failed = 1;
+            return -1;
+        }
+        l->page = p;
+        l->cap = cap;
+    }
+    if (l->count > 0)
+        l->page[l->used++] = ',';
+    memcpy(l->page + l->used, buf, len);
+    l->used += len;
+    return 0;
+}
+
+static void set_next(struct listing *l, const char *key, size_t klen)
+{
+    memcpy(l->next, key, klen);
+    l->nextlen = klen;
+    l->have_next = 1;
 }
 
 static int list_visit(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
@@ -605,25 +465,79 @@ static int list_visit(void *arg, const char *key, size_t klen, const char *val, 
         return 1; /* past the prefix range */
     if (deleted != l->want_deleted)
         return 0;
-    if (l->limit > 0 && l->count == l->limit) {
-        if (klen <= MKV_URI_MAX) {
-            memcpy(l->next, key, klen);
-            l->nextlen = klen;
-            l->have_next = 1;
+    if (l->limit > 0) {
+        /* A key too long to be a "start" cannot be a "next" either: it is
+         * passed over (logged), as it could not be listed anyway. */
+        if (l->count == l->limit || page_add(l, key, klen) < 0) {
+            if (klen > MKV_URI_MAX && !l->failed) {
+                log_error("listing: a key of %zu bytes cannot be a page's next", klen);
+                return 0;
+            }
+            set_next(l, key, klen);
+            return 1;
         }
-        return 1;
+        l->count++;
+        return 0;
     }
     if (l->count == LIST_CAP) {
         l->over = 1;
         return 1;
     }
-    if (l->emit) {
+    if (!l->counting) {
         if (l->count > 0)
             out(l->r, ",", 1);
         out_json_string(l->r, key, klen);
     }
     l->count++;
     return 0;
+}
+
+/* One page, read in one pass: nothing is sent until it is complete. */
+static void list_page(struct worker *w, struct req *r, struct listing *l, const char *from,
+                      size_t fromlen)
+{
+    if (index_scan(w->ix, from, fromlen, list_visit, l) != MKV_OK || l->failed) {
+        index_failed(w, r, l->failed ? "out of memory for the listing" : "index scan failed");
+        goto cleanup;
+    }
+    reply_begin(r, "application/json");
+    out(r, "{\"next\":", 8);
+    out_json_string(r, l->have_next ? l->next : "", l->have_next ? l->nextlen : 0);
+    out(r, ",\"keys\":[", 9);
+    if (l->used)
+        out(r, l->page, l->used);
+    out(r, "]}", 2);
+
+cleanup:
+    free(l->page);
+}
+
+/* Every match: counted (more than LIST_CAP is a 413 before anything is
+ * sent), then streamed in one pass.  "next" is always "" here. */
+static void list_all(struct worker *w, struct req *r, struct listing *l, const char *from,
+                     size_t fromlen)
+{
+    l->counting = 1;
+    if (index_scan(w->ix, from, fromlen, list_visit, l) != MKV_OK) {
+        index_failed(w, r, "index scan failed");
+        return;
+    }
+    if (l->over) {
+        reply_error(r, 413, "more than 1000000 keys match: page with &limit=N");
+        return;
+    }
+    reply_begin(r, "application/json");
+    out(r, "{\"next\":\"\",\"keys\":[", 19);
+    l->counting = 0;
+    l->count = 0;
+    /* Writes since the count may have added keys: past the cap the answer
+     * could only be wrong, so it is cut off like a failure. */
+    if (index_scan(w->ix, from, fromlen, list_visit, l) != MKV_OK || l->over) {
+        log_error("listing failed after its first bytes were sent: cut off");
+        reply_abort(r);
+        return;
+    }
+    out(r, "]}", 2);
 }
 
 /* GET /?health: 200 when the index answers (for load balancers). */
@@ -633,7 +547,9 @@ static void handle_health(struct worker *w, struct req *r)
     int rc;
 
     rc = index_get(w->ix, "/", 1, &rec);
-    if ((rc != MKV_OK && rc != MKV_NOTFOUND) || w->ix->panic)
+    /* Any answer of the index will do: a malformed record of "/" (an
+     * imported index) still means the index is up. */
+    if ((rc != MKV_OK && rc != MKV_NOTFOUND && rc != MKV_BADREC) || w->ix->panic)
         reply_error(r, 503, "index unavailable");
     else
         reply(r, 200, NULL, "text/plain; charset=utf-8", "ok\n", 3);
@@ -643,12 +559,10 @@ static void handle_health(struct worker *w, struct req *r)
  * text exposition format. */
 static void handle_stats(struct worker *w, struct req *r)
 {
-    static const char *methods[] = {"GET", "HEAD", "PUT", "DELETE", "UNLINK", "REBALANCE", "other"};
     static const char *classes[] = {"unknown", "1xx", "2xx", "3xx", "4xx", "5xx"};
     char buf[16384];
     size_t off = 0;
-    DB_MPOOL_STAT *mp = NULL;
-    DB_LOCK_STAT *lk = NULL;
+    struct mkv_index_stats ist;
 
 #define EMIT(...)                                                                                  \
     do {                                                                                           \
@@ -666,8 +580,8 @@ static void handle_stats(struct worker *w, struct req *r)
         for (int c = 0; c < 6; c++) {
             unsigned long v = atomic_load(&w->st->requests[m][c]);
             if (v)
-                EMIT("mkv_requests_total{method=\"%s\",status=\"%s\"} %lu\n", methods[m],
-                     classes[c], v);
+                EMIT("mkv_requests_total{method=\"%s\",status=\"%s\"} %lu\n",
+                     method_name((enum mkv_method)m), classes[c], v);
         }
     EMIT("# HELP mkv_value_bytes_in_total Value bytes received by PUTs.\n"
          "# TYPE mkv_value_bytes_in_total counter\n"
@@ -686,8 +600,7 @@ static void handle_stats(struct worker *w, struct req *r)
     EMIT("# HELP mkv_worker_starts_total Worker processes started by the supervisor.\n"
          "# TYPE mkv_worker_starts_total counter\nmkv_worker_starts_total %lu\n",
          atomic_load(&w->st->worker_starts));
-    if (w->ix->env->memp_stat(w->ix->env, &mp, NULL, 0) == 0 && mp) {
-        unsigned long hit = mp->st_cache_hit, miss = mp->st_cache_miss;
+    if (index_stats(w->ix, &ist) == MKV_OK) {
         EMIT("# HELP mkv_index_cache_hits_total Berkeley DB cache page requests found in the "
              "cache.\n"
              "# TYPE mkv_index_cache_hits_total counter\nmkv_index_cache_hits_total %lu\n"
@@ -697,10 +610,10 @@ static void handle_stats(struct worker *w, struct req *r)
              "# HELP mkv_index_cache_hit_ratio Hits over all page requests since the "
              "environment was created.\n"
              "# TYPE mkv_index_cache_hit_ratio gauge\nmkv_index_cache_hit_ratio %.6f\n",
-             hit, miss, hit + miss ? (double)hit / (double)(hit + miss) : 1.0);
-        free(mp);
-    }
-    if (w->ix->env->lock_stat(w->ix->env, &lk, 0) == 0 && lk) {
+             ist.cache_hits, ist.cache_misses,
+             ist.cache_hits + ist.cache_misses
+                 ? (double)ist.cache_hits / (double)(ist.cache_hits + ist.cache_misses)
+                 : 1.0);
         EMIT("# HELP mkv_index_lock_waits_total Index lock requests that had to wait.\n"
              "# TYPE mkv_index_lock_waits_total counter\nmkv_index_lock_waits_total %lu\n"
              "# HELP mkv_index_lock_nowait_refused_total Key locks refused at once (a write "
@@ -709,9 +622,7 @@ static void handle_stats(struct worker *w, struct req *r)
              "mkv_index_lock_nowait_refused_total %lu\n"
              "# HELP mkv_index_deadlocks_total Deadlocks the detector broke (retried).\n"
              "# TYPE mkv_index_deadlocks_total counter\nmkv_index_deadlocks_total %lu\n",
-             (unsigned long)lk->st_lock_wait, (unsigned long)lk->st_lock_nowait,
-             (unsigned long)lk->st_ndeadlocks);
-        free(lk);
+             ist.lock_waits, ist.lock_refused, ist.deadlocks);
     }
 #undef EMIT
     reply(r, 200, NULL, "text/plain; version=0.0.4", buf, off);
@@ -771,26 +682,10 @@ static void handle_query(struct worker *w, struct req *r)
             fromlen = slen;
         }
     }
-    /* First pass: find "next" (it comes first in the JSON) and enforce the
-     * cap; second pass: stream the keys out.  Nothing is buffered. */
-    if (index_scan(w->ix, from, fromlen, list_visit, &l) != MKV_OK) {
-        index_failed(w, r, "index scan failed");
-        return;
-    }
-    if (l.over) {
-        reply_error(r, 413, "more than 1000000 keys match: page with &limit=N");
-        return;
-    }
-    reply_begin(r, "application/json");
-    out(r, "{\"next\":", 8);
-    out_json_string(r, l.have_next ? l.next : "", l.have_next ? l.nextlen : 0);
-    out(r, ",\"keys\":[", 9);
-    l.count = 0;
-    l.emit = 1;
-    l.have_next = 0;
-    if (index_scan(w->ix, from, fromlen, list_visit, &l) != MKV_OK)
-        log_error("index scan failed in the middle of a listing");
-    out(r, "]}", 2);
+    if (l.limit > 0 && l.limit <= LIST_CAP)
+        list_page(w, r, &l, from, fromlen);
+    else
+        list_all(w, r, &l, from, fromlen);
 }
 
 /* ---- dispatch --------------------------------------------------------- */
@@ -820,20 +715,37 @@ static int write_allowed(struct worker *w, struct req *r)
     return 1;
 }
 
+/* For a key key_check refuses: 1 when it is one the original stored ("/", or
+ * with "." or ".." segments: the worker decodes the raw URI, so a client
+ * sending them as %2E reaches it) and the index has a record of it.  Such a
+ * key is read, deleted, unlinked and rebalanced like any other; new ones stay
+ * refused (most clients resolve dot segments before sending: a key stored
+ * under one would be unreachable to them).  An index failure counts as
+ * stored: the handler then reports it. */
+static int key_stored(struct worker *w, struct req *r)
+{
+    struct mkv_reject rej;
+    char buf[MKV_RECORD_MAX];
+    size_t len;
+
+    if (key_check_stored(r->key, r->klen, &rej) < 0)
+        return 0;
+    return index_get_raw(w->ix, r->key, r->klen, buf, sizeof(buf), &len) != MKV_NOTFOUND;
+}
+
 void handle(struct worker *w, struct req *r)
 {
     struct mkv_reject rej;
-    const char *m = r->method;
-    int is_get = !strcmp(m, "GET"), is_head = !strcmp(m, "HEAD");
-    int is_put = !strcmp(m, "PUT"), is_del = !strcmp(m, "DELETE"), is_unl = !strcmp(m, "UNLINK");
-    int is_reb = !strcmp(m, "REBALANCE");
+    enum mkv_method m = method_id(r->method);
+    int is_get = m == MKV_M_GET, is_head = m == MKV_M_HEAD, is_put = m == MKV_M_PUT;
 
     r->head = is_head;
-    if (!is_get && !is_head && !is_put && !is_del && !is_unl && !is_reb) {
-        static const char why[] =
-            "method not allowed: use GET, HEAD, PUT, DELETE, UNLINK or REBALANCE\n";
-        reply(r, 405, "Allow: GET, HEAD, PUT, DELETE, UNLINK, REBALANCE\r\n",
-              "text/plain; charset=utf-8", why, sizeof(why) - 1);
+    if (m == MKV_M_OTHER) {
+        char why[128], allow[128];
+        int n = snprintf(why, sizeof(why), "method not allowed: use %s\n", method_allow());
+        snprintf(allow, sizeof(allow), "Allow: %s\r\n", method_allow());
+        reply(r, 405, allow, "text/plain; charset=utf-8", why,
+              n > 0 && (size_t)n < sizeof(why) ? (size_t)n : strlen(why));
         return;
     }
     if (!is_get && !is_head && !write_allowed(w, r))
@@ -874,7 +786,7 @@ void handle(struct worker *w, struct req *r)
         handle_query(w, r);
         return;
     }
-    if (key_check(r->key, r->klen, &rej) < 0) {
+    if (key_check(r->key, r->klen, &rej) < 0 && (is_put || !key_stored(w, r))) {
         reply_error(r, rej.status, rej.why);
         return;
     }
@@ -882,12 +794,13 @@ void handle(struct worker *w, struct req *r)
         reply_error(r, 400, "query strings are only for GET ?list and ?unlinked");
         return;
     }
-    if (is_get || is_head)
-        handle_get(w, r);
-    else if (is_put)
-        handle_put(w, r);
-    else if (is_reb)
-        handle_rebalance(w, r);
-    else
-        handle_delete(w, r, is_unl);
+    switch (m) {
+    case MKV_M_GET:
+    case MKV_M_HEAD: handle_get(w, r); break;
+    case MKV_M_PUT: handle_put(w, r); break;
+    case MKV_M_DELETE: handle_delete(w, r, 0); break;
+    case MKV_M_UNLINK: handle_delete(w, r, 1); break;
+    case MKV_M_REBALANCE: handle_rebalance(w, r); break;
+    default: reply_error(r, 500, "unhandled method"); break;
+    }
 }

@@ -1,9 +1,13 @@
 /* http.c: FastCGI response writing (CGI "Status:" form). */
 #include "http.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+
+#include "log.h"
 
 const char *param(const struct req *r, const char *name)
 {
@@ -92,4 +96,14 @@ void out(struct req *r, const char *data, size_t len)
         FCGX_PutStr(data, (int)len, r->fr->out);
         r->bytes_out += (long long)len;
     }
+}
+
+void reply_abort(struct req *r)
+{
+    r->status = 500;
+    /* Whatever libfcgi still buffers is dropped with the connection: the
+     * front must not see the end of the request (FCGI_END_REQUEST), which is
+     * what would make the cut-off body look complete. */
+    if (shutdown(r->fr->ipcFd, SHUT_RDWR) < 0)
+        log_error("cannot cut off a failed response: %s", strerror(errno));
 }

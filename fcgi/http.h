@@ -36,6 +36,13 @@ void reply_error(struct req *r, int status, const char *why);
 void reply_begin(struct req *r, const char *ctype);
 void out(struct req *r, const char *data, size_t len);
 
+/* Ends a response that failed after its first bytes were sent, so that it
+ * cannot pass for a complete one: the connection to the front is cut before
+ * the FastCGI request ends, and nginx or lighttpd then closes the client's
+ * connection without the last chunk (the client sees an incomplete body).
+ * Logged and counted as a 500. */
+void reply_abort(struct req *r);
+
 const char *status_text(int status);
 
 #endif

@@ -24,11 +24,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "config.h"
 #include "handlers.h"
 #include "index.h"
@@ -46,10 +46,22 @@
 #define RECOVER_TIMEOUT 20
 /* Seconds between checkpoints. */
 #define CHECKPOINT_EVERY 60
+/* Seconds an admin tool gets to leave a broken environment by itself before
+ * the recovery kills it: its index handle notices within 250 ms, leaves,
+ * and rejoins once the environment is recovered (index_open). */
+#define DETACH_GRACE 2
 
-static volatile sig_atomic_t stopping;
+/* Set by the signal handler and by any serving thread, read by all: an
+ * atomic (lock-free, so async-signal-safe), not a plain flag, which threads
+ * would race on. */
+static atomic_int stopping;
 static volatile sig_atomic_t child_died;
+/* SIGUSR1: an admin tool met a broken environment and asks for a check now. */
+static volatile sig_atomic_t check_now;
 static atomic_int active; /* requests being handled in this process */
+/* Worker: threads still serving, and whether one failed to start. */
+static atomic_int serving;
+static atomic_int failed;
 
 struct server {
     struct mkv_config cfg;
@@ -71,6 +83,18 @@ static void on_chld(int sig)
     child_died = 1;
 }
 
+static void on_check(int sig)
+{
+    (void)sig;
+    check_now = 1;
+}
+
+/* SIGUSR2 only wakes a worker's main thread from sigsuspend. */
+static void on_wake(int sig)
+{
+    (void)sig;
+}
+
 static void set_handler(int sig, void (*fn)(int))
 {
     struct sigaction sa;
@@ -81,27 +105,38 @@ static void set_handler(int sig, void (*fn)(int))
     sigaction(sig, &sa, NULL);
 }
 
-static double now_ms(void)
-{
-    struct timeval tv;
-
-    gettimeofday(&tv, NULL);
-    return tv.tv_sec * 1e3 + tv.tv_usec / 1e3;
-}
-
 /* ---- worker process --------------------------------------------------- */
+
+/* Escapes at most max bytes of s (escape_nonprint: the fields stay one
+ * word each, and a CR/LF can never start a forged line of the log). */
+static const char *log_field(const char *s, size_t len, size_t max, char *out, size_t cap)
+{
+    if (!s || escape_nonprint(s, len < max ? len : max, out, cap) < 0)
+        out[0] = '\0';
+    return out;
+}
 
 static void log_request(const struct req *r, double ms)
 {
-    char key[3 * 256];
+    /* Every field comes from the request (or, vol, from the index). */
+    char method[3 * 32 + 1], key[3 * 200 + 1], query[3 * 200 + 1], vol[3 * 255 + 1];
 
     if (log_level() < 1)
         return;
-    if (escape_nonprint(r->key, r->klen < 200 ? r->klen : 200, key, sizeof(key)) < 0)
-        key[0] = '\0';
-    log_info("%s %s%s%s %d in=%lldB out=%lldB %.1fms%s%s", r->method, key, r->query ? "?" : "",
-             r->query ? r->query : "", r->status, r->bytes_in, r->bytes_out, ms,
-             r->volume[0] ? " vol=" : "", r->volume);
+    log_info("%s %s%s%s %d in=%lldB out=%lldB %.1fms%s%s",
+             log_field(r->method, r->method ? strlen(r->method) : 0, 32, method, sizeof(method)),
+             log_field(r->key, r->klen, 200, key, sizeof(key)), r->query ? "?" : "",
+             log_field(r->query, r->query ? strlen(r->query) : 0, 200, query, sizeof(query)),
+             r->status, r->bytes_in, r->bytes_out, ms, r->volume[0] ? " vol=" : "",
+             log_field(r->volume, strlen(r->volume), 255, vol, sizeof(vol)));
+}
+
+/* Any thread: makes the worker stop, waking its main thread (which waits in
+ * sigsuspend for exactly this signal, blocked everywhere else). */
+static void stop_worker(void)
+{
+    stopping = 1;
+    kill(getpid(), SIGUSR2);
 }
 
 static void *serve_thread(void *arg)
@@ -117,14 +152,16 @@ static void *serve_thread(void *arg)
     w.st = s->stats;
     w.seen = &s->seen;
     if (vclient_init(&w.vc, &s->cfg) < 0) {
-        log_error("cannot create a curl client");
-        stopping = 1;
+        log_error("cannot create a curl client: worker exits");
+        atomic_store(&failed, 1);
+        stop_worker();
         return NULL;
     }
     w.vc.stats = s->stats;
     if (FCGX_InitRequest(&fr, s->listen_fd, 0) != 0) {
-        log_error("FCGX_InitRequest failed");
-        stopping = 1;
+        log_error("FCGX_InitRequest failed: worker exits");
+        atomic_store(&failed, 1);
+        stop_worker();
         goto done;
     }
     while (!stopping) {
@@ -134,22 +171,29 @@ static void *serve_thread(void *arg)
         if (FCGX_Accept_r(&fr) < 0)
             break;
         atomic_fetch_add(&active, 1);
-        t0 = now_ms();
+        t0 = clock_ms();
         memset(&r, 0, sizeof(r));
         r.fr = &fr;
         r.method = param(&r, "REQUEST_METHOD");
         r.uri = param(&r, "REQUEST_URI");
         handle(&w, &r);
         stats_request(s->stats, r.method, r.status, r.bytes_in, r.bytes_out);
-        log_request(&r, now_ms() - t0); /* before Finish: it frees the params */
+        log_request(&r, clock_ms() - t0); /* before Finish: it frees the params */
         FCGX_Finish_r(&fr);
         atomic_fetch_sub(&active, 1);
         if (s->ix.panic) {
             /* The environment needs recovery: exit, the supervisor recovers
              * it and starts a fresh worker. */
             log_error("index needs recovery: worker exits");
-            stopping = 1;
+            stop_worker();
         }
+    }
+    /* The last thread to stop serving (accept failed for all) ends the
+     * worker too: a process that serves nothing must not linger. */
+    if (atomic_fetch_sub(&serving, 1) == 1 && !stopping) {
+        log_error("no thread left serving: worker exits");
+        atomic_store(&failed, 1);
+        stop_worker();
     }
 done:
     vclient_free(&w.vc);
@@ -159,6 +203,7 @@ done:
 /* Serves until SIGTERM, then lets in-flight requests finish. */
 static int run_worker(struct server *s)
 {
+    sigset_t wake, waiting;
     pthread_t tid;
     char err[512];
     int code = 0;
@@ -171,23 +216,45 @@ static int run_worker(struct server *s)
         log_error("%s", err);
         return s->ix.panic ? 3 : 1;
     }
+    /* A serving process exits on a panic (and is restarted) instead of
+     * waiting for a recovery as an admin tool's handle does. */
+    index_no_rejoin(&s->ix);
     if (seen_open(&s->seen, s->cfg.db) < 0)
         log_error("cannot map %s/%s (%s): a retried write gets 403/404 if its first try "
                   "succeeded",
                   s->cfg.db, MKV_SEEN_FILE, strerror(errno));
+    /* SIGTERM, SIGINT and the threads' SIGUSR2 reach the main thread only,
+     * in sigsuspend: blocked in every thread (the threads inherit the mask)
+     * and outside the wait, so none can arrive between the test of
+     * `stopping` and the wait, where pause() would sleep through it. */
+    set_handler(SIGUSR2, on_wake);
+    signal(SIGUSR1, SIG_IGN); /* the supervisor's, inherited */
+    sigemptyset(&wake);
+    sigaddset(&wake, SIGTERM);
+    sigaddset(&wake, SIGINT);
+    sigaddset(&wake, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &wake, &waiting);
+    sigdelset(&waiting, SIGTERM);
+    sigdelset(&waiting, SIGINT);
+    sigdelset(&waiting, SIGUSR2);
+    atomic_store(&serving, s->cfg.threads);
     for (int i = 0; i < s->cfg.threads; i++) {
         if (pthread_create(&tid, NULL, serve_thread, s) != 0) {
-            log_error("pthread_create failed");
-            return 1;
+            log_error("pthread_create failed: worker exits");
+            atomic_store(&failed, 1);
+            stopping = 1;
+            break;
         }
         pthread_detach(tid);
     }
     while (!stopping)
-        pause();
+        sigsuspend(&waiting);
     for (int i = 0; i < GRACE_SECONDS * 20 && atomic_load(&active) > 0; i++)
         usleep(50000);
     if (s->ix.panic)
         code = 3; /* the supervisor recovers the environment next */
+    else if (atomic_load(&failed))
+        code = 1; /* respawned (not in a tight loop) by the supervisor */
     index_close(&s->ix);
     /* Threads may still block in accept(): leave without joining them. */
     _exit(code);
@@ -332,11 +399,46 @@ static pid_t checkpoint(struct server *s)
     return pid > 0 ? pid : 0;
 }
 
+/* Whether pid is an mkv-fcgi process (a worker of another pool). */
+static int is_mkv_fcgi(pid_t pid)
+{
+    char path[64], name[32] = "";
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+    if (!(f = fopen(path, "r")))
+        return 0;
+    if (!fgets(name, sizeof(name), f))
+        name[0] = '\0';
+    fclose(f);
+    return !strcmp(name, "mkv-fcgi\n");
+}
+
 static void detach_others(struct server *s)
 {
     pid_t pids[256];
-    int n = index_attached(s->cfg.db, pids, 256);
+    int n;
 
+    /* Admin tools leave by themselves and come back after the recovery
+     * (DETACH_GRACE); workers of other pools cannot (they exit on a panic
+     * only once a request meets it), and are killed at once. */
+    for (int t = 0; t < DETACH_GRACE * 10; t++) {
+        int tools = 0;
+
+        n = index_attached(s->cfg.db, pids, 256);
+        for (int i = 0; i < n; i++) {
+            if (!is_mkv_fcgi(pids[i])) {
+                tools++;
+                continue;
+            }
+            log_error("recovery: killing pid %d, still attached to the index", (int)pids[i]);
+            kill(pids[i], SIGKILL);
+        }
+        if (tools == 0)
+            break;
+        usleep(100000);
+    }
+    n = index_attached(s->cfg.db, pids, 256);
     for (int i = 0; i < n; i++) {
         log_error("recovery: killing pid %d, still attached to the index", (int)pids[i]);
         kill(pids[i], SIGKILL);
@@ -381,6 +483,7 @@ static int run_supervisor(struct server *s)
     pid_t *ckpt = &pids[n];
 
     set_handler(SIGCHLD, on_chld);
+    set_handler(SIGUSR1, on_check);
     /* Recover (if a previous run died badly) before any worker attaches. */
     if (monitor(s, RECOVER) < 0 && monitor(s, RECOVER_FORCED) < 0) {
         log_error("cannot open or recover the index in %s", s->cfg.db);
@@ -395,6 +498,10 @@ static int run_supervisor(struct server *s)
             needs |= code == 3;
         }
         child_died = 0;
+        if (check_now) {
+            check_now = 0;
+            needs = 1;
+        }
         /* Reaped first: a zombie would still pass kill(pid, 0). */
         if (died || needs || time(NULL) - checked >= MONITOR_EVERY) {
             /* A worker that saw a broken environment (needs) may have seen

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "num.h"
+
 enum kind { K_INT, K_LONG, K_BOOL, K_STR, K_VOLUMES };
 
 struct setting {
@@ -65,21 +67,6 @@ static void seterr(char *err, size_t errlen, const char *fmt, const char *a, con
     snprintf(err, errlen, fmt, a, b);
 }
 
-int parse_bounded(const char *s, long min, long max, long *out)
-{
-    char *end;
-    long v;
-
-    if (*s == '\0' || isspace((unsigned char)*s))
-        return -1;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse_bool(const char *s, int *out)
 {
     if (!strcmp(s, "yes") || !strcmp(s, "true") || !strcmp(s, "on") || !strcmp(s, "1")) {
@@ -130,13 +117,13 @@ static int apply(struct mkv_config *cfg, const struct setting *st, const char *v
                  size_t errlen)
 {
     char *base = (char *)cfg;
-    long l;
+    long long l;
     int b;
 
     switch (st->kind) {
     case K_INT:
     case K_LONG:
-        if (parse_bounded(val, st->min, st->max, &l) < 0) {
+        if (num_parse(val, st->min, st->max, &l) < 0) {
             snprintf(err, errlen, "%s: '%s' is not an integer in [%ld, %ld]", st->name, val,
                      st->min, st->max);
             return -1;
@@ -144,7 +131,7 @@ static int apply(struct mkv_config *cfg, const struct setting *st, const char *v
         if (st->kind == K_INT)
             *(int *)(base + st->off) = (int)l;
         else
-            *(long *)(base + st->off) = l;
+            *(long *)(base + st->off) = (long)l;
         return 0;
     case K_BOOL:
         if (parse_bool(val, &b) < 0) {
@@ -313,4 +300,54 @@ void config_usage(const char *prog)
         fprintf(stderr, "  --%s=  (%s)\n      %s\n", settings[i].name, settings[i].def,
                 settings[i].help);
     fprintf(stderr, "\nThe file is -c FILE or $MKV_CONF; MKV_<NAME> variables override it.\n");
+}
+
+int config_split(int argc, char **argv, config_arg_fn own, void *ctx, struct mkv_args *out,
+                 char *err, size_t errlen)
+{
+    int n = 0;
+
+    memset(out, 0, sizeof(*out));
+    /* Help first, wherever it is: a flag in error before it must not hide it. */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-c"))
+            i++; /* its file, even one named -h */
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+            out->help = 1;
+    }
+    if (out->help)
+        return 0;
+    /* At most every argument goes to the settings: no limit, nothing dropped. */
+    out->argv = calloc((size_t)(argc > 0 ? argc : 1) + 1, sizeof(*out->argv));
+    if (!out->argv) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    out->argv[n++] = argc > 0 ? argv[0] : "mkv";
+    for (int i = 1; i < argc; i++) {
+        int rc = 0;
+
+        if (!strcmp(argv[i], "-c")) {
+            out->argv[n++] = argv[i];
+            if (i + 1 < argc)
+                out->argv[n++] = argv[++i];
+            continue; /* a missing file is config_load's complaint */
+        }
+        if (own && (rc = own(ctx, argv[i], err, errlen)) < 0) {
+            config_args_free(out);
+            return -1;
+        }
+        if (rc == 0)
+            out->argv[n++] = argv[i];
+    }
+    out->argv[n] = NULL;
+    out->argc = n;
+    return 0;
+}
+
+void config_args_free(struct mkv_args *a)
+{
+    free(a->argv);
+    a->argv = NULL;
+    a->argc = 0;
 }

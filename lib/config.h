@@ -42,9 +42,26 @@ struct mkv_config {
  * in err. */
 int config_load(struct mkv_config *cfg, int argc, char **argv, char *err, size_t errlen);
 
-/* Parses a decimal integer in [min, max]; the whole string must be the
- * number (no blanks, no sign tricks beyond one '-').  Returns 0 or -1. */
-int parse_bounded(const char *s, long min, long max, long *out);
+/* A tool's own command-line argument (see config_split): returns 1 if it
+ * took arg, 0 if arg is not the tool's (it goes to the settings), or -1
+ * with a one-line reason in err (a bad value of a tool flag). */
+typedef int (*config_arg_fn)(void *ctx, const char *arg, char *err, size_t errlen);
+
+/* The settings' part of a command line, for config_load. */
+struct mkv_args {
+    int argc;
+    char **argv; /* argv[0], then "-c FILE" and the rest, in order; NULL-terminated */
+    int help;    /* -h or --help was given: argv is NULL, nothing else was looked at */
+};
+
+/* Splits an admin tool's command line, with no limit on its length.
+ * "-c FILE" goes to the settings; every other argument is offered to own
+ * (if not NULL), and what it does not take goes to the settings too, where
+ * config_load rejects anything that is not -c or --name=value.  Returns 0
+ * (free out with config_args_free), or -1 with the reason in err. */
+int config_split(int argc, char **argv, config_arg_fn own, void *ctx, struct mkv_args *out,
+                 char *err, size_t errlen);
+void config_args_free(struct mkv_args *a);
 
 /* Print every setting and its meaning (for --help). */
 void config_usage(const char *prog);

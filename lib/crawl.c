@@ -1,89 +1,293 @@
-/* crawl.c: autoindex JSON listings (jansson) and file name -> key decoding. */
+/* crawl.c: autoindex JSON listings (jansson, one entry at a time) and file
+ * name -> key decoding. */
 #include "crawl.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+enum { P_OPEN, P_FIRST, P_ENTRY, P_NEXT, P_DONE, P_STOPPED, P_FAILED };
+
+static const char not_listing[] = "not an autoindex JSON listing";
+
+void crawl_parser_init(struct crawl_parser *p, crawl_fn fn, void *arg)
+{
+    p->fn = fn;
+    p->arg = arg;
+    p->state = P_OPEN;
+    p->error = NULL;
+    p->len = 0;
+    p->off = 0;
+    p->stop_at = 0;
+}
+
+void crawl_parser_resume(struct crawl_parser *p, crawl_fn fn, void *arg)
+{
+    crawl_parser_init(p, fn, arg);
+    p->state = P_NEXT;
+}
+
+static int fail(struct crawl_parser *p, const char *why)
+{
+    p->state = P_FAILED;
+    p->error = why;
+    return -1;
+}
+
+/* Decodes the entry at buf[*pos] (a '{').  Returns 0 with *pos past it, 2 if
+ * it is not complete yet (more text may complete it), or -1 / 1 as
+ * crawl_feed. */
+static int one_entry(struct crawl_parser *p, size_t *pos, int eof)
+{
+    json_error_t jerr;
+    json_t *item;
+    const char *name, *type;
+    struct mkv_dirent e;
+    int stop;
+
+    /* JSON_DISABLE_EOF_CHECK: stop at the entry's closing '}' (never read
+     * past it) and say in jerr.position how many bytes that took.  A prefix
+     * of an object never parses as a whole object, so a failure on a
+     * window that is neither full nor the end of the text means "wait for
+     * more": jansson's own reason may be a cut UTF-8 sequence, not an
+     * early end. */
+    item = json_loadb(p->buf + *pos, p->len - *pos, JSON_DISABLE_EOF_CHECK, &jerr);
+    if (!item) {
+        if (eof || (*pos == 0 && p->len == sizeof(p->buf)))
+            return fail(p, eof ? not_listing : "an entry longer than MKV_CRAWL_ENTRY_MAX");
+        return 2;
+    }
+    name = json_string_value(json_object_get(item, "name"));
+    type = json_string_value(json_object_get(item, "type"));
+    if (!json_is_object(item) || !name || !type) {
+        json_decref(item);
+        return fail(p, "an entry without a name and type");
+    }
+    *pos += (size_t)jerr.position;
+    e.name = name;
+    e.is_dir = !strcmp(type, "directory");
+    stop = p->fn(p->arg, &e);
+    json_decref(item);
+    if (stop) {
+        p->state = P_STOPPED;
+        p->stop_at = p->off + *pos;
+        return 1;
+    }
+    p->state = P_NEXT;
+    return 0;
+}
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Walks the grammar [ entry (, entry)* ] over what buf holds, as far as it
+ * is complete, and keeps the rest (the start of an entry) for later. */
+static int consume(struct crawl_parser *p, int eof)
+{
+    size_t pos = 0;
+    int rc = 0;
+
+    while (rc == 0) {
+        char c;
+
+        while (pos < p->len && is_space(p->buf[pos]))
+            pos++;
+        if (pos == p->len)
+            break;
+        c = p->buf[pos];
+        switch (p->state) {
+        case P_OPEN:
+            if (c != '[')
+                return fail(p, not_listing);
+            pos++;
+            p->state = P_FIRST;
+            break;
+        case P_FIRST:
+        case P_ENTRY:
+            if (c == ']' && p->state == P_FIRST) {
+                pos++;
+                p->state = P_DONE;
+            } else if (c != '{') {
+                return fail(p, not_listing);
+            } else if ((rc = one_entry(p, &pos, eof)) == 2) {
+                rc = 3; /* an incomplete entry: keep it */
+            }
+            break;
+        case P_NEXT:
+            if (c != ',' && c != ']')
+                return fail(p, not_listing);
+            pos++;
+            p->state = c == ',' ? P_ENTRY : P_DONE;
+            break;
+        default: /* P_DONE: nothing may follow the array */ return fail(p, not_listing);
+        }
+    }
+    if (rc < 0 || rc == 1)
+        return rc;
+    memmove(p->buf, p->buf + pos, p->len - pos);
+    p->len -= pos;
+    p->off += pos;
+    return 0;
+}
+
+int crawl_feed(struct crawl_parser *p, const char *data, size_t len)
+{
+    if (p->state == P_FAILED)
+        return -1;
+    while (len > 0 && p->state != P_STOPPED) {
+        size_t n = sizeof(p->buf) - p->len;
+
+        if (n > len)
+            n = len;
+        memcpy(p->buf + p->len, data, n);
+        p->len += n;
+        data += n;
+        len -= n;
+        if (consume(p, 0) < 0)
+            return -1;
+    }
+    return p->state == P_STOPPED ? 1 : 0;
+}
+
+int crawl_finish(struct crawl_parser *p)
+{
+    if (p->state == P_STOPPED)
+        return 0;
+    if (p->state == P_FAILED || consume(p, 1) < 0)
+        return -1;
+    if (p->state == P_STOPPED)
+        return 0;
+    if (p->state != P_DONE)
+        return fail(p, not_listing);
+    return 0;
+}
 
 int crawl_parse(const char *json, size_t len, crawl_fn fn, void *arg)
 {
-    json_error_t jerr;
-    json_t *root = json_loadb(json, len, 0, &jerr);
-    size_t i;
-    json_t *item;
-    int rc = 0;
+    struct crawl_parser *p = malloc(sizeof(*p));
+    int rc = -1;
 
-    if (!root || !json_is_array(root)) {
-        json_decref(root);
+    if (!p)
         return -1;
-    }
-    json_array_foreach(root, i, item)
-    {
-        const char *name = json_string_value(json_object_get(item, "name"));
-        const char *type = json_string_value(json_object_get(item, "type"));
-        struct mkv_dirent e;
-
-        if (!name || !type) {
-            rc = -1;
-            break;
-        }
-        e.name = name;
-        e.is_dir = !strcmp(type, "directory");
-        if (fn(arg, &e) != 0)
-            break;
-    }
-    json_decref(root);
+    crawl_parser_init(p, fn, arg);
+    if (crawl_feed(p, json, len) >= 0 && crawl_finish(p) == 0)
+        rc = 0;
+    free(p);
     return rc;
 }
 
-struct growbuf {
-    char *data;
-    size_t len, cap;
+/* After a listing turned out not to be one, the rest of the body is read
+ * (up to this much) and dropped, so that a 404 page is still told apart. */
+#define DRAIN_MAX (1024 * 1024)
+
+struct stream {
+    struct crawl_parser *p;
+    unsigned long long got;
+    int failed;
 };
 
-static int append(void *arg, const char *data, size_t len)
+static int stream_in(void *arg, const char *data, size_t len)
 {
-    struct growbuf *b = arg;
+    struct stream *s = arg;
 
-    if (b->len + len > (size_t)MKV_LISTING_MAX)
+    s->got += len;
+    if (s->got > (unsigned long long)MKV_LISTING_MAX) {
+        s->failed = 1;
+        s->p->error = "a listing over MKV_LISTING_MAX";
         return -1;
-    if (b->len + len > b->cap) {
-        size_t cap = b->cap ? b->cap : 16384;
-        char *p;
-        while (cap < b->len + len)
-            cap *= 2;
-        if (!(p = realloc(b->data, cap)))
-            return -1;
-        b->data = p;
-        b->cap = cap;
     }
-    memcpy(b->data + b->len, data, len);
-    b->len += len;
+    if (s->failed)
+        return s->got > DRAIN_MAX ? -1 : 0;
+    if (crawl_feed(s->p, data, len) < 0)
+        s->failed = 1;
     return 0;
 }
 
 int crawl_list(struct mkv_vclient *vc, const char *url, crawl_fn fn, void *arg, char *why,
                size_t whylen)
 {
-    struct growbuf b = {NULL, 0, 0};
-    long code = vclient_get(vc, url, append, &b, why, whylen);
+    struct stream s = {malloc(sizeof(struct crawl_parser)), 0, 0};
+    long code;
     int rc = 0;
 
+    if (!s.p) {
+        snprintf(why, whylen, "GET %s: out of memory", url);
+        return -1;
+    }
+    crawl_parser_init(s.p, fn, arg);
+    code = vclient_get(vc, url, stream_in, &s, why, whylen);
     if (code == 404) {
         rc = 1;
-    } else if (code != 200) {
-        if (code > 0)
+    } else if (code == 200 && !s.failed && crawl_finish(s.p) == 0) {
+        rc = 0;
+    } else {
+        /* Otherwise vclient_get said why (the transfer failed). */
+        if (code > 0 && code != 200)
             snprintf(why, whylen, "GET %s answered HTTP %ld", url, code);
-        rc = -1;
-    } else if (crawl_parse(b.data ? b.data : "", b.len, fn, arg) < 0) {
-        snprintf(why, whylen, "GET %s: not an autoindex JSON listing", url);
+        else if (code == 200 || s.failed)
+            snprintf(why, whylen, "GET %s: %s", url, s.p->error ? s.p->error : not_listing);
         rc = -1;
     }
-    free(b.data);
+    free(s.p);
     return rc;
+}
+
+struct spool {
+    int fd;
+    unsigned long long off, len;
+    int err; /* errno of a failed write */
+};
+
+static int spool_in(void *arg, const char *data, size_t len)
+{
+    struct spool *s = arg;
+
+    if (s->len + len > (unsigned long long)MKV_LISTING_MAX) {
+        s->err = EFBIG;
+        return -1;
+    }
+    while (len > 0) {
+        ssize_t n = pwrite(s->fd, data, len, (off_t)(s->off + s->len));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            s->err = errno;
+            return -1;
+        }
+        data += n;
+        len -= (size_t)n;
+        s->len += (unsigned long long)n;
+    }
+    return 0;
+}
+
+int crawl_fetch(struct mkv_vclient *vc, const char *url, int fd, unsigned long long off,
+                unsigned long long *len, char *why, size_t whylen)
+{
+    struct spool s = {fd, off, 0, 0};
+    long code = vclient_get(vc, url, spool_in, &s, why, whylen);
+
+    *len = s.len;
+    if (s.err) {
+        snprintf(why, whylen, "GET %s: spooling the listing: %s", url,
+                 s.err == EFBIG ? "over MKV_LISTING_MAX" : strerror(s.err));
+        return -1;
+    }
+    if (code == 404)
+        return 1;
+    if (code != 200) {
+        if (code > 0)
+            snprintf(why, whylen, "GET %s answered HTTP %ld", url, code);
+        return -1;
+    }
+    return 0;
 }
 
 int name_to_key(const char *name, char *key, size_t cap)

@@ -4,17 +4,63 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 
 #define OPEN_TRIES 40 /* x 0.5 s: how long index_open waits for a recovery */
 #define RETRIES    8  /* deadlocks are retried; single-record txns rarely hit one */
+/* x 0.5 s: how long a handle that met a panic waits for the supervisor's
+ * recovery before it gives up: well above the supervisor's 5 s check plus
+ * its recovery (up to 20 s), for when the SIGUSR1 that asks for it now did
+ * not arrive. */
+#define REJOIN_TRIES 120
+#define WATCH_MS     250 /* the background check of a rejoining handle */
+/* A thread still inside a Berkeley DB call this long after a panic keeps
+ * the old environment in use: no rejoin.  (Blocked on a mutex of a process
+ * that died, it never returns: Berkeley DB 5.3 wakes no such waiter.) */
+#define HOLD_WAIT_S 10
+/* Each rejoin leaves the old handle's memory and descriptors behind. */
+#define MAX_REJOINS 16
+#define REDO_MAX    3 /* a call redone on rejoined handles at most this often */
+/* Not a Berkeley DB error: a call made while this thread holds a key lock of
+ * an older generation, or after a rejoin gave up. */
+#define ERR_STALE (-1)
+
+/* The state of a handle of index_open, which rejoins the environment after
+ * a panic (see index.h).  rw is held for reading by every call on the
+ * handle, for writing by a rejoin: the handles are swapped, and the
+ * environment left, only while no thread is inside Berkeley DB. */
+struct mkv_rejoin {
+    pthread_rwlock_t rw;
+    atomic_uint gen;
+    atomic_int unflushed; /* ix->nosync commits since the last index_flush */
+    atomic_int lost;      /* some of them went with an environment left since */
+    atomic_int failed;    /* a rejoin gave up: every call fails */
+    int rejoins;
+    int cache_mb;
+    char home[PATH_MAX];
+    pthread_t watcher;
+    pthread_mutex_t wmu;
+    pthread_cond_t wcond;
+    int stop; /* under wmu */
+};
+
+/* The key locks this thread holds on a rejoining handle, and the generation
+ * of the first: a unit of work that a rejoin cut must not go on without its
+ * lock.  (One handle per process; a thread holds one key lock at a time.) */
+static _Thread_local struct {
+    const struct mkv_index *ix;
+    unsigned gen;
+    int n;
+} held;
 
 /* Threads of control tracked for failchk: worker processes x threads plus
  * admin tools.  Entries of dead processes are reclaimed by failchk. */
@@ -24,8 +70,14 @@ static const char lock_prefix[] = "mkv-key:";
 
 static void note(struct mkv_index *ix, int ret, const char *what)
 {
+    if (ret == ERR_STALE) {
+        log_error("index: %s: the handle rejoined the environment after a recovery (the key "
+                  "lock held went with the old one), or could not",
+                  what);
+        return;
+    }
     if (ret == DB_RUNRECOVERY)
-        ix->panic = 1;
+        atomic_store(&ix->panic, 1);
     log_error("index: %s: %s", what, db_strerror(ret));
 }
 
@@ -214,7 +266,9 @@ static int permanent(int ret)
     return ret == ENOENT || ret == EACCES || ret == EPERM || ret == ENOSPC || ret == EROFS;
 }
 
-int index_open(struct mkv_index *ix, const char *home, int cache_mb, char *err, size_t errlen)
+/* index_open's waits: tries x 0.5 s for a recovery by someone else. */
+static int wait_open(struct mkv_index *ix, const char *home, int cache_mb, int tries, char *err,
+                     size_t errlen)
 {
     char reg[PATH_MAX];
     int others;
@@ -224,7 +278,7 @@ int index_open(struct mkv_index *ix, const char *home, int cache_mb, char *err, 
     snprintf(reg, sizeof(reg), "%s/__db.register", home);
     if (access(reg, F_OK) != 0)
         return open_env(ix, home, cache_mb, 1, err, errlen);
-    for (int i = 0; i < OPEN_TRIES; i++) {
+    for (int i = 0; i < tries; i++) {
         if (open_env(ix, home, cache_mb, 0, err, errlen) == 0)
             return 0;
         if (permanent(ix->error))
@@ -246,6 +300,321 @@ int index_open(struct mkv_index *ix, const char *home, int cache_mb, char *err, 
     return open_env(ix, home, cache_mb, 1, err, errlen);
 }
 
+/* ---- rejoining after a panic (index_open's handles) ------------------- */
+
+/* Enters a call on ix: *gen gets the handle's generation.  -1 (nothing to
+ * do) when this thread holds a key lock of an older generation (a rejoin cut
+ * its unit of work), or after a rejoin gave up. */
+static int enter(struct mkv_index *ix, unsigned *gen)
+{
+    struct mkv_rejoin *rj = ix->rj;
+
+    *gen = 0;
+    if (!rj)
+        return 0;
+    if (pthread_rwlock_rdlock(&rj->rw) != 0)
+        return -1;
+    *gen = atomic_load(&rj->gen);
+    if (atomic_load(&rj->failed) || (held.n > 0 && held.ix == ix && held.gen != *gen)) {
+        pthread_rwlock_unlock(&rj->rw);
+        return -1;
+    }
+    return 0;
+}
+
+static void leave(struct mkv_index *ix)
+{
+    if (ix->rj)
+        pthread_rwlock_unlock(&ix->rj->rw);
+}
+
+static pid_t parent_of(pid_t pid)
+{
+    char path[64], buf[512], *p;
+    long ppid = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if (!(f = fopen(path, "r")))
+        return 0;
+    p = fgets(buf, sizeof(buf), f);
+    fclose(f);
+    /* "pid (comm) S ppid ...": the fields after the last ')' */
+    if (!p || !(p = strrchr(buf, ')')) || sscanf(p + 1, " %*c %ld", &ppid) != 1)
+        return 0;
+    return (pid_t)ppid;
+}
+
+/* An mkv-fcgi supervisor: the process is named so and catches SIGUSR1 (an
+ * older one that does not would be killed by it). */
+static int is_supervisor(pid_t pid)
+{
+    char path[64], line[256];
+    unsigned long long caught = 0;
+    int named = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    if (!(f = fopen(path, "r")))
+        return 0;
+    while (fgets(line, sizeof(line), f)) {
+        if (!strncmp(line, "Name:", 5))
+            named = !strcmp(line + 5 + strspn(line + 5, " \t"), "mkv-fcgi\n");
+        else if (!strncmp(line, "SigCgt:", 7))
+            caught = strtoull(line + 7, NULL, 16);
+    }
+    fclose(f);
+    return named && (caught & (1ULL << (SIGUSR1 - 1)));
+}
+
+/* Asks the supervisors of the processes attached to home (its workers; a
+ * supervisor itself never attaches) to check the environment now instead of
+ * at their next periodic check: they are the ones that recover it. */
+static void ask_supervisors(const char *home)
+{
+    pid_t pids[256], asked[256];
+    int n = index_attached(home, pids, 256), nasked = 0;
+
+    for (int i = 0; i < n; i++) {
+        pid_t pp = parent_of(pids[i]);
+        int seen = pp <= 1;
+
+        for (int j = 0; j < nasked && !seen; j++)
+            seen = asked[j] == pp;
+        if (seen)
+            continue;
+        asked[nasked++] = pp;
+        if (is_supervisor(pp) && kill(pp, SIGUSR1) == 0)
+            log_info("index: asked the mkv-fcgi supervisor %d to recover the index", (int)pp);
+    }
+}
+
+/* Leaves the environment of generation gen and joins it again once it is
+ * recovered (see index_open).  0 when the handle is of a newer generation,
+ * -1 if that cannot be (every call fails from then on). */
+static int rejoin(struct mkv_index *ix, unsigned gen)
+{
+    struct mkv_rejoin *rj = ix->rj;
+    struct mkv_index fresh;
+    struct timespec until;
+    char err[512];
+    int ret, rc = -1;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += HOLD_WAIT_S;
+    if ((ret = pthread_rwlock_timedwrlock(&rj->rw, &until)) != 0) {
+        if (!atomic_exchange(&rj->failed, 1))
+            log_error("index: cannot rejoin the environment after a panic: a thread stays "
+                      "inside Berkeley DB (%s)",
+                      strerror(ret));
+        atomic_store(&ix->panic, 1);
+        return -1;
+    }
+    if (atomic_load(&rj->gen) != gen || atomic_load(&rj->failed)) {
+        rc = atomic_load(&rj->failed) ? -1 : 0; /* another thread did it (or gave up) */
+        goto cleanup;
+    }
+    if (rj->rejoins >= MAX_REJOINS) {
+        log_error("index: the environment needed recovery %d times: giving up", rj->rejoins);
+        goto failed;
+    }
+    log_error("index: the environment needs recovery: leaving it, to rejoin it once recovered");
+    /* Not closed: closing would flush through mutexes a dead process may
+     * hold.  Its regions stay mapped, never touched again. */
+    ix->env = NULL;
+    ix->db = NULL;
+    /* No thread of ours is inside Berkeley DB (rw): give the registry slot
+     * up, so the supervisor's recovery does not wait for us or kill us. */
+    registry_release_self(rj->home);
+    ask_supervisors(rj->home);
+    if (wait_open(&fresh, rj->home, rj->cache_mb, REJOIN_TRIES, err, sizeof(err)) < 0) {
+        log_error("index: cannot rejoin the environment: %s", err);
+        goto failed;
+    }
+    ix->env = fresh.env;
+    ix->db = fresh.db;
+    rj->rejoins++;
+    /* Commits not flushed may not have reached the log file: the recovery
+     * did not see them.  The next index_flush says so. */
+    if (atomic_exchange(&rj->unflushed, 0))
+        atomic_store(&rj->lost, 1);
+    atomic_store(&ix->panic, 0);
+    atomic_fetch_add(&rj->gen, 1);
+    log_error("index: rejoined the recovered environment");
+    rc = 0;
+    goto cleanup;
+
+failed:
+    atomic_store(&rj->failed, 1);
+    atomic_store(&ix->panic, 1);
+
+cleanup:
+    pthread_rwlock_unlock(&rj->rw);
+    return rc;
+}
+
+/* After a call that returned ret in generation gen: whether to run it again,
+ * on the rejoined handle.  Not inside a unit of work: its lock is gone. */
+static int redo(struct mkv_index *ix, int ret, unsigned gen)
+{
+    if (!ix->rj || ret != DB_RUNRECOVERY || rejoin(ix, gen) < 0)
+        return 0;
+    return !(held.n > 0 && held.ix == ix);
+}
+
+/* A cheap call that fails with DB_RUNRECOVERY once the environment panicked
+ * (Berkeley DB checks at every entry).  Returns its result; *gen as enter. */
+static int probe(struct mkv_index *ix, unsigned *gen)
+{
+    u_int32_t id;
+    int ret;
+
+    if (enter(ix, gen) < 0)
+        return ERR_STALE;
+    if ((ret = ix->env->lock_id(ix->env, &id)) == 0)
+        ix->env->lock_id_free(ix->env, id);
+    leave(ix);
+    return ret;
+}
+
+/* A process idle in the index (a rebalance's grace, a long copy) learns of a
+ * panic from this check, and leaves the environment before the supervisor's
+ * recovery would have to kill it. */
+static void *watch(void *arg)
+{
+    struct mkv_index *ix = arg;
+    struct mkv_rejoin *rj = ix->rj;
+
+    pthread_mutex_lock(&rj->wmu);
+    while (!rj->stop) {
+        struct timespec t;
+        unsigned gen;
+
+        clock_gettime(CLOCK_REALTIME, &t);
+        t.tv_nsec += WATCH_MS * 1000000L;
+        t.tv_sec += t.tv_nsec / 1000000000L;
+        t.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&rj->wcond, &rj->wmu, &t);
+        if (rj->stop)
+            break;
+        pthread_mutex_unlock(&rj->wmu);
+        if (probe(ix, &gen) == DB_RUNRECOVERY) {
+            atomic_store(&ix->panic, 1);
+            rejoin(ix, gen);
+        }
+        pthread_mutex_lock(&rj->wmu);
+    }
+    pthread_mutex_unlock(&rj->wmu);
+    return NULL;
+}
+
+/* Stops the background check and frees the rejoin state. */
+static void drop_rejoin(struct mkv_index *ix)
+{
+    struct mkv_rejoin *rj = ix->rj;
+
+    if (!rj)
+        return;
+    pthread_mutex_lock(&rj->wmu);
+    rj->stop = 1;
+    pthread_cond_signal(&rj->wcond);
+    pthread_mutex_unlock(&rj->wmu);
+    pthread_join(rj->watcher, NULL);
+    pthread_rwlock_destroy(&rj->rw);
+    pthread_mutex_destroy(&rj->wmu);
+    pthread_cond_destroy(&rj->wcond);
+    free(rj);
+    ix->rj = NULL;
+}
+
+int index_open(struct mkv_index *ix, const char *home, int cache_mb, char *err, size_t errlen)
+{
+    pthread_rwlockattr_t ra;
+    struct mkv_rejoin *rj;
+    int ret;
+
+    if (wait_open(ix, home, cache_mb, OPEN_TRIES, err, errlen) < 0)
+        return -1;
+    if (!(rj = calloc(1, sizeof(*rj)))) {
+        snprintf(err, errlen, "index %s: out of memory", home);
+        goto fail;
+    }
+    snprintf(rj->home, sizeof(rj->home), "%s", home);
+    rj->cache_mb = cache_mb;
+    /* Writers first: calls that keep coming must not starve a rejoin. */
+    if (pthread_rwlockattr_init(&ra) != 0) {
+        free(rj);
+        snprintf(err, errlen, "index %s: pthread_rwlockattr_init failed", home);
+        goto fail;
+    }
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    ret = pthread_rwlock_init(&rj->rw, &ra);
+    pthread_rwlockattr_destroy(&ra);
+    if (ret != 0 || pthread_mutex_init(&rj->wmu, NULL) != 0 ||
+        pthread_cond_init(&rj->wcond, NULL) != 0) {
+        free(rj);
+        snprintf(err, errlen, "index %s: cannot create locks", home);
+        goto fail;
+    }
+    ix->rj = rj;
+    if ((ret = pthread_create(&rj->watcher, NULL, watch, ix)) != 0) {
+        pthread_rwlock_destroy(&rj->rw);
+        pthread_mutex_destroy(&rj->wmu);
+        pthread_cond_destroy(&rj->wcond);
+        free(rj);
+        ix->rj = NULL;
+        snprintf(err, errlen, "index %s: cannot start a thread: %s", home, strerror(ret));
+        goto fail;
+    }
+    return 0;
+
+fail:
+    close_handles(ix);
+    return -1;
+}
+
+void index_no_rejoin(struct mkv_index *ix)
+{
+    drop_rejoin(ix);
+}
+
+unsigned index_generation(struct mkv_index *ix)
+{
+    return ix->rj ? atomic_load(&ix->rj->gen) : 0;
+}
+
+int index_rejoined(struct mkv_index *ix, unsigned gen)
+{
+    unsigned now;
+    int ret;
+
+    if (!ix->rj)
+        return 0;
+    /* Waits while a rejoin holds rw; starts one if the handle panicked. */
+    ret = probe(ix, &now);
+    if (ret == ERR_STALE)
+        return 0;
+    if (now != gen)
+        return 1;
+    if (ret == DB_RUNRECOVERY) {
+        atomic_store(&ix->panic, 1);
+        return rejoin(ix, now) == 0;
+    }
+    return 0;
+}
+
+DB_ENV *index_env_hold(struct mkv_index *ix)
+{
+    unsigned gen;
+
+    return enter(ix, &gen) == 0 ? ix->env : NULL;
+}
+
+void index_env_release(struct mkv_index *ix)
+{
+    leave(ix);
+}
+
 int index_recover(struct mkv_index *ix, const char *home, int cache_mb, char *err, size_t errlen)
 {
     return open_env(ix, home, cache_mb, 1, err, errlen);
@@ -259,7 +628,8 @@ int index_open_norecover(struct mkv_index *ix, const char *home, int cache_mb, c
 
 void index_close(struct mkv_index *ix)
 {
-    if (ix->panic) {
+    drop_rejoin(ix);
+    if (ix->panic || !ix->env) {
         /* Closing would flush through mutexes a dead process may hold and
          * hang: leave the handles, the process is about to exit. */
         ix->db = NULL;
@@ -310,8 +680,11 @@ static int commit(struct mkv_index *ix, DB_TXN *txn, int how, int *unsure)
 {
     int ret;
 
-    if (ix->nosync)
-        return txn->commit(txn, DB_TXN_NOSYNC);
+    if (ix->nosync) {
+        if ((ret = txn->commit(txn, DB_TXN_NOSYNC)) == 0 && ix->rj)
+            atomic_store(&ix->rj->unflushed, 1);
+        return ret;
+    }
     /* A failed commit has aborted the transaction: nothing changed. */
     if ((ret = txn->commit(txn, DB_TXN_WRITE_NOSYNC)) != 0 || how == WRITTEN)
         return ret;
@@ -323,8 +696,8 @@ static int commit(struct mkv_index *ix, DB_TXN *txn, int how, int *unsure)
 /* Runs fn(txn, arg) in its own transaction, retried on deadlock, committed
  * as `how` says.  Returns 0 or the Berkeley DB error; *unsure is set when
  * the error came after the commit (see MKV_UNSURE). */
-static int run_txn(struct mkv_index *ix, int how, int (*fn)(struct mkv_index *, DB_TXN *, void *),
-                   void *arg, int *unsure)
+static int txn_tries(struct mkv_index *ix, int how,
+                     int (*fn)(struct mkv_index *, DB_TXN *, void *), void *arg, int *unsure)
 {
     int ret = 0;
 
@@ -343,6 +716,23 @@ static int run_txn(struct mkv_index *ix, int how, int (*fn)(struct mkv_index *, 
             break;
     }
     return ret;
+}
+
+/* txn_tries on the handle, redone on a rejoined one unless it committed. */
+static int run_txn(struct mkv_index *ix, int how, int (*fn)(struct mkv_index *, DB_TXN *, void *),
+                   void *arg, int *unsure)
+{
+    unsigned gen;
+    int ret;
+
+    for (int again = 0;; again++) {
+        if (enter(ix, &gen) < 0)
+            return ERR_STALE;
+        ret = txn_tries(ix, how, fn, arg, unsure);
+        leave(ix);
+        if (*unsure || again >= REDO_MAX || !redo(ix, ret, gen))
+            return ret;
+    }
 }
 
 struct one_write {
@@ -419,20 +809,41 @@ int index_lock(struct mkv_index *ix, const char *key, size_t klen, struct mkv_ke
     memcpy(obj, lock_prefix, sizeof(lock_prefix) - 1);
     memcpy(obj + sizeof(lock_prefix) - 1, key, klen);
     init_dbt(&o, obj, sizeof(lock_prefix) - 1 + klen);
-    if ((ret = ix->env->txn_begin(ix->env, NULL, &kl->txn, 0)) != 0) {
-        note(ix, ret, "txn_begin for key lock");
-        return MKV_ERR;
+    for (int again = 0;; again++) {
+        const char *what = "txn_begin for key lock";
+        unsigned gen;
+
+        if (enter(ix, &gen) < 0) {
+            note(ix, ERR_STALE, "key lock");
+            return MKV_ERR;
+        }
+        if ((ret = ix->env->txn_begin(ix->env, NULL, &kl->txn, 0)) == 0) {
+            what = "lock_get";
+            ret = ix->env->lock_get(ix->env, kl->txn->id(kl->txn), DB_LOCK_NOWAIT, &o,
+                                    DB_LOCK_WRITE, &lock);
+            if (ret != 0) {
+                kl->txn->abort(kl->txn);
+                kl->txn = NULL;
+            }
+        } else {
+            kl->txn = NULL;
+        }
+        leave(ix);
+        if (ret == 0) {
+            kl->gen = gen;
+            if (ix->rj && held.n++ == 0) {
+                held.ix = ix;
+                held.gen = gen;
+            }
+            return MKV_OK;
+        }
+        if (ret == DB_LOCK_NOTGRANTED)
+            return MKV_BUSY;
+        if (again >= REDO_MAX || !redo(ix, ret, gen)) {
+            note(ix, ret, what);
+            return MKV_ERR;
+        }
     }
-    ret =
-        ix->env->lock_get(ix->env, kl->txn->id(kl->txn), DB_LOCK_NOWAIT, &o, DB_LOCK_WRITE, &lock);
-    if (ret == 0)
-        return MKV_OK;
-    kl->txn->abort(kl->txn);
-    kl->txn = NULL;
-    if (ret == DB_LOCK_NOTGRANTED)
-        return MKV_BUSY;
-    note(ix, ret, "lock_get");
-    return MKV_ERR;
 }
 
 /* A process that is gone, or dead but not yet reaped (a zombie still passes
@@ -462,9 +873,14 @@ static int process_gone(pid_t pid)
 static int dead_txn_active(struct mkv_index *ix)
 {
     DB_TXN_STAT *st = NULL;
-    int dead = 0;
+    unsigned gen;
+    int dead = 0, ret;
 
-    if (ix->env->txn_stat(ix->env, &st, 0) != 0 || !st)
+    if (enter(ix, &gen) < 0)
+        return 0;
+    ret = ix->env->txn_stat(ix->env, &st, 0);
+    leave(ix);
+    if (ret != 0 || !st)
         return 0;
     for (u_int32_t i = 0; i < st->st_nactive && !dead; i++)
         dead = process_gone(st->st_txnarray[i].pid);
@@ -489,22 +905,63 @@ int index_lock_after_dead(struct mkv_index *ix, const char *key, size_t klen,
 
 void index_unlock(struct mkv_index *ix, struct mkv_keylock *kl)
 {
+    unsigned gen;
     int ret;
 
     if (!kl->txn)
         return;
-    /* Aborting a transaction that wrote nothing releases its locks. */
-    if ((ret = kl->txn->abort(kl->txn)) != 0)
-        note(ix, ret, "key unlock");
+    if (ix->rj && held.n > 0)
+        held.n--;
+    if (enter(ix, &gen) == 0) {
+        /* Aborting a transaction that wrote nothing releases its locks.  A
+         * lock of an older generation went with the environment it was
+         * taken in (and its transaction with it). */
+        if (kl->gen == gen && (ret = kl->txn->abort(kl->txn)) != 0)
+            note(ix, ret, "key unlock");
+        leave(ix);
+    }
     kl->txn = NULL;
+}
+
+/* Runs one environment-wide call (op below) on the handle, redone on a
+ * rejoined one.  Returns its result or ERR_STALE. */
+enum env_op { OP_FLUSH, OP_FAILCHK, OP_CHECKPOINT };
+
+static int env_call(struct mkv_index *ix, enum env_op op, unsigned kbytes, unsigned minutes)
+{
+    unsigned gen;
+    int ret;
+
+    for (int again = 0;; again++) {
+        if (enter(ix, &gen) < 0)
+            return ERR_STALE;
+        if (op == OP_FLUSH) {
+            /* Commits after this point set it again. */
+            if (ix->rj)
+                atomic_store(&ix->rj->unflushed, 0);
+            ret = ix->env->log_flush(ix->env, NULL);
+        } else if (op == OP_FAILCHK) {
+            ret = ix->env->failchk(ix->env, 0);
+        } else {
+            ret = ix->env->txn_checkpoint(ix->env, kbytes, minutes, 0);
+        }
+        leave(ix);
+        if (again >= REDO_MAX || !redo(ix, ret, gen))
+            return ret;
+    }
 }
 
 int index_flush(struct mkv_index *ix)
 {
-    int ret = ix->env->log_flush(ix->env, NULL);
+    int ret = env_call(ix, OP_FLUSH, 0, 0);
 
     if (ret != 0) {
         note(ix, ret, "log flush");
+        return MKV_ERR;
+    }
+    if (ix->rj && atomic_exchange(&ix->rj->lost, 0)) {
+        log_error("index: commits made without a flush before the environment was recovered "
+                  "may be lost: run again");
         return MKV_ERR;
     }
     return MKV_OK;
@@ -512,7 +969,7 @@ int index_flush(struct mkv_index *ix)
 
 int index_failchk(struct mkv_index *ix)
 {
-    int ret = ix->env->failchk(ix->env, 0);
+    int ret = env_call(ix, OP_FAILCHK, 0, 0);
 
     if (ret != 0) {
         note(ix, ret, "failchk");
@@ -523,7 +980,7 @@ int index_failchk(struct mkv_index *ix)
 
 int index_checkpoint(struct mkv_index *ix, unsigned kbytes, unsigned minutes)
 {
-    int ret = ix->env->txn_checkpoint(ix->env, kbytes, minutes, 0);
+    int ret = env_call(ix, OP_CHECKPOINT, kbytes, minutes);
 
     if (ret != 0) {
         note(ix, ret, "checkpoint");
@@ -532,11 +989,16 @@ int index_checkpoint(struct mkv_index *ix, unsigned kbytes, unsigned minutes)
     return MKV_OK;
 }
 
-int index_scan(struct mkv_index *ix, const char *from, size_t fromlen, index_scan_fn fn, void *arg)
+/* One cursor pass from `from` (after it, if `after`).  On a rejoining
+ * handle it keeps the last key given to fn in *last (*lastlen bytes), for a
+ * pass on the rejoined handle to go on after it.  *stopped: fn said so.
+ * Returns 0 or the Berkeley DB error (ENOMEM). */
+static int scan_pass(struct mkv_index *ix, const char *from, size_t fromlen, int after,
+                     index_scan_fn fn, void *arg, char **last, size_t *lastlen, int *stopped)
 {
     DBC *c = NULL;
     DBT k, v;
-    int ret, rc = MKV_OK;
+    int ret;
     u_int32_t op = DB_SET_RANGE;
 
     memset(&k, 0, sizeof(k));
@@ -545,7 +1007,7 @@ int index_scan(struct mkv_index *ix, const char *from, size_t fromlen, index_sca
     if (fromlen > 0) {
         k.data = malloc(fromlen);
         if (!k.data)
-            return MKV_ERR;
+            return ENOMEM;
         memcpy(k.data, from, fromlen);
         k.size = (u_int32_t)fromlen;
     } else {
@@ -553,23 +1015,33 @@ int index_scan(struct mkv_index *ix, const char *from, size_t fromlen, index_sca
     }
     /* No transaction: a plain cursor keeps a read lock only on the page it
      * stands on, so a long listing never blocks writers for long. */
-    if ((ret = ix->db->cursor(ix->db, NULL, &c, 0)) != 0) {
-        note(ix, ret, "cursor");
-        rc = MKV_ERR;
+    if ((ret = ix->db->cursor(ix->db, NULL, &c, 0)) != 0)
         goto cleanup;
-    }
     for (;;) {
         ret = c->get(c, &k, &v, op);
         op = DB_NEXT;
-        if (ret == DB_NOTFOUND)
-            break;
-        if (ret != 0) {
-            note(ix, ret, "cursor get");
-            rc = MKV_ERR;
+        if (ret == DB_NOTFOUND) {
+            ret = 0;
             break;
         }
-        if (fn(arg, k.data, k.size, v.data, v.size) != 0)
+        if (ret != 0)
             break;
+        if (after && k.size == fromlen && !memcmp(k.data, from, fromlen))
+            continue; /* given to fn before the rejoin */
+        if (ix->rj) {
+            char *b = realloc(*last, k.size ? k.size : 1);
+            if (!b) {
+                ret = ENOMEM;
+                break;
+            }
+            memcpy(b, k.data, k.size);
+            *last = b;
+            *lastlen = k.size;
+        }
+        if (fn(arg, k.data, k.size, v.data, v.size) != 0) {
+            *stopped = 1;
+            break;
+        }
     }
 
 cleanup:
@@ -577,7 +1049,34 @@ cleanup:
         c->close(c);
     free(k.data);
     free(v.data);
-    return rc;
+    return ret;
+}
+
+int index_scan(struct mkv_index *ix, const char *from, size_t fromlen, index_scan_fn fn, void *arg)
+{
+    char *last = NULL;
+    size_t lastlen = 0;
+    unsigned gen;
+    int ret, stopped = 0;
+
+    for (int again = 0;; again++) {
+        if (enter(ix, &gen) < 0) {
+            ret = ERR_STALE;
+            break;
+        }
+        ret = last ? scan_pass(ix, last, lastlen, 1, fn, arg, &last, &lastlen, &stopped)
+                   : scan_pass(ix, from, fromlen, 0, fn, arg, &last, &lastlen, &stopped);
+        leave(ix);
+        /* Redone from after the last key given to fn: none twice, none left out. */
+        if (ret == 0 || stopped || again >= REDO_MAX || !redo(ix, ret, gen))
+            break;
+    }
+    free(last);
+    if (ret != 0) {
+        note(ix, ret, "cursor");
+        return MKV_ERR;
+    }
+    return MKV_OK;
 }
 
 int index_get_raw(struct mkv_index *ix, const char *key, size_t klen, char *buf, size_t cap,
@@ -593,9 +1092,20 @@ int index_get_raw(struct mkv_index *ix, const char *key, size_t klen, char *buf,
     v.data = buf;
     v.ulen = (u_int32_t)cap;
     v.flags = DB_DBT_USERMEM;
-    for (int i = 0; i < RETRIES; i++) {
-        ret = ix->db->get(ix->db, NULL, &k, &v, 0);
-        if (ret != DB_LOCK_DEADLOCK)
+    for (int again = 0;; again++) {
+        unsigned gen;
+
+        if (enter(ix, &gen) < 0) {
+            ret = ERR_STALE;
+            break;
+        }
+        for (int i = 0; i < RETRIES; i++) {
+            ret = ix->db->get(ix->db, NULL, &k, &v, 0);
+            if (ret != DB_LOCK_DEADLOCK)
+                break;
+        }
+        leave(ix);
+        if (again >= REDO_MAX || !redo(ix, ret, gen))
             break;
     }
     if (ret == DB_NOTFOUND)
@@ -649,5 +1159,28 @@ int index_put_batch(struct mkv_index *ix, const char *const *keys, const size_t 
         note(ix, ret, unsure ? "log flush after batch commit" : "batch put");
         return unsure ? MKV_UNSURE : MKV_ERR;
     }
+    return MKV_OK;
+}
+
+int index_stats(struct mkv_index *ix, struct mkv_index_stats *st)
+{
+    DB_MPOOL_STAT *mp = NULL;
+    DB_LOCK_STAT *lk = NULL;
+    int ret;
+
+    memset(st, 0, sizeof(*st));
+    if ((ret = ix->env->memp_stat(ix->env, &mp, NULL, 0)) != 0 ||
+        (ret = ix->env->lock_stat(ix->env, &lk, 0)) != 0) {
+        free(mp);
+        note(ix, ret, "statistics");
+        return MKV_ERR;
+    }
+    st->cache_hits = (unsigned long)mp->st_cache_hit;
+    st->cache_misses = (unsigned long)mp->st_cache_miss;
+    st->lock_waits = (unsigned long)lk->st_lock_wait;
+    st->lock_refused = (unsigned long)lk->st_lock_nowait;
+    st->deadlocks = (unsigned long)lk->st_ndeadlocks;
+    free(mp);
+    free(lk);
     return MKV_OK;
 }

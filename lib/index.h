@@ -9,6 +9,7 @@
 #define MKV_INDEX_H
 
 #include <db.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -32,13 +33,16 @@ enum {
     MKV_BADREC = -5,
 };
 
+struct mkv_rejoin; /* index.c: the state of a handle that rejoins after a recovery */
+
 struct mkv_index {
     DB_ENV *env;
     DB *db;
-    int panic;  /* DB_RUNRECOVERY seen: stop using this handle, reopen or exit */
-    int error;  /* the Berkeley DB error of a failed open */
-    int nosync; /* commit without flushing the log (bulk tools that can rerun);
-                 * index_flush makes everything before it durable */
+    atomic_int panic; /* DB_RUNRECOVERY seen: stop using this handle, reopen or exit */
+    int error;        /* the Berkeley DB error of a failed open */
+    int nosync;       /* commit without flushing the log (bulk tools that can rerun);
+                       * index_flush makes everything before it durable */
+    struct mkv_rejoin *rj; /* index_open's handles only (see there); NULL otherwise */
 };
 
 /* A per-key write lock: a no-wait DB_LOCK_WRITE owned by a transaction that
@@ -46,6 +50,7 @@ struct mkv_index {
  * failchk aborts it (freeing the lock) if its process dies. */
 struct mkv_keylock {
     DB_TXN *txn;
+    unsigned gen; /* the handle's generation it was taken in (index_generation) */
 };
 
 /* Opens (creating if needed) the environment in home: for the admin tools.
@@ -54,8 +59,40 @@ struct mkv_keylock {
  * reason (a recovery under way elsewhere), it retries for up to 20 s: a
  * running mkv-fcgi supervisor recovers it.  After that it recovers itself,
  * but only if no other process is attached: recovery under live processes
- * would pull the regions from under them.  Otherwise it fails saying so. */
+ * would pull the regions from under them.  Otherwise it fails saying so.
+ *
+ * The handle rejoins the environment after a panic (DB_RUNRECOVERY: a
+ * process died inside Berkeley DB), met by any call or by a background check
+ * every 250 ms: once no thread is inside a Berkeley DB call it leaves the
+ * environment (gives its registry slot up, so the supervisor's recovery need
+ * not kill this process), asks the mkv-fcgi supervisors of the attached
+ * workers to check it now (SIGUSR1), waits up to 60 s for the recovery (and
+ * recovers itself as above when nobody else is attached), and opens it
+ * again: the generation (index_generation) goes up.  A call made outside a
+ * key lock is then redone on the new handle; a call made while this thread
+ * holds a key lock taken in an older generation fails (MKV_ERR): the lock
+ * went with the old environment, and the caller redoes the whole unit
+ * (index_rejoined).  Scan callbacks must not call index functions. */
 int index_open(struct mkv_index *ix, const char *home, int cache_mb, char *err, size_t errlen);
+
+/* The handle's generation: 0 at open, one more after each rejoin. */
+unsigned index_generation(struct mkv_index *ix);
+
+/* For a unit of work (lock, read, write, unlock) that failed: 1 if the
+ * handle was rejoined since generation gen (waiting for a rejoin under way,
+ * or starting it if the handle met a panic), so the unit should be redone
+ * from its start; 0 if the failure stands.  Always 0 for handles that do not
+ * rejoin. */
+int index_rejoined(struct mkv_index *ix, unsigned gen);
+
+/* Brackets a direct use of ix->env (mkv-upkeep): no rejoin swaps the handle
+ * or leaves the environment while a thread is inside such a call. */
+DB_ENV *index_env_hold(struct mkv_index *ix);
+void index_env_release(struct mkv_index *ix);
+
+/* A handle of index_open that must not rejoin (a serving process exits on a
+ * panic instead, and is restarted).  Before any other thread uses it. */
+void index_no_rejoin(struct mkv_index *ix);
 
 /* Opens without ever running recovery: when the environment needs it the open
  * fails with ix->panic set.  For workers whose supervisor recovers. */
@@ -133,5 +170,16 @@ int index_get_raw(struct mkv_index *ix, const char *key, size_t klen, char *buf,
  * MKV_ERR (nothing written). */
 int index_put_batch(struct mkv_index *ix, const char *const *keys, const size_t *klens,
                     const struct mkv_record *recs, int n);
+
+/* Counters of the environment since it was created, for /?stats. */
+struct mkv_index_stats {
+    unsigned long cache_hits, cache_misses; /* page requests found / not found in the cache */
+    unsigned long lock_waits;               /* lock requests that had to wait */
+    unsigned long lock_refused;             /* no-wait requests refused (key locks: 409) */
+    unsigned long deadlocks;                /* broken by the detector (retried) */
+};
+
+/* Fills st.  MKV_OK, or MKV_ERR (st zeroed) when Berkeley DB cannot say. */
+int index_stats(struct mkv_index *ix, struct mkv_index_stats *st);
 
 #endif

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "num.h"
 #include "placement.h"
 
 static int reject(struct mkv_reject *r, int status, const char *why)
@@ -67,11 +68,29 @@ int url_decode(const char *in, size_t len, int plus_is_space, char *out, size_t 
     return 0;
 }
 
-int key_check(const char *key, size_t klen, struct mkv_reject *r)
+/* A key's file name is base64 of it: one ending in '/' is a directory. */
+static int b64_ends_in_slash(const char *key, size_t klen)
 {
     unsigned char b64[4 * ((MKV_KEY_MAX + 2) / 3) + 1];
-    int n;
+    int n = EVP_EncodeBlock(b64, (const unsigned char *)key, (int)klen);
 
+    return n > 0 && b64[n - 1] == '/';
+}
+
+int key_check_stored(const char *key, size_t klen, struct mkv_reject *r)
+{
+    r->status = 0;
+    if (klen == 0 || key[0] != '/')
+        return reject(r, 400, "key must start with /");
+    if (klen > MKV_KEY_MAX)
+        return reject(r, 414, "key longer than 189 bytes (its file name would exceed 255)");
+    if (b64_ends_in_slash(key, klen))
+        return reject(r, 400, "key not storable: its base64 file name ends in '/'");
+    return 0;
+}
+
+int key_check(const char *key, size_t klen, struct mkv_reject *r)
+{
     r->status = 0;
     if (klen == 0 || key[0] != '/')
         return reject(r, 400, "key must start with /");
@@ -89,10 +108,35 @@ int key_check(const char *key, size_t klen, struct mkv_reject *r)
             return reject(r, 400, "'.' and '..' path segments are not allowed in keys");
         i = j;
     }
-    n = EVP_EncodeBlock(b64, (const unsigned char *)key, (int)klen);
-    if (n > 0 && b64[n - 1] == '/')
-        return reject(r, 400, "key not storable: its base64 file name ends in '/'");
-    return 0;
+    return key_check_stored(key, klen, r);
+}
+
+const char *key_unreachable(const char *key, size_t klen)
+{
+    struct mkv_reject r;
+    long depth = 0;
+
+    if (memchr(key, '\0', klen))
+        return "it holds a NUL byte (the fronts refuse %00)";
+    if (key_check_stored(key, klen, &r) < 0)
+        return r.why;
+    /* nginx resolves "." and ".." (and merges "//") before it routes a
+     * request, and refuses one whose ".." would climb above "/". */
+    for (size_t i = 0; i < klen;) {
+        size_t j = i + 1, seg;
+
+        while (j < klen && key[j] != '/')
+            j++;
+        seg = j - i - 1;
+        if (seg == 2 && key[i + 1] == '.' && key[i + 2] == '.') {
+            if (depth-- == 0)
+                return "a '..' segment climbs above the root (nginx refuses the request)";
+        } else if (seg > 0 && !(seg == 1 && key[i + 1] == '.')) {
+            depth++;
+        }
+        i = j;
+    }
+    return NULL;
 }
 
 int key_from_uri(const char *uri, char *key, size_t cap, size_t *klen, const char **query,
@@ -135,24 +179,12 @@ int query_param(const char *q, const char *name, char *out, size_t cap, size_t *
 
 int parse_limit(const char *s, long long *out, struct mkv_reject *r)
 {
-    const char *p = s;
-    long long v = 0;
-    int digits = 0, neg = 0;
-
     r->status = 0;
-    if (*p == '-') {
-        neg = 1;
-        p++;
+    switch (num_parse(s, -MKV_LIMIT_MAX, MKV_LIMIT_MAX, out)) {
+    case 0: return 0;
+    case MKV_NUM_RANGE: return reject(r, 400, "limit must be an integer of at most 18 digits");
+    default: return reject(r, 400, "limit must be an integer");
     }
-    for (; *p; p++, digits++) {
-        if (!isdigit((unsigned char)*p) || digits == 18)
-            return reject(r, 400, "limit must be an integer of at most 18 digits");
-        v = v * 10 + (*p - '0');
-    }
-    if (digits == 0)
-        return reject(r, 400, "limit must be an integer");
-    *out = neg ? -v : v;
-    return 0;
 }
 
 int url_escape_path(const char *in, size_t len, char *out, size_t cap)
@@ -243,4 +275,17 @@ int parse_content_md5(const char *s, unsigned char out[16])
         return 0;
     }
     return -1;
+}
+
+int te_is_chunked(const char *te)
+{
+    static const char word[] = "chunked";
+    size_t n;
+
+    while (*te == ' ' || *te == '\t')
+        te++;
+    n = strlen(te);
+    while (n > 0 && (te[n - 1] == ' ' || te[n - 1] == '\t'))
+        n--;
+    return n == sizeof(word) - 1 && strncasecmp(te, word, n) == 0;
 }

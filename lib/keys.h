@@ -33,6 +33,23 @@ int key_from_uri(const char *uri, char *key, size_t cap, size_t *klen, const cha
  * volume would see a directory).  Returns 0 or -1 with r set. */
 int key_check(const char *key, size_t klen, struct mkv_reject *r);
 
+/* The part of key_check a key already in the index must pass to be read,
+ * deleted or unlinked: it starts with '/', it fits the key lock (at most
+ * MKV_KEY_MAX bytes) and its volume path is a file name (base64 not ending
+ * in '/': a DELETE of that URL would be a directory's).  The original also
+ * stored "/" and keys with "." or ".." segments: those pass here, so the
+ * worker serves such a key when it has a record (new ones stay refused). */
+int key_check_stored(const char *key, size_t klen, struct mkv_reject *r);
+
+/* Whether a key the original may have stored can be reached through a front
+ * and the workers.  NULL when it can (served when it has a record: see
+ * key_check_stored), else a one-line reason: a NUL byte (the fronts refuse
+ * %00), longer than MKV_KEY_MAX, base64 ending in '/', or a ".." segment
+ * that climbs above the root (nginx refuses the request; the key's '/' are
+ * its path separators whether sent as '/' or %2F).  For the admin tools,
+ * which report such keys with the command that removes them. */
+const char *key_unreachable(const char *key, size_t klen);
+
 /* The query's operation: the text before the first '&' (SPEC 5.3). */
 size_t query_op_len(const char *q);
 
@@ -41,8 +58,10 @@ size_t query_op_len(const char *q);
 int query_param(const char *q, const char *name, char *out, size_t cap, size_t *outlen,
                 struct mkv_reject *r);
 
-/* Parses a list limit: optional '-' and at most 18 digits.  0 or negative
- * means no limit.  Returns 0, or -1 with r set (400). */
+/* Parses a list limit (num_parse): optional '-', digits, a value of at most
+ * 18 digits.  0 or negative means no limit.  Returns 0, or -1 with r set
+ * (400). */
+#define MKV_LIMIT_MAX 999999999999999999LL
 int parse_limit(const char *s, long long *out, struct mkv_reject *r);
 
 /* Percent-escapes a key for use in a URL path, keeping '/' separators.
@@ -57,5 +76,11 @@ int escape_nonprint(const char *in, size_t len, char *out, size_t cap);
  * Content-Md5) or RFC 1864's 24 characters of base64.  Returns 0 with the 16
  * digest bytes in out, or -1. */
 int parse_content_md5(const char *s, unsigned char out[16]);
+
+/* Whether a Transfer-Encoding header value says the body is chunked: the
+ * whole value, blanks around it aside, is the token "chunked" in any case.
+ * (The fronts refuse every other coding; a value that merely contains the
+ * word, like "notchunked", is not chunked.)  1 or 0. */
+int te_is_chunked(const char *te);
 
 #endif

@@ -156,9 +156,23 @@ enum rb_outcome rebalance_key(const struct mkv_config *cfg, struct mkv_index *ix
 
     why[0] = '\0';
     if (notes)
-        notes->lost = 0;
+        notes->lost = notes->never = 0;
     if (key2path(key, klen, path) < 0 || key2volumes(cfg, key, klen, &p) < 0) {
         snprintf(why, whylen, "no placement for this key");
+        return RB_FAILED;
+    }
+    /* The original leaves such keys behind (a failed PUT's record): no lock
+     * exists for them, no worker takes them, and no file can hold them
+     * unless their base64 name splits into short directories. */
+    if (klen > MKV_KEY_MAX) {
+        if (index_get(ix, key, klen, &rec) == MKV_NOTFOUND)
+            return RB_ABSENT;
+        snprintf(why, whylen,
+                 "key longer than %d bytes: it cannot be locked, and no worker serves it "
+                 "(mkv-delete removes it)",
+                 MKV_KEY_MAX);
+        if (notes)
+            notes->never = 1;
         return RB_FAILED;
     }
     rc = index_lock(ix, key, klen, &kl);
@@ -173,8 +187,9 @@ enum rb_outcome rebalance_key(const struct mkv_config *cfg, struct mkv_index *ix
         out = rc == MKV_NOTFOUND ? RB_ABSENT : RB_FAILED;
         snprintf(why, whylen, "%s",
                  rc == MKV_NOTFOUND ? "no record"
-                 : rc == MKV_BADREC ? "malformed record (fix it with mkv-import or delete it)"
-                                    : "index read failed");
+                 : rc == MKV_BADREC
+                     ? "malformed record (remove it with mkv-delete, or import it again)"
+                     : "index read failed");
         goto unlock;
     }
     if (rec.deleted) {

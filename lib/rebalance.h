@@ -34,8 +34,10 @@ struct rb_opts {
 
 /* What rebalance_key found besides its outcome. */
 struct rb_notes {
-    int lost; /* copies on volumes no longer configured that did not answer:
-               * dropped from the record (a volume lost for good) */
+    int lost;  /* copies on volumes no longer configured that did not answer:
+                * dropped from the record (a volume lost for good) */
+    int never; /* RB_FAILED for a reason no later run changes (a key longer
+                * than MKV_KEY_MAX cannot be locked): report it, not a failure */
 };
 
 /* Rebalances one key under its write lock (never waits for it).  The record

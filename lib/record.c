@@ -1,36 +1,117 @@
 /* record.c: encode and decode index records (see record.h). */
 #include "record.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-int record_decode(const char *buf, size_t len, struct mkv_record *rec)
+static int fail(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(char *why, size_t whylen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (why && whylen) {
+        va_start(ap, fmt);
+        vsnprintf(why, whylen, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+static int is_lower_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+static int is_upper_hex(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'F');
+}
+
+static int is_host_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_';
+}
+
+int record_volpath_ok(const char *s, size_t n)
+{
+    size_t i = 0, j;
+
+    if (n > 0 && s[0] == '[') { /* IPv6 literal */
+        for (i = 1; i < n && s[i] != ']'; i++)
+            if (!is_upper_hex(s[i]) && !(s[i] >= 'a' && s[i] <= 'f') && s[i] != ':' && s[i] != '.')
+                return 0;
+        if (i == 1 || i == n)
+            return 0;
+        i++;
+    } else {
+        while (i < n && is_host_char(s[i]))
+            i++;
+        if (i == 0)
+            return 0;
+    }
+    if (i < n && s[i] == ':') {
+        unsigned long port = 0;
+
+        for (j = ++i; i < n && s[i] >= '0' && s[i] <= '9' && i - j < 5; i++)
+            port = port * 10 + (unsigned long)(s[i] - '0');
+        if (i == j || port > 65535)
+            return 0;
+    }
+    if (i == n)
+        return 1;
+    if (n - i < 5 || memcmp(s + i, "/sv", 3) != 0 || n - i > 3 + 8)
+        return 0;
+    for (i += 3; i < n; i++)
+        if (!is_upper_hex(s[i]))
+            return 0;
+    return 1;
+}
+
+int record_decode_why(const char *buf, size_t len, struct mkv_record *rec, char *why, size_t whylen)
 {
     const char *p = buf, *end = buf + len;
 
     memset(rec, 0, sizeof(*rec));
+    if (why && whylen)
+        why[0] = '\0';
     if (memchr(buf, '\0', len))
-        return -1; /* the text format has no NUL; C strings below rely on it */
+        return fail(why, whylen, "a NUL byte in the record");
     if (len >= 7 && !memcmp(p, "DELETED", 7)) {
         rec->deleted = 1;
         p += 7;
     }
     if (end - p >= 4 && !memcmp(p, "HASH", 4)) {
-        if (end - p < 36)
-            return -1;
+        if (end - p < 36 || !is_lower_hex(p + 4, 32))
+            return fail(why, whylen, "HASH is not followed by 32 lowercase hex digits");
         memcpy(rec->hash, p + 4, 32);
         rec->hash[32] = '\0';
         p += 36;
     }
     /* The rest split on ','.  An empty rest is one empty volume name in the
-     * original; we keep that so a round trip is exact. */
+     * original; it never writes one (placement and rebuild name at least one
+     * volume), and no request could be served from it: refused like any
+     * volume path outside the grammar. */
     for (;;) {
         const char *comma = memchr(p, ',', (size_t)(end - p));
         const char *stop = comma ? comma : end;
         size_t n = (size_t)(stop - p);
 
-        if (rec->nvols == MKV_RECORD_VOLS || n >= MKV_VOLPATH_MAX)
-            return -1;
+        if (rec->nvols == MKV_RECORD_VOLS)
+            return fail(why, whylen, "more than %d volume paths", MKV_RECORD_VOLS);
+        if (n >= MKV_VOLPATH_MAX)
+            return fail(why, whylen, "volume path %d is longer than %d bytes", rec->nvols + 1,
+                        MKV_VOLPATH_MAX - 1);
+        if (n == 0)
+            return fail(why, whylen, "volume path %d is empty", rec->nvols + 1);
+        if (!record_volpath_ok(p, n))
+            return fail(why, whylen, "volume path %d is not host[:port][/svXX]", rec->nvols + 1);
         memcpy(rec->vols[rec->nvols], p, n);
         rec->vols[rec->nvols][n] = '\0';
         rec->nvols++;
@@ -39,6 +120,11 @@ int record_decode(const char *buf, size_t len, struct mkv_record *rec)
         p = comma + 1;
     }
     return 0;
+}
+
+int record_decode(const char *buf, size_t len, struct mkv_record *rec)
+{
+    return record_decode_why(buf, len, rec, NULL, 0);
 }
 
 int record_join_vols(const struct mkv_record *rec, char *out, size_t cap)

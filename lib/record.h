@@ -20,9 +20,27 @@ struct mkv_record {
     char vols[MKV_RECORD_VOLS][MKV_VOLPATH_MAX];
 };
 
-/* Parses len bytes (not NUL-terminated).  Returns 0, or -1 when the text
- * does not fit the format or our limits. */
+/* Parses len bytes (not NUL-terminated) and validates every field: the hash
+ * is 32 lowercase hex digits, and each volume path fits record_volpath_ok.
+ * Records come from an imported or damaged index too, and their volume paths
+ * end up in Location and Key-Volumes headers: a byte outside the grammar
+ * (CR, LF, '@', ...) must never get that far.  Returns 0, or -1 when the text
+ * does not fit the format or our limits; record_decode_why also says why in
+ * why (whylen bytes; may be NULL), without quoting the record's bytes. */
 int record_decode(const char *buf, size_t len, struct mkv_record *rec);
+int record_decode_why(const char *buf, size_t len, struct mkv_record *rec, char *why,
+                      size_t whylen);
+
+/* 1 when the n bytes at s are a volume path as the original writes them:
+ *
+ *     host [":" port] ["/sv" 2..8 uppercase hex digits]
+ *
+ * host a name or IPv4 address (letters, digits, '-', '.', '_') or a
+ * bracketed IPv6 address ("[::1]"), port 1..5 digits up to 65535.  The port
+ * is optional because the original takes `-volumes` verbatim: a volume
+ * "larry" (its unit tests) is port 80.  Subvolume directories are
+ * "%02X" of the subvolume number. */
+int record_volpath_ok(const char *s, size_t n);
 
 /* Writes the text form to out (cap bytes, NUL-terminated).  Returns its
  * length, or -1 if it does not fit. */

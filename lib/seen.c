@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <openssl/crypto.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -43,9 +44,19 @@ void seen_close(struct mkv_seen *s)
     s->slot = NULL;
 }
 
+/* Every worker thread of every process marks ids in the same mapping, so a
+ * slot is only ever read and written with atomic 8-byte loads and stores
+ * (lock-free: they work across processes, and a process killed mid-mark
+ * cannot leave a lock behind).  The two halves are not one atomic unit: a
+ * slot two writers fill at once may keep one half of each, a value that is
+ * neither id (unless they share a half): the same loss as a collision.
+ * Relaxed order is enough: a retry reaches another process only through
+ * nginx, after the first attempt's connection broke, and those syscalls
+ * order the mark before the check. */
 int seen_mark(struct mkv_seen *s, const char *id)
 {
-    unsigned char bin[16], *slot;
+    unsigned char bin[16];
+    uint64_t want[2], *slot;
     unsigned bucket;
     size_t n = 0;
 
@@ -56,9 +67,14 @@ int seen_mark(struct mkv_seen *s, const char *id)
     bucket = ((unsigned)bin[0] | (unsigned)bin[1] << 8 | (unsigned)bin[2] << 16 |
               (unsigned)bin[3] << 24) %
              MKV_SEEN_SLOTS;
-    slot = s->slot[bucket];
-    if (memcmp(slot, bin, 16) == 0)
+    /* The mapping is page-aligned and slots are 16 bytes: both halves are
+     * naturally aligned 8-byte words. */
+    slot = (uint64_t *)(void *)s->slot[bucket];
+    memcpy(want, bin, sizeof(want));
+    if (__atomic_load_n(&slot[0], __ATOMIC_RELAXED) == want[0] &&
+        __atomic_load_n(&slot[1], __ATOMIC_RELAXED) == want[1])
         return 1;
-    memcpy(slot, bin, 16);
+    __atomic_store_n(&slot[0], want[0], __ATOMIC_RELAXED);
+    __atomic_store_n(&slot[1], want[1], __ATOMIC_RELAXED);
     return 0;
 }

@@ -15,16 +15,6 @@ struct mkv_stats *stats_create(void)
     return p;
 }
 
-int stats_method(const char *m)
-{
-    static const char *names[] = {"GET", "HEAD", "PUT", "DELETE", "UNLINK", "REBALANCE"};
-
-    for (int i = 0; i < ST_OTHER; i++)
-        if (!strcmp(m, names[i]))
-            return i;
-    return ST_OTHER;
-}
-
 void stats_request(struct mkv_stats *st, const char *method, int status, long long bytes_in,
                    long long bytes_out)
 {
@@ -32,7 +22,7 @@ void stats_request(struct mkv_stats *st, const char *method, int status, long lo
 
     if (!st)
         return;
-    atomic_fetch_add(&st->requests[stats_method(method)][cls], 1);
+    atomic_fetch_add(&st->requests[method_id(method)][cls], 1);
     if (bytes_in > 0)
         atomic_fetch_add(&st->bytes_in, (unsigned long)bytes_in);
     if (bytes_out > 0)

@@ -9,13 +9,16 @@
 #include <stdatomic.h>
 
 #include "config.h"
+#include "method.h"
 
-enum { ST_GET, ST_HEAD, ST_PUT, ST_DELETE, ST_UNLINK, ST_REBALANCE, ST_OTHER, ST_METHODS };
+/* Until fcgi/handlers.c counts with MKV_M_COUNT from method.h. */
+#define ST_METHODS MKV_M_COUNT
 
 struct mkv_stats {
-    atomic_ulong requests[ST_METHODS][6]; /* by status class: 0 unknown, 1xx..5xx */
-    atomic_ulong bytes_in;                /* value bytes received by PUTs */
-    atomic_ulong bytes_out;               /* response body bytes (listings, reasons) */
+    atomic_ulong requests[MKV_M_COUNT][6]; /* by method (method.h), then status class:
+                                              0 unknown, 1xx..5xx */
+    atomic_ulong bytes_in;                 /* value bytes received by PUTs */
+    atomic_ulong bytes_out;                /* response body bytes (listings, reasons) */
     atomic_ulong volume_errors[MKV_MAX_VOLUMES];
     atomic_ulong worker_starts;
 };
@@ -23,7 +26,7 @@ struct mkv_stats {
 /* Maps the shared counters (zeroed).  Returns NULL on failure. */
 struct mkv_stats *stats_create(void);
 
-int stats_method(const char *method);
+/* Counts one answered request (method as received: method_id sorts it). */
 void stats_request(struct mkv_stats *st, const char *method, int status, long long bytes_in,
                    long long bytes_out);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "md5.h"
 #include "placement.h"
@@ -74,12 +75,10 @@ void volume_url(const struct mkv_config *cfg, char *out, size_t cap, const char 
     snprintf(out, cap, "%s://%s%s", cfg->volume_scheme, vol, path);
 }
 
+/* Whole milliseconds of the monotonic clock (struct vidle counts in them). */
 static long long now_ms(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (long long)clock_ms();
 }
 
 /* libcurl calls this at least once a second during a transfer.  A volume
@@ -333,124 +332,180 @@ static int was_touched(CURL *h)
     return req > 0 || code == 201 || code == 204;
 }
 
+/* One PUT in flight: what its phases share. */
+struct putjob {
+    struct mkv_vclient *vc;
+    char *const *urls;
+    int n;
+    struct vput *v;
+    struct upload up[MKV_MAX_REPLICAS];
+    struct fanout f;
+    struct mkv_md5 m;
+    struct prefetch pf;
+    struct curl_slist *hdrs;
+    int added; /* easy handles set up for this body */
+    int left;  /* uploads not finished */
+    int rc;    /* 0, or the first failure (v->why says it) */
+};
+
+static void put_failed(struct putjob *j, int rc, const char *why)
+{
+    if (j->rc == 0) {
+        j->rc = rc;
+        snprintf(j->v->why, sizeof(j->v->why), "%s", why);
+    }
+}
+
+/* Sets up one upload per replica, all reading the shared chunk. */
+static void start_uploads(struct putjob *j)
+{
+    for (int i = 0; i < j->n; i++) {
+        struct upload *u = &j->up[i];
+
+        *u = (struct upload){&j->f, j->vc->easy[i], 0, 0, 0};
+        base_opts(j->vc, u->h, j->urls[i]);
+        curl_easy_setopt(u->h, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(u->h, CURLOPT_READFUNCTION, read_chunk);
+        curl_easy_setopt(u->h, CURLOPT_READDATA, u);
+        curl_easy_setopt(u->h, CURLOPT_SEEKFUNCTION, seek_chunk);
+        curl_easy_setopt(u->h, CURLOPT_SEEKDATA, u);
+        curl_easy_setopt(u->h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)j->v->length);
+        curl_easy_setopt(u->h, CURLOPT_UPLOAD_BUFFERSIZE, 256L * 1024);
+        curl_easy_setopt(u->h, CURLOPT_HTTPHEADER, j->hdrs);
+        curl_easy_setopt(u->h, CURLOPT_PRIVATE, u);
+        curl_multi_add_handle(j->vc->multi, u->h);
+        j->added++;
+    }
+}
+
+/* Collects the uploads that finished.  The others keep going: cutting a
+ * replica whose volume already has the whole body would let it finish the
+ * file after our clean-up DELETE. */
+static void collect_done(struct putjob *j)
+{
+    char why[sizeof(j->v->why)];
+    CURLMsg *msg;
+    int q;
+
+    while ((msg = curl_multi_info_read(j->vc->multi, &q))) {
+        struct upload *u;
+
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&u);
+        u->done = 1;
+        j->left--;
+        if (check_done(j->vc, u->h, msg->data.result, j->urls[u - j->up], 201, 204, why,
+                       sizeof(why)) < 0)
+            put_failed(j, VPUT_VOLUME, why);
+    }
+}
+
+/* 1 when every running upload has sent the whole current chunk. */
+static int chunk_consumed(const struct putjob *j)
+{
+    for (int i = 0; i < j->n; i++)
+        if (!j->up[i].done && j->up[i].pos < j->f.len)
+            return 0;
+    return 1;
+}
+
+/* Fetches the next chunk and lets every paused upload read it. */
+static int next_chunk(struct putjob *j)
+{
+    if (fetch_chunk(&j->f, &j->pf, j->v) < 0) {
+        put_failed(j, VPUT_BODY, "reading the request body failed");
+        return -1;
+    }
+    idle_restart(j->vc); /* the wait was for the client, not the volumes */
+    for (int i = 0; i < j->n; i++) {
+        struct upload *u = &j->up[i];
+
+        if (!j->f.eof)
+            u->pos = 0;
+        if (u->paused && !u->done) {
+            u->paused = 0;
+            curl_easy_pause(u->h, CURLPAUSE_CONT);
+        }
+    }
+    return 0;
+}
+
+/* Drives the uploads until each has finished, one chunk at a time. */
+static void run_uploads(struct putjob *j)
+{
+    int running = 0;
+
+    j->left = j->n;
+    while (j->left > 0) {
+        curl_multi_perform(j->vc->multi, &running);
+        collect_done(j);
+        if (j->left == 0)
+            break;
+        if (chunk_consumed(j) && !j->f.eof) {
+            if (next_chunk(j) < 0)
+                return;
+            continue;
+        }
+        curl_multi_poll(j->vc->multi, NULL, 0, 100, NULL);
+    }
+    if (j->rc == 0 && j->v->length >= 0 && j->v->sent != j->v->length) {
+        char why[sizeof(j->v->why)];
+        snprintf(why, sizeof(why), "request body was %lld bytes, Content-Length said %lld",
+                 j->v->sent, j->v->length);
+        put_failed(j, VPUT_BODY, why);
+    }
+}
+
+/* Waits for the reading thread, records which volumes may hold the file,
+ * and releases the handles. */
+static void finish_put(struct putjob *j)
+{
+    /* The helper may still read (the uploads failed first): it owns the
+     * spare buffer, the body and the MD5 until it returns. */
+    prefetch_wait(&j->pf);
+    /* Only handles set up for this body can have touched a volume. */
+    for (int i = 0; i < j->added; i++)
+        j->v->touched[i] = was_touched(j->vc->easy[i]);
+    remove_all(j->vc, j->added);
+    curl_slist_free_all(j->hdrs);
+    if (md5_final(&j->m, j->v->md5) < 0)
+        put_failed(j, VPUT_VOLUME, "md5 failed");
+}
+
 int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, struct vput *v)
 {
-    struct upload up[MKV_MAX_REPLICAS];
-    struct fanout f = {vc->chunk, 0, 0, 1};
-    struct mkv_md5 m;
-    struct prefetch pf = {.rd = v->rd, .rdarg = v->rdarg, .m = &m};
-    struct curl_slist *hdrs = NULL;
-    int running = 0, left = n, rc = 0, added = 0;
-    char why[sizeof(v->why)];
+    struct putjob j;
 
+    memset(&j, 0, sizeof(j));
+    j.vc = vc;
+    j.urls = urls;
+    j.n = n;
+    j.v = v;
+    j.f = (struct fanout){vc->chunk, 0, 0, 1};
     v->sent = 0;
     v->why[0] = '\0';
     memset(v->touched, 0, sizeof(v->touched));
-    if (md5_init(&m) < 0) {
+    if (md5_init(&j.m) < 0) {
         snprintf(v->why, sizeof(v->why), "md5 init failed");
         return VPUT_VOLUME;
     }
+    j.pf = (struct prefetch){.rd = v->rd, .rdarg = v->rdarg, .m = &j.m};
     /* A second chunk buffer for the helper thread, kept for later PUTs;
      * without it (no memory) the chunks are read in turn. */
     if (!vc->chunk2 && (v->length < 0 || v->length > MKV_CHUNK))
         vc->chunk2 = malloc(MKV_CHUNK);
-    pf.buf = vc->chunk2;
+    j.pf.buf = vc->chunk2;
     /* "Expect: 100-continue" would cost a round trip per replica. */
-    hdrs = curl_slist_append(NULL, "Expect:");
-    if (fetch_chunk(&f, &pf, v) < 0) {
-        snprintf(v->why, sizeof(v->why), "reading the request body failed");
-        rc = VPUT_BODY;
-        goto cleanup;
+    j.hdrs = curl_slist_append(NULL, "Expect:");
+    if (fetch_chunk(&j.f, &j.pf, v) < 0) {
+        put_failed(&j, VPUT_BODY, "reading the request body failed");
+    } else {
+        start_uploads(&j);
+        run_uploads(&j);
     }
-    /* A value needs at least one byte (the original answered 411 to an
-     * empty PUT; SPEC 11 makes a chunked empty one the same). */
-    if (f.eof && v->sent == 0) {
-        snprintf(v->why, sizeof(v->why), "empty body: a value needs at least one byte");
-        rc = VPUT_EMPTY;
-        goto cleanup;
-    }
-    for (int i = 0; i < n; i++) {
-        up[i] = (struct upload){&f, vc->easy[i], 0, 0, 0};
-        base_opts(vc, up[i].h, urls[i]);
-        curl_easy_setopt(up[i].h, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(up[i].h, CURLOPT_READFUNCTION, read_chunk);
-        curl_easy_setopt(up[i].h, CURLOPT_READDATA, &up[i]);
-        curl_easy_setopt(up[i].h, CURLOPT_SEEKFUNCTION, seek_chunk);
-        curl_easy_setopt(up[i].h, CURLOPT_SEEKDATA, &up[i]);
-        curl_easy_setopt(up[i].h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)v->length);
-        curl_easy_setopt(up[i].h, CURLOPT_UPLOAD_BUFFERSIZE, 256L * 1024);
-        curl_easy_setopt(up[i].h, CURLOPT_HTTPHEADER, hdrs);
-        curl_easy_setopt(up[i].h, CURLOPT_PRIVATE, &up[i]);
-        curl_multi_add_handle(vc->multi, up[i].h);
-        added++;
-    }
-    while (left > 0) {
-        CURLMsg *msg;
-        int q, consumed = 1;
-
-        curl_multi_perform(vc->multi, &running);
-        while ((msg = curl_multi_info_read(vc->multi, &q))) {
-            struct upload *u;
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&u);
-            u->done = 1;
-            left--;
-            /* Keep the others going: cutting a replica whose volume already
-             * has the whole body would let it finish the file after our
-             * clean-up DELETE. */
-            if (check_done(vc, u->h, msg->data.result, urls[u - up], 201, 204, why, sizeof(why)) <
-                    0 &&
-                rc == 0) {
-                rc = VPUT_VOLUME;
-                snprintf(v->why, sizeof(v->why), "%s", why);
-            }
-        }
-        if (left == 0)
-            break;
-        for (int i = 0; i < n; i++)
-            if (!up[i].done && up[i].pos < f.len)
-                consumed = 0;
-        if (consumed && !f.eof) {
-            /* Every replica has this chunk: fetch the next one. */
-            if (fetch_chunk(&f, &pf, v) < 0) {
-                snprintf(v->why, sizeof(v->why), "reading the request body failed");
-                rc = VPUT_BODY;
-                goto cleanup;
-            }
-            idle_restart(vc); /* the wait was for the client, not the volumes */
-            for (int i = 0; i < n; i++) {
-                if (!f.eof)
-                    up[i].pos = 0;
-                if (up[i].paused && !up[i].done) {
-                    up[i].paused = 0;
-                    curl_easy_pause(up[i].h, CURLPAUSE_CONT);
-                }
-            }
-            continue;
-        }
-        curl_multi_poll(vc->multi, NULL, 0, 100, NULL);
-    }
-    if (rc == 0 && v->length >= 0 && v->sent != v->length) {
-        snprintf(v->why, sizeof(v->why), "request body was %lld bytes, Content-Length said %lld",
-                 v->sent, v->length);
-        rc = VPUT_BODY;
-    }
-
-cleanup:
-    /* The helper may still read (the uploads failed first): it owns the
-     * spare buffer, the body and the MD5 until it returns. */
-    prefetch_wait(&pf);
-    /* Only handles set up for this body can have touched a volume. */
-    for (int i = 0; i < added; i++)
-        v->touched[i] = was_touched(vc->easy[i]);
-    remove_all(vc, added);
-    curl_slist_free_all(hdrs);
-    if (md5_final(&m, v->md5) < 0 && rc == 0) {
-        snprintf(v->why, sizeof(v->why), "md5 failed");
-        rc = VPUT_VOLUME;
-    }
-    return rc;
+    finish_put(&j);
+    return j.rc;
 }
 
 /* DELETEs up to MKV_MAX_REPLICAS URLs at once (one easy handle each). */

@@ -61,7 +61,7 @@ struct vput {
 };
 
 /* vclient_put's failures. */
-enum { VPUT_VOLUME = -1, VPUT_BODY = -2, VPUT_EMPTY = -3 };
+enum { VPUT_VOLUME = -1, VPUT_BODY = -2 };
 
 /* PUTs one body to n URLs at once.  The body is read once, MKV_CHUNK at a
  * time, and each chunk goes to every replica before the next but one is
@@ -71,8 +71,8 @@ enum { VPUT_VOLUME = -1, VPUT_BODY = -2, VPUT_EMPTY = -3 };
  * v->touched says which ones a clean-up must DELETE.  Returns 0 when every
  * volume answered 201/204, VPUT_VOLUME on a volume failure, VPUT_BODY when
  * reading the body failed or its length was not the one announced (the
- * uploads are then cut short: no volume stores a partial body), VPUT_EMPTY
- * when a body of unknown length turned out empty (no volume was asked). */
+ * uploads are then cut short: no volume stores a partial body).  Whether a
+ * value may be empty is the caller's rule: an empty body is sent as one. */
 int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, struct vput *v);
 
 /* DELETEs n URLs at once.  Returns 0 when each is gone (204, or 404: not

@@ -14,16 +14,17 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "index.h"
 #include "log.h"
 #include "md5.h"
+#include "num.h"
 #include "placement.h"
 #include "record.h"
 
-#define MAX_CONFIG_ARGS 64
-#define KEY_CAP         32
-#define BATCH_MAX       100000
+#define KEY_CAP   32
+#define BATCH_MAX 100000
 
 struct options {
     long count; /* records to write */
@@ -45,47 +46,30 @@ static void usage(void)
                     "  (defaults: N=1000000, A=0, B=5000; --db=DIR, --volumes=... as mkv-fcgi)\n");
 }
 
-/* Takes our own flags out of argv, the rest goes to config_load. */
-static int parse_args(int argc, char **argv, struct options *o, char **cargv, int *cargc)
+/* Our own flags (config_split): 1 taken, 0 a setting's, -1 a bad value. */
+static int own_arg(void *ctx, const char *a, char *err, size_t errlen)
 {
-    long v;
+    struct options *o = ctx;
+    long long v;
 
-    o->count = 1000000;
-    o->from = 0;
-    o->batch = 5000;
-    *cargc = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage();
-            return 1;
-        } else if (!strncmp(a, "--count=", 8)) {
-            if (parse_bounded(a + 8, 0, 1000000000L, &o->count) < 0)
-                goto bad;
-        } else if (!strncmp(a, "--from=", 7)) {
-            if (parse_bounded(a + 7, 0, 1000000000L, &o->from) < 0)
-                goto bad;
-        } else if (!strncmp(a, "--batch=", 8)) {
-            if (parse_bounded(a + 8, 1, BATCH_MAX, &v) < 0)
-                goto bad;
-            o->batch = (int)v;
-        } else {
-            if (*cargc + 2 >= MAX_CONFIG_ARGS) {
-                fprintf(stderr, "bulkload: too many arguments\n");
-                return -1;
-            }
-            cargv[(*cargc)++] = argv[i];
-            if (!strcmp(a, "-c") && i + 1 < argc)
-                cargv[(*cargc)++] = argv[++i];
-        }
+    if (!strncmp(a, "--count=", 8)) {
+        if (num_parse(a + 8, 0, 1000000000L, &v) < 0)
+            goto bad;
+        o->count = (long)v;
+    } else if (!strncmp(a, "--from=", 7)) {
+        if (num_parse(a + 7, 0, 1000000000L, &v) < 0)
+            goto bad;
+        o->from = (long)v;
+    } else if (!strncmp(a, "--batch=", 8)) {
+        if (num_parse(a + 8, 1, BATCH_MAX, &v) < 0)
+            goto bad;
+        o->batch = (int)v;
+    } else {
+        return 0;
     }
-    cargv[*cargc] = NULL;
-    return 0;
-
+    return 1;
 bad:
-    fprintf(stderr, "bulkload: bad value in %s\n", argv[0]);
-    usage();
+    snprintf(err, errlen, "bad value in %.64s", a);
     return -1;
 }
 
@@ -135,10 +119,7 @@ static int make_record(const struct mkv_config *cfg, struct batch *b, int j, lon
 
 static double now(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return clock_ms() / 1e3;
 }
 
 static int load(const struct mkv_config *cfg, struct mkv_index *ix, const struct options *o)
@@ -177,13 +158,26 @@ int main(int argc, char **argv)
     struct mkv_config cfg;
     struct mkv_index ix;
     struct options o;
-    char *cargv[MAX_CONFIG_ARGS], err[512];
-    int cargc, rc;
+    struct mkv_args ca;
+    char err[512];
+    int rc;
     double t0, dt;
 
-    if ((rc = parse_args(argc, argv, &o, cargv, &cargc)) != 0)
-        return rc > 0 ? 0 : 2;
-    if (config_load(&cfg, cargc, cargv, err, sizeof(err)) < 0) {
+    o.count = 1000000;
+    o.from = 0;
+    o.batch = 5000;
+    if (config_split(argc, argv, own_arg, &o, &ca, err, sizeof(err)) < 0) {
+        fprintf(stderr, "bulkload: %s\n", err);
+        usage();
+        return 2;
+    }
+    if (ca.help) {
+        usage();
+        return 0;
+    }
+    rc = config_load(&cfg, ca.argc, ca.argv, err, sizeof(err));
+    config_args_free(&ca);
+    if (rc < 0) {
         fprintf(stderr, "bulkload: %s\n", err);
         return 2;
     }

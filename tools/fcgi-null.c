@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "num.h"
 
 #define MAX_WORKERS 64
 #define MAX_THREADS 256
@@ -268,16 +269,16 @@ static void on_term(int sig)
 
 int main(int argc, char **argv)
 {
-    long workers = 2, threads = 4;
+    long long workers = 2, threads = 4;
     int raw = 0, fl;
     pid_t pids[MAX_WORKERS];
 
     for (int i = 1; i < argc; i++) {
         if (!strncmp(argv[i], "--workers=", 10)) {
-            if (parse_bounded(argv[i] + 10, 1, MAX_WORKERS, &workers) < 0)
+            if (num_parse(argv[i] + 10, 1, MAX_WORKERS, &workers) < 0)
                 goto usage;
         } else if (!strncmp(argv[i], "--threads=", 10)) {
-            if (parse_bounded(argv[i] + 10, 1, MAX_THREADS, &threads) < 0)
+            if (num_parse(argv[i] + 10, 1, MAX_THREADS, &threads) < 0)
                 goto usage;
         } else if (!strcmp(argv[i], "--raw")) {
             raw = 1;

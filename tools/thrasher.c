@@ -17,7 +17,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "clock.h"
 #include "config.h"
+#include "num.h"
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -82,7 +84,7 @@ static void usage(void)
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-    long v;
+    long long v;
     int keys_set = 0;
 
     o->url = "http://localhost:3000";
@@ -97,13 +99,12 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->url = a + 6;
         } else if (!strcmp(a, "--read-heavy")) {
             o->mode = READ_HEAVY;
-        } else if (!strncmp(a, "--keys=", 7) && parse_bounded(a + 7, 1, 100000000L, &v) == 0) {
+        } else if (!strncmp(a, "--keys=", 7) && num_parse(a + 7, 1, 100000000L, &v) == 0) {
             o->keys = v;
             keys_set = 1;
-        } else if (!strncmp(a, "--rounds=", 9) && parse_bounded(a + 9, 1, 1000000L, &v) == 0) {
+        } else if (!strncmp(a, "--rounds=", 9) && num_parse(a + 9, 1, 1000000L, &v) == 0) {
             o->rounds = v;
-        } else if (!strncmp(a, "--concurrency=", 14) &&
-                   parse_bounded(a + 14, 1, MAX_SLOTS, &v) == 0) {
+        } else if (!strncmp(a, "--concurrency=", 14) && num_parse(a + 14, 1, MAX_SLOTS, &v) == 0) {
             o->conc = (int)v;
         } else {
             usage();
@@ -277,10 +278,7 @@ static int run_phase(struct run *r, enum step first, long njobs)
 
 static double now(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return clock_ms() / 1e3;
 }
 
 static int setup(struct run *r, const struct options *o)

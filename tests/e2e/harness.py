@@ -569,10 +569,13 @@ class Cluster:
         return ''.join(out)
 
     def sanitizer_reports(self):
-        """Reports AddressSanitizer/UBSan/LeakSanitizer wrote into the cluster's
-        logs (the workers' stderr goes to logs/fcgi.log): '' when clean."""
+        """Reports AddressSanitizer/UBSan/LeakSanitizer/ThreadSanitizer wrote into
+        the cluster's logs (the workers' stderr goes to logs/fcgi.log): '' when
+        clean.  ThreadSanitizer reports are warnings (the worker goes on), so
+        every one counts; those tests/tsan.supp suppresses are never written."""
         marks = ('ERROR: AddressSanitizer', 'ERROR: LeakSanitizer', 'runtime error:',
-                 'SUMMARY: UndefinedBehaviorSanitizer')
+                 'SUMMARY: UndefinedBehaviorSanitizer', 'WARNING: ThreadSanitizer',
+                 'FATAL: ThreadSanitizer')
         out = []
         for root, _dirs, files in os.walk(self.data):
             if '/volumes/' in root + '/' and '/data' in root:

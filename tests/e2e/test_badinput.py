@@ -5,6 +5,7 @@ import base64
 import hashlib
 import os
 
+import harness
 from harness import check, expect, fresh_key, key_of, md5hex, nginx_only, show
 
 
@@ -200,3 +201,70 @@ def test_content_md5(cluster):
         if r[0] != 201:
             problems.append('PUT after a rejected PUT: ' + show(*r))
     check(not problems, '\n  '.join(problems))
+
+
+def worker_socket(cluster):
+    path = os.path.join(cluster.data, 'fcgi.sock')
+    if not os.path.exists(path):
+        harness.skip('this front spawns its own workers: no shared FastCGI socket to call')
+    return path
+
+
+def fcgi_params(method, key, **extra):
+    p = {'REQUEST_METHOD': method, 'REQUEST_URI': key, 'SERVER_PROTOCOL': 'HTTP/1.1',
+         'GATEWAY_INTERFACE': 'CGI/1.1'}
+    p.update(extra)
+    return p
+
+
+def test_transfer_encoding_is_a_token_not_a_substring(cluster):
+    """A body is chunked only when Transfer-Encoding is exactly "chunked"
+    (the fronts refuse other codings, so this goes to the worker directly).
+    Matched as a substring, "notchunked" made a PUT without any length read
+    its body as chunked and store it."""
+    import fcgi_client
+    sock = worker_socket(cluster)
+    for te in ('notchunked', 'chunked, gzip', 'xchunked'):
+        key = fresh_key()
+        before = cluster.snapshot()
+        st, _h, body = fcgi_client.request(
+            sock, fcgi_params('PUT', key, HTTP_TRANSFER_ENCODING=te), b'some value')
+        check(st == 411, 'PUT with Transfer-Encoding %r and no length: %d %r' % (te, st, body))
+        check(cluster.snapshot() == before, 'PUT with Transfer-Encoding %r changed something' % te)
+    key = fresh_key()
+    st, _h, body = fcgi_client.request(
+        sock, fcgi_params('PUT', key, HTTP_TRANSFER_ENCODING=' Chunked '), b'some value')
+    check(st == 201, 'PUT with Transfer-Encoding " Chunked ": %d %r' % (st, body))
+    r = cluster.get(key)
+    check(r[0] == 200 and r[2] == b'some value', 'GET after the chunked PUT', *r)
+
+
+def test_front_refuses_a_raw_nul_in_the_request_line(cluster):
+    """A raw NUL byte in the path never reaches a worker: libfcgi hands the
+    workers each parameter as a C string, so a NUL would cut the key short
+    ("/k\\0x" would act on "/k"), and the worker cannot tell.  Both fronts
+    refuse it, and the key that the cut would name stays untouched."""
+    import socket as so
+    key = fresh_key()
+    expect(cluster.put(key, b'keep me'), 201, 'PUT ' + key)
+    before = cluster.snapshot()
+    for method in (b'PUT', b'DELETE'):
+        s = so.create_connection(('127.0.0.1', cluster.port), timeout=10)
+        try:
+            s.sendall(method + b' ' + key.encode() + b'\x00x HTTP/1.1\r\nHost: localhost\r\n'
+                      b'Content-Length: 3\r\nConnection: close\r\n\r\nabc')
+            data = b''
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                data += d
+        finally:
+            s.close()
+        status = data.split(b' ', 2)[1] if data.startswith(b'HTTP/') else b''
+        # nginx: 400; lighttpd: 403 (its "bad characters in URI" check)
+        check(status in (b'400', b'403'),
+              '%s with a NUL in the path: %r' % (method.decode(), data[:80]))
+    check(cluster.snapshot() == before, 'a request with a NUL in its path changed something')
+    r = cluster.get(key)
+    check(r[0] == 200 and r[2] == b'keep me', 'GET ' + key, *r)

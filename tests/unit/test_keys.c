@@ -84,6 +84,56 @@ static void test_key_check(void)
     CHECK(check(k, 414)); /* 190 bytes */
 }
 
+/* Keys the original stored that new writes may not use: reads and deletes
+ * of them pass key_check_stored; those no request can name do not. */
+static void test_key_check_stored(void)
+{
+    struct mkv_reject r;
+    char k[MKV_KEY_MAX + 2];
+
+    CHECK(key_check_stored("/", 1, &r) == 0);
+    CHECK(key_check_stored("/a/../b", 7, &r) == 0);
+    CHECK(key_check_stored("/..", 3, &r) == 0);
+    CHECK(key_check_stored("/./a", 4, &r) == 0);
+    CHECK(key_check_stored("/hello", 6, &r) == 0);
+    CHECK(key_check_stored("/a?", 3, &r) == -1 && r.status == 400); /* a directory's URL */
+    CHECK(key_check_stored("", 0, &r) == -1 && r.status == 400);
+    CHECK(key_check_stored("x", 1, &r) == -1 && r.status == 400);
+    k[0] = '/';
+    memset(k + 1, 'x', MKV_KEY_MAX);
+    CHECK(key_check_stored(k, MKV_KEY_MAX, &r) == 0);
+    CHECK(key_check_stored(k, MKV_KEY_MAX + 1, &r) == -1 && r.status == 414);
+    /* new writes of them stay refused, with the reasons as before */
+    CHECK(key_check("/", 1, &r) == -1 && r.status == 400 && strstr(r.why, "empty key"));
+    CHECK(key_check("/a/../b", 7, &r) == -1 && strstr(r.why, "'.' and '..'"));
+}
+
+static void test_key_unreachable(void)
+{
+    char k[MKV_KEY_MAX + 2];
+
+    CHECK(key_unreachable("/hello", 6) == NULL);
+    CHECK(key_unreachable("/", 1) == NULL);
+    CHECK(key_unreachable("/a/../b", 7) == NULL); /* sent as /a/%2E%2E/b */
+    CHECK(key_unreachable("/a/..", 5) == NULL);
+    CHECK(key_unreachable("/./a", 4) == NULL);
+    CHECK(key_unreachable("/a%00", 5) == NULL); /* the bytes '%', '0', '0' */
+    CHECK(key_unreachable("/a\0b", 4) && strstr(key_unreachable("/a\0b", 4), "NUL"));
+    CHECK(key_unreachable("/a?", 3) && strstr(key_unreachable("/a?", 3), "base64"));
+    CHECK(key_unreachable("/..", 3) && strstr(key_unreachable("/..", 3), "above the root"));
+    CHECK(key_unreachable("/../x", 5) != NULL);
+    CHECK(key_unreachable("/./../x", 7) != NULL);
+    CHECK(key_unreachable("/a/../..", 8) != NULL);
+    CHECK(key_unreachable("//..", 4) != NULL); /* nginx merges the slashes */
+    CHECK(key_unreachable("/a//..", 6) == NULL);
+    k[0] = '/';
+    memset(k + 1, 'x', MKV_KEY_MAX);
+    CHECK(key_unreachable(k, MKV_KEY_MAX) == NULL);
+    CHECK(key_unreachable(k, MKV_KEY_MAX + 1) &&
+          strstr(key_unreachable(k, MKV_KEY_MAX + 1), "189"));
+    CHECK(key_unreachable("x", 1) != NULL);
+}
+
 static void test_key_from_uri(void)
 {
     char key[MKV_URI_MAX];
@@ -167,5 +217,6 @@ static void test_content_md5(void)
     CHECK(parse_content_md5("", d) == -1);
 }
 
-UNIT_MAIN("keys", T(test_decode), T(test_decode_rejects), T(test_key_check), T(test_key_from_uri),
-          T(test_query), T(test_limit), T(test_escape), T(test_content_md5))
+UNIT_MAIN("keys", T(test_decode), T(test_decode_rejects), T(test_key_check),
+          T(test_key_check_stored), T(test_key_unreachable), T(test_key_from_uri), T(test_query),
+          T(test_limit), T(test_escape), T(test_content_md5))

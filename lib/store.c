@@ -1,0 +1,391 @@
+/* store.c: PUT, DELETE and UNLINK of one key (see store.h). */
+#include "store.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "keys.h"
+#include "log.h"
+#include "md5.h"
+#include "placement.h"
+#include "record.h"
+
+/* How long a write waits for failchk to free a lock a dead process held:
+ * its supervisor runs failchk as soon as it reaps it; another pool's
+ * supervisor within its monitor period (5 s) if the whole pool died. */
+#define DEAD_HOLDER_WAIT_MS 8000
+
+static int fail(char *why, size_t whylen, int rc, const char *reason)
+{
+    snprintf(why, whylen, "%s", reason);
+    return rc;
+}
+
+/* An index call failed: STORE_RECOVERING while the environment awaits
+ * recovery (its supervisor restarts the workers within seconds: worth a
+ * retry), else STORE_INDEX. */
+static int index_fail(const struct mkv_store *s, char *why, size_t whylen, const char *what)
+{
+    if (s->ix->panic)
+        return fail(why, whylen, STORE_RECOVERING,
+                    "the index needs recovery (under way): retry shortly");
+    return fail(why, whylen, STORE_INDEX, what);
+}
+
+/* Takes the key's write lock.  A lock held by a process that died is waited
+ * for (index_lock_after_dead).  *retry says the request may be the retry of
+ * one that died half-way (seen.h): its request id was seen before, or it had
+ * to wait for a dead holder.  The caller then answers by whether the key is
+ * in the state the request asked for, which its first try may have reached. */
+static int lock_key(struct mkv_store *s, const char *key, size_t klen, const char *request_id,
+                    struct mkv_keylock *kl, int *retry, char *why, size_t whylen)
+{
+    int rc = index_lock(s->ix, key, klen, kl);
+
+    *retry = s->seen ? seen_mark(s->seen, request_id) : 0;
+    if (rc == MKV_BUSY) {
+        rc = index_lock_after_dead(s->ix, key, klen, kl, DEAD_HOLDER_WAIT_MS);
+        *retry |= rc == MKV_OK;
+    }
+    if (rc == MKV_OK)
+        return STORE_OK;
+    if (rc == MKV_BUSY)
+        return fail(why, whylen, STORE_BUSY, "another write of this key is in progress");
+    return index_fail(s, why, whylen, "index lock failed");
+}
+
+/* Reads the key's record; a missing one is STORE_ABSENT. */
+static int read_record(struct mkv_store *s, const char *key, size_t klen, struct mkv_record *rec,
+                       char *why, size_t whylen)
+{
+    int rc = index_get(s->ix, key, klen, rec);
+
+    if (rc == MKV_OK)
+        return STORE_OK;
+    if (rc == MKV_NOTFOUND)
+        return STORE_ABSENT;
+    if (rc == MKV_BADREC) {
+        char shown[3 * 200 + 1];
+        if (escape_nonprint(key, klen < 200 ? klen : 200, shown, sizeof(shown)) < 0)
+            shown[0] = '\0';
+        log_error("key %s: its index record is malformed (mkv-delete removes it)", shown);
+        return fail(why, whylen, STORE_BADREC,
+                    "the index record of this key is malformed (see the log)");
+    }
+    return index_fail(s, why, whylen, "index read failed");
+}
+
+/* ---- PUT -------------------------------------------------------------- */
+
+/* The body as the volumes read it: the first byte may have been read ahead
+ * (a body of unknown length is looked at before anything is written, so an
+ * empty one is refused without touching a volume). */
+struct peeked {
+    const struct store_body *b;
+    char first;
+    int have; /* first is still to be handed out */
+};
+
+static ssize_t peeked_read(void *arg, char *buf, size_t cap)
+{
+    struct peeked *p = arg;
+    ssize_t n;
+
+    if (!p->have)
+        return p->b->rd(p->b->rdarg, buf, cap);
+    if (cap == 0)
+        return 0;
+    buf[0] = p->first;
+    p->have = 0;
+    n = cap > 1 ? p->b->rd(p->b->rdarg, buf + 1, cap - 1) : 0;
+    return n < 0 ? -1 : n + 1;
+}
+
+/* A value needs at least one byte (the original answers 411 to an empty
+ * PUT, and mkv treats an empty chunked one the same: docs/compat.md §4).
+ * A body of unknown length is read one byte ahead to find out. */
+static int check_not_empty(struct peeked *p, char *why, size_t whylen)
+{
+    ssize_t n;
+
+    if (p->b->length == 0)
+        return fail(why, whylen, STORE_EMPTY, "empty body: a value needs at least one byte");
+    if (p->b->length > 0)
+        return STORE_OK;
+    n = p->b->rd(p->b->rdarg, &p->first, 1);
+    if (n < 0)
+        return fail(why, whylen, STORE_BODY, "reading the request body failed");
+    if (n == 0)
+        return fail(why, whylen, STORE_EMPTY, "empty body: a value needs at least one byte");
+    p->have = 1;
+    return STORE_OK;
+}
+
+/* Whether the body's MD5 is hash (hex).  It reads the body: only for a PUT
+ * that then answers without storing it. */
+static int same_body(struct peeked *p, const char *hash)
+{
+    unsigned char d[16];
+    char hex[33], buf[65536];
+    struct mkv_md5 m;
+    ssize_t n;
+
+    if (strlen(hash) != 32 || md5_init(&m) < 0)
+        return 0;
+    while ((n = peeked_read(p, buf, sizeof(buf))) > 0) {
+        if (md5_update(&m, buf, (size_t)n) < 0) {
+            md5_free(&m);
+            return 0;
+        }
+    }
+    if (md5_final(&m, d) < 0 || n < 0)
+        return 0;
+    md5_hex(d, hex);
+    return strcmp(hex, hash) == 0;
+}
+
+/* Removes the replicas a failed PUT may have written, then its record.  The
+ * record stays SOFT (listed by ?unlinked) only if such a replica could not be
+ * removed, so nothing live ever points at missing data.  A volume that never
+ * got a byte of the request is not asked: it may well be the one that is down. */
+static void undo_put(struct mkv_store *s, const char *key, size_t klen, char **urls, int n,
+                     const int *touched)
+{
+    char *maybe[MKV_MAX_REPLICAS], why[256];
+    int m = 0, rc;
+
+    for (int i = 0; i < n; i++)
+        if (!touched || touched[i])
+            maybe[m++] = urls[i];
+    if (m > 0 && vclient_delete(s->vc, maybe, m, why, sizeof(why)) < 0) {
+        log_error("PUT cleanup of a key of %zu bytes left a SOFT record: %s", klen, why);
+        return;
+    }
+    if ((rc = index_del(s->ix, key, klen)) < 0 && rc != MKV_NOTFOUND)
+        log_error("PUT cleanup: index delete failed");
+}
+
+/* The live record was committed but the log flush failed (a disk error):
+ * it is visible, and a machine crash may keep it or not.  The failure must
+ * not leave the key live, so the record goes back to SOFT; the replicas stay,
+ * since whichever record survives a crash names them.  DELETE purges. */
+static int unsure_put(struct mkv_store *s, const char *key, size_t klen, struct mkv_record *rec,
+                      char *why, size_t whylen)
+{
+    rec->deleted = 1;
+    if (index_put_written(s->ix, key, klen, rec) != MKV_OK) {
+        log_error("PUT: index flush failed and the record stays live");
+        return fail(why, whylen, STORE_UNSURE,
+                    "index flush failed (disk error): the key may be left live");
+    }
+    return fail(why, whylen, STORE_UNSURE,
+                "index flush failed (disk error): the key is left unlinked");
+}
+
+/* What one PUT works with, past its lock. */
+struct put {
+    struct mkv_store *s;
+    const char *key;
+    size_t klen;
+    struct mkv_placement p;
+    char path[MKV_PATH_MAX];
+    char url[MKV_MAX_REPLICAS][URL_MAX];
+    char *urls[MKV_MAX_REPLICAS];
+    struct mkv_record rec;
+    struct peeked body;
+};
+
+/* The key's current record decides: none or SOFT, go on; live, STORE_EXISTS
+ * unless this is the retry of a PUT whose worker died after storing exactly
+ * this body, which is what the client asked for. */
+static int check_existing(struct put *pt, int retry, char *why, size_t whylen)
+{
+    int rc = read_record(pt->s, pt->key, pt->klen, &pt->rec, why, whylen);
+
+    if (rc == STORE_ABSENT)
+        return STORE_OK;
+    if (rc < 0)
+        return rc;
+    if (pt->rec.deleted)
+        return STORE_OK;
+    if (retry && same_body(&pt->body, pt->rec.hash))
+        return 1; /* done already */
+    return fail(why, whylen, STORE_EXISTS,
+                "key exists: DELETE or UNLINK it before writing it again");
+}
+
+/* Sends the body to every replica; the record is SOFT meanwhile. */
+static int write_replicas(struct put *pt, struct store_note *note, char *why, size_t whylen)
+{
+    const struct store_body *b = pt->body.b;
+    struct vput v;
+    int rc;
+
+    memset(&v, 0, sizeof(v));
+    v.length = b->length;
+    v.rd = peeked_read;
+    v.rdarg = &pt->body;
+    rc = vclient_put(pt->s->vc, pt->urls, pt->p.n, &v);
+    note->bytes_in = v.sent;
+    if (rc < 0) {
+        undo_put(pt->s, pt->key, pt->klen, pt->urls, pt->p.n, v.touched);
+        return fail(why, whylen, rc == VPUT_BODY ? STORE_BODY : STORE_VOLUME, v.why);
+    }
+    if (b->want_md5 && memcmp(b->want_md5, v.md5, 16) != 0) {
+        undo_put(pt->s, pt->key, pt->klen, pt->urls, pt->p.n, NULL);
+        return fail(why, whylen, STORE_BADMD5, "Content-MD5 does not match the body");
+    }
+    if (pt->s->cfg->md5sum)
+        md5_hex(v.md5, pt->rec.hash);
+    return STORE_OK;
+}
+
+int store_put(struct mkv_store *s, const char *key, size_t klen, const char *request_id,
+              const struct store_body *b, struct store_note *note, char *why, size_t whylen)
+{
+    struct put pt; /* ~30 KB: request threads have the default 8 MiB stack */
+    struct mkv_keylock kl;
+    int rc, retry;
+
+    memset(note, 0, sizeof(*note));
+    memset(&pt, 0, sizeof(pt));
+    pt.s = s;
+    pt.key = key;
+    pt.klen = klen;
+    pt.body.b = b;
+    if (key2path(key, klen, pt.path) < 0 || key2volumes(s->cfg, key, klen, &pt.p) < 0)
+        return fail(why, whylen, STORE_PLACEMENT, "placement failed");
+    /* The original's order: 409 (a write in flight) before 411, 403. */
+    if ((rc = lock_key(s, key, klen, request_id, &kl, &retry, why, whylen)) < 0)
+        return rc;
+    if ((rc = check_not_empty(&pt.body, why, whylen)) < 0)
+        goto unlock;
+    if ((rc = check_existing(&pt, retry, why, whylen)) != STORE_OK) {
+        rc = rc > 0 ? STORE_OK : rc;
+        goto unlock;
+    }
+    /* SOFT while the replicas are written: a crash here leaves a record that
+     * ?unlinked lists and DELETE purges, never a live one.  Written, not
+     * flushed: success waits for the live record's flush, which takes this
+     * one along; a machine crash before it could lose only this record, and
+     * with it nothing but orphan files no record points at. */
+    memset(&pt.rec, 0, sizeof(pt.rec));
+    pt.rec.deleted = 1;
+    record_set_vols(&pt.rec, &pt.p);
+    if (index_put_written(s->ix, key, klen, &pt.rec) != MKV_OK) {
+        rc = index_fail(s, why, whylen, "index write failed");
+        goto unlock;
+    }
+    for (int i = 0; i < pt.p.n; i++) {
+        volume_url(s->cfg, pt.url[i], URL_MAX, pt.p.vols[i], pt.path);
+        pt.urls[i] = pt.url[i];
+    }
+    snprintf(note->volume, sizeof(note->volume), "%s", pt.p.vols[0]);
+    if ((rc = write_replicas(&pt, note, why, whylen)) < 0)
+        goto unlock;
+    pt.rec.deleted = 0;
+    rc = index_put(s->ix, key, klen, &pt.rec);
+    if (rc == MKV_UNSURE) {
+        rc = unsure_put(s, key, klen, &pt.rec, why, whylen);
+    } else if (rc != MKV_OK) {
+        undo_put(s, key, klen, pt.urls, pt.p.n, NULL);
+        rc = index_fail(s, why, whylen, "index write failed");
+    }
+
+unlock:
+    index_unlock(s->ix, &kl);
+    return rc;
+}
+
+/* ---- DELETE / UNLINK -------------------------------------------------- */
+
+/* Where DELETE looks: every volume the record lists, and every volume
+ * placement names.  A record rebuilt while the key was being crawled may not
+ * list every replica yet; removing only those would let the crawl bring the
+ * key back from the others.  A volume without the file answers 404: fine. */
+static int delete_targets(const struct mkv_config *cfg, const char *key, size_t klen,
+                          const struct mkv_record *rec, const char *path, char urls[][URL_MAX],
+                          char **ptrs)
+{
+    struct mkv_placement p;
+    int n = 0;
+
+    for (int i = 0; i < rec->nvols; i++) {
+        volume_url(cfg, urls[n], URL_MAX, rec->vols[i], path);
+        ptrs[n] = urls[n];
+        n++;
+    }
+    if (key2volumes(cfg, key, klen, &p) < 0)
+        return n;
+    for (int i = 0; i < p.n; i++) {
+        int listed = 0;
+        for (int j = 0; j < rec->nvols; j++)
+            listed |= !strcmp(rec->vols[j], p.vols[i]);
+        if (listed)
+            continue;
+        volume_url(cfg, urls[n], URL_MAX, p.vols[i], path);
+        ptrs[n] = urls[n];
+        n++;
+    }
+    return n;
+}
+
+/* Removes the replicas of a SOFT record, then the record. */
+static int purge(struct mkv_store *s, const char *key, size_t klen, const struct mkv_record *rec,
+                 struct store_note *note, char *why, size_t whylen)
+{
+    char url[MKV_RECORD_VOLS + MKV_MAX_REPLICAS][URL_MAX], path[MKV_PATH_MAX],
+        *urls[MKV_RECORD_VOLS + MKV_MAX_REPLICAS];
+    int n, rc;
+
+    if (key2path(key, klen, path) < 0)
+        return fail(why, whylen, STORE_PLACEMENT, "placement failed");
+    n = delete_targets(s->cfg, key, klen, rec, path, url, urls);
+    if (rec->nvols > 0)
+        snprintf(note->volume, sizeof(note->volume), "%s", rec->vols[0]);
+    /* On failure the record stays SOFT: ?unlinked shows it, DELETE retries. */
+    if (vclient_delete(s->vc, urls, n, why, whylen) < 0)
+        return STORE_VOLUME;
+    rc = index_del(s->ix, key, klen);
+    if (rc < 0 && rc != MKV_NOTFOUND)
+        return index_fail(s, why, whylen, "index delete failed");
+    return STORE_OK;
+}
+
+int store_delete(struct mkv_store *s, const char *key, size_t klen, const char *request_id,
+                 int unlink_only, struct store_note *note, char *why, size_t whylen)
+{
+    struct mkv_record rec;
+    struct mkv_keylock kl;
+    int rc, retry;
+
+    memset(note, 0, sizeof(*note));
+    if ((rc = lock_key(s, key, klen, request_id, &kl, &retry, why, whylen)) < 0)
+        return rc;
+    rc = read_record(s, key, klen, &rec, why, whylen);
+    if (rc == STORE_ABSENT || (rc == STORE_OK && unlink_only && rec.deleted)) {
+        /* The retry of a DELETE (UNLINK) whose worker died after doing it:
+         * the key is gone (unlinked), as asked. */
+        int done = retry && (unlink_only ? rc == STORE_OK : rc == STORE_ABSENT);
+        rc = done ? STORE_OK : fail(why, whylen, STORE_ABSENT, "no such key");
+        goto unlock;
+    }
+    if (rc < 0)
+        goto unlock;
+    if (!unlink_only && !rec.deleted && s->cfg->protect) {
+        rc = fail(why, whylen, STORE_PROTECTED, "protected: UNLINK the key before deleting it");
+        goto unlock;
+    }
+    if (!rec.deleted) {
+        rec.deleted = 1;
+        if (index_put(s->ix, key, klen, &rec) != MKV_OK) {
+            rc = index_fail(s, why, whylen, "index write failed");
+            goto unlock;
+        }
+    }
+    rc = unlink_only ? STORE_OK : purge(s, key, klen, &rec, note, why, whylen);
+
+unlock:
+    index_unlock(s->ix, &kl);
+    return rc;
+}

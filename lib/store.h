@@ -1,0 +1,81 @@
+/* store.h: the write sequences of one key: PUT, DELETE and UNLINK.
+ *
+ * Shared by every route that changes a key (the native HTTP API, and the S3
+ * routes to come): a route parses its request into a key, a body and a
+ * request id, calls one of these, and maps the result to its own statuses.
+ * Nothing here knows HTTP.
+ *
+ * Every sequence runs under the key's cross-process write lock and keeps the
+ * index pointing only at data that exists (docs/compat.md §6):
+ *   PUT:    SOFT record -> replicas written -> live record (flushed)
+ *   DELETE: SOFT record -> replicas removed -> record removed
+ *   UNLINK: SOFT record
+ * A failure at any step undoes what it can; what it cannot undo is left
+ * SOFT (listed by ?unlinked, purged by DELETE), never live.
+ *
+ * Results follow lib/'s convention: 0 on success, a negative STORE_* code
+ * otherwise, with a one-line reason in the caller's buffer. */
+#ifndef MKV_STORE_H
+#define MKV_STORE_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "index.h"
+#include "seen.h"
+#include "volume.h"
+
+enum {
+    STORE_OK = 0,
+    STORE_EXISTS = -1,      /* PUT: a live record exists */
+    STORE_ABSENT = -2,      /* DELETE/UNLINK: no record (UNLINK: none live) */
+    STORE_BUSY = -3,        /* another write of the key holds its lock */
+    STORE_PROTECTED = -4,   /* DELETE of a live key under protect = yes */
+    STORE_EMPTY = -5,       /* PUT: the body has no byte */
+    STORE_BODY = -6,        /* PUT: reading the body failed, or its length was wrong */
+    STORE_BADMD5 = -7,      /* PUT: the body's MD5 is not the one announced */
+    STORE_VOLUME = -8,      /* a volume failed; nothing is left live */
+    STORE_INDEX = -9,       /* the index failed; nothing changed that is live */
+    STORE_RECOVERING = -10, /* the index needs recovery (under way): retry */
+    STORE_UNSURE = -11,     /* PUT: the live record's flush failed: left SOFT */
+    STORE_BADREC = -12,     /* the key's stored record is malformed */
+    STORE_PLACEMENT = -13,  /* no placement for the key */
+};
+
+/* What one request thread writes with. */
+struct mkv_store {
+    const struct mkv_config *cfg;
+    struct mkv_index *ix;
+    struct mkv_vclient *vc;
+    struct mkv_seen *seen; /* may be NULL: no request is taken for a retry */
+};
+
+/* A PUT's value. */
+struct store_body {
+    long long length; /* bytes, or -1 when unknown (chunked) */
+    body_read_fn rd;  /* reads it */
+    void *rdarg;
+    const unsigned char *want_md5; /* 16 bytes the body must hash to, or NULL */
+};
+
+/* What a call did besides its result: for the caller's log line and stats. */
+struct store_note {
+    long long bytes_in;           /* body bytes read (PUT) */
+    char volume[MKV_VOLPATH_MAX]; /* the first volume written or removed from */
+};
+
+/* Stores a new value for key: 0 once every replica holds it and its live
+ * record is on disk.  request_id (nginx's $request_id, "" when none) lets
+ * the retry of a PUT whose worker died after storing this same body succeed
+ * instead of meeting STORE_EXISTS. */
+int store_put(struct mkv_store *s, const char *key, size_t klen, const char *request_id,
+              const struct store_body *b, struct store_note *note, char *why, size_t whylen);
+
+/* Removes key: its replicas (every volume the record lists or placement
+ * names), then its record.  unlink_only: only marks the record SOFT (the
+ * replicas stay; DELETE purges it later).  A retried request whose first try
+ * already did this gets 0, not STORE_ABSENT. */
+int store_delete(struct mkv_store *s, const char *key, size_t klen, const char *request_id,
+                 int unlink_only, struct store_note *note, char *why, size_t whylen);
+
+#endif
