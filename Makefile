@@ -38,12 +38,17 @@ BINS = $(BUILD)/mkv-fcgi $(ADMIN_BIN) $(TOOLS_BIN)
 # LD_PRELOAD shims the fault tests put under the workers: tests/shim/X.c is
 # build/tests/libX.so.
 SHIMS = $(patsubst tests/shim/%.c,$(BUILD)/tests/lib%.so,$(wildcard tests/shim/*.c))
+# Helpers the e2e tests run (tests/tools/X.c is build/tests/tools/X), built
+# with this build's flags: linked with build-asan/ or build-tsan/ objects
+# they need the same sanitizer runtime.
+TEST_TOOLS = $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
+LDLIBS_ldb-write = -lleveldb
 LDLIBS_import = -lleveldb
 
 .PHONY: all deps run stop test unit e2e faults asan-test tsan-test tsan-run bench install man fuzz \
     fuzz-bins clean format help
 .SECONDARY:
-all: $(BINS) $(UNIT_BIN) $(SHIMS)
+all: $(BINS) $(UNIT_BIN) $(SHIMS) $(TEST_TOOLS)
 
 help:
 	@echo "make            build into $(BUILD)/"
@@ -85,6 +90,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJ)
 	$(CC) $(CPPFLAGS) -Itests/unit $(HARDEN) $(CFLAGS) $(WARN) $(DEPFLAGS) -o $@ $< $(LIB_OBJ) \
 	    $(LDFLAGS) $(LDLIBS)
 
+$(BUILD)/tests/tools/%: tests/tools/%.c $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(HARDEN) $(CFLAGS) $(WARN) $(DEPFLAGS) -o $@ $< $(LIB_OBJ) \
+	    $(LDFLAGS) $(LDLIBS) $(LDLIBS_$*)
+
 # HTTPS on 3443 beside HTTP on 3000 (MKV_TLS_PORT= turns it off).
 run: deps all
 	@MKV_TLS_PORT=$${MKV_TLS_PORT-3443} tools/cluster start
@@ -95,7 +105,7 @@ stop:
 unit: $(UNIT_BIN)
 	@tools/run-tests unit $(UNIT_BIN)
 
-e2e: $(BINS) $(SHIMS)
+e2e: $(BINS) $(SHIMS) $(TEST_TOOLS)
 	@MKV_BIN=$(abspath $(BUILD)) tools/run-tests e2e
 
 test: deps all
@@ -222,4 +232,4 @@ clean:
 
 # The header dependencies the compiler wrote (DEPFLAGS): after a header
 # changes, exactly the objects that include it are rebuilt.
--include $(wildcard $(BUILD)/*/*.d)
+-include $(wildcard $(BUILD)/*/*.d $(BUILD)/*/*/*.d)

@@ -29,7 +29,7 @@
 /* The largest Content-Length taken: 18 digits, as far below 2^63 as any
  * volume's disk is below it. */
 #define MKV_LENGTH_MAX 999999999999999999LL
-#define LIST_CAP       1000000 /* keys one unlimited listing may return (SPEC 5.3) */
+#define LIST_CAP       1000000 /* keys one unlimited listing may return (docs/compat.md §4.5) */
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -294,7 +294,7 @@ static void handle_delete(struct worker *w, struct req *r, int unlink_only)
 
 /* ---- REBALANCE ------------------------------------------------------ */
 
-/* The original's per-key method (SPEC 5.5): move this key's replicas to
+/* The original's per-key method (docs/compat.md §4.6): move this key's replicas to
  * where placement puts them now, or re-copy a lost one. */
 static void handle_rebalance(struct worker *w, struct req *r)
 {

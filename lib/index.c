@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -184,19 +185,26 @@ int index_hold_registrations(const char *home)
 
 /* The other processes attached to the environment: slots whose lock is held.
  * By the lock, not the slot's text: an opener that finds recovery needed
- * empties every slot, live processes' too, and they keep their lock. */
+ * empties every slot, live processes' too, and they keep their lock.  And
+ * a process inside its registration (byte 1): one that attaches to regions
+ * a dead process left can spin there for good on that process's mutex, and
+ * would hold every recovery off. */
 int index_attached(const char *home, pid_t *pids, int max)
 {
+    struct flock fl;
     struct stat st;
     int fd = registry_open(home), n = 0;
 
     if (fd < 0)
         return 0;
+    if (max > 0 && range_lock(fd, F_GETLK, F_WRLCK, 1, &fl) == 0 && fl.l_type != F_UNLCK &&
+        fl.l_pid != getpid())
+        pids[n++] = fl.l_pid;
     if (fstat(fd, &st) == 0)
         for (off_t off = 0; off < st.st_size && n < max; off += SLOT_LEN) {
             struct flock fl;
             if (range_lock(fd, F_GETLK, F_WRLCK, off, &fl) == 0 && fl.l_type != F_UNLCK &&
-                fl.l_pid != getpid())
+                fl.l_pid != getpid() && (n == 0 || pids[0] != fl.l_pid))
                 pids[n++] = fl.l_pid;
         }
     close(fd);
@@ -266,9 +274,53 @@ static int permanent(int ret)
     return ret == ENOENT || ret == EACCES || ret == EPERM || ret == ENOSPC || ret == EROFS;
 }
 
+#define PROBE_TIMEOUT_MS 5000 /* an open takes milliseconds (recovery aside) */
+
+/* Opens and closes the environment in a child, which is killed if it does
+ * not finish in time: attaching to regions a process killed inside Berkeley
+ * DB left can spin for good on its mutex, and a process stuck there cannot
+ * be freed.  0: opened, -1: failed (*panic set if recovery is needed), -2:
+ * stuck.  Only where no other thread runs (fork). */
+static int probe_open(const char *home, int cache_mb, int *panic)
+{
+    pid_t pid = fork();
+    int st;
+
+    if (pid == 0) {
+        struct mkv_index t;
+        char e[512];
+
+        if (open_env(&t, home, cache_mb, 0, e, sizeof(e)) < 0)
+            _exit(t.panic ? 3 : 1);
+        close_handles(&t);
+        _exit(0);
+    }
+    if (pid < 0)
+        return 0; /* no probe: the open itself is tried */
+    for (int waited = 0; waited < PROBE_TIMEOUT_MS; waited += 10) {
+        pid_t got;
+
+        while ((got = waitpid(pid, &st, WNOHANG)) < 0 && errno == EINTR)
+            ;
+        if (got == pid) {
+            *panic = WIFEXITED(st) && WEXITSTATUS(st) == 3;
+            return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+        }
+        usleep(10000);
+    }
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    log_error("index: opening %s got stuck in Berkeley DB (a process died inside it): waiting "
+              "for its recovery",
+              home);
+    *panic = 1;
+    return -2;
+}
+
 /* index_open's waits: tries x 0.5 s for a recovery by someone else. */
-static int wait_open(struct mkv_index *ix, const char *home, int cache_mb, int tries, char *err,
-                     size_t errlen)
+static int wait_open(struct mkv_index *ix, const char *home, int cache_mb, int tries, int probe,
+                     char *err, size_t errlen)
 {
     char reg[PATH_MAX];
     int others;
@@ -279,7 +331,16 @@ static int wait_open(struct mkv_index *ix, const char *home, int cache_mb, int t
     if (access(reg, F_OK) != 0)
         return open_env(ix, home, cache_mb, 1, err, errlen);
     for (int i = 0; i < tries; i++) {
-        if (open_env(ix, home, cache_mb, 0, err, errlen) == 0)
+        int panic = 0, p = probe ? probe_open(home, cache_mb, &panic) : 0;
+
+        if (p == -2) {
+            /* Someone must recover it; with no one else attached, we do. */
+            memset(ix, 0, sizeof(*ix));
+            ix->panic = 1;
+            ix->error = DB_RUNRECOVERY;
+            snprintf(err, errlen, "index %s: DB_ENV->open: stuck on a dead process's mutex", home);
+        }
+        if (p != -2 && open_env(ix, home, cache_mb, 0, err, errlen) == 0)
             return 0;
         if (permanent(ix->error))
             return -1;
@@ -427,7 +488,7 @@ static int rejoin(struct mkv_index *ix, unsigned gen)
      * up, so the supervisor's recovery does not wait for us or kill us. */
     registry_release_self(rj->home);
     ask_supervisors(rj->home);
-    if (wait_open(&fresh, rj->home, rj->cache_mb, REJOIN_TRIES, err, sizeof(err)) < 0) {
+    if (wait_open(&fresh, rj->home, rj->cache_mb, REJOIN_TRIES, 0, err, sizeof(err)) < 0) {
         log_error("index: cannot rejoin the environment: %s", err);
         goto failed;
     }
@@ -453,13 +514,18 @@ cleanup:
     return rc;
 }
 
-/* After a call that returned ret in generation gen: whether to run it again,
- * on the rejoined handle.  Not inside a unit of work: its lock is gone. */
-static int redo(struct mkv_index *ix, int ret, unsigned gen)
+/* After a call that returned *ret in generation gen: whether to run it
+ * again, on the rejoined handle.  Not inside a unit of work: its lock is
+ * gone, and *ret becomes ERR_STALE (the new handle is sound: no panic). */
+static int redo(struct mkv_index *ix, int *ret, unsigned gen)
 {
-    if (!ix->rj || ret != DB_RUNRECOVERY || rejoin(ix, gen) < 0)
+    if (!ix->rj || *ret != DB_RUNRECOVERY || rejoin(ix, gen) < 0)
         return 0;
-    return !(held.n > 0 && held.ix == ix);
+    if (held.n > 0 && held.ix == ix) {
+        *ret = ERR_STALE;
+        return 0;
+    }
+    return 1;
 }
 
 /* A cheap call that fails with DB_RUNRECOVERY once the environment panicked
@@ -533,7 +599,8 @@ int index_open(struct mkv_index *ix, const char *home, int cache_mb, char *err, 
     struct mkv_rejoin *rj;
     int ret;
 
-    if (wait_open(ix, home, cache_mb, OPEN_TRIES, err, errlen) < 0)
+    /* Probed in a child: the tools open before they start threads. */
+    if (wait_open(ix, home, cache_mb, OPEN_TRIES, 1, err, errlen) < 0)
         return -1;
     if (!(rj = calloc(1, sizeof(*rj)))) {
         snprintf(err, errlen, "index %s: out of memory", home);
@@ -696,8 +763,8 @@ static int commit(struct mkv_index *ix, DB_TXN *txn, int how, int *unsure)
 /* Runs fn(txn, arg) in its own transaction, retried on deadlock, committed
  * as `how` says.  Returns 0 or the Berkeley DB error; *unsure is set when
  * the error came after the commit (see MKV_UNSURE). */
-static int txn_tries(struct mkv_index *ix, int how,
-                     int (*fn)(struct mkv_index *, DB_TXN *, void *), void *arg, int *unsure)
+static int txn_tries(struct mkv_index *ix, int how, int (*fn)(struct mkv_index *, DB_TXN *, void *),
+                     void *arg, int *unsure)
 {
     int ret = 0;
 
@@ -730,7 +797,7 @@ static int run_txn(struct mkv_index *ix, int how, int (*fn)(struct mkv_index *, 
             return ERR_STALE;
         ret = txn_tries(ix, how, fn, arg, unsure);
         leave(ix);
-        if (*unsure || again >= REDO_MAX || !redo(ix, ret, gen))
+        if (*unsure || again >= REDO_MAX || !redo(ix, &ret, gen))
             return ret;
     }
 }
@@ -839,7 +906,7 @@ int index_lock(struct mkv_index *ix, const char *key, size_t klen, struct mkv_ke
         }
         if (ret == DB_LOCK_NOTGRANTED)
             return MKV_BUSY;
-        if (again >= REDO_MAX || !redo(ix, ret, gen)) {
+        if (again >= REDO_MAX || !redo(ix, &ret, gen)) {
             note(ix, ret, what);
             return MKV_ERR;
         }
@@ -946,7 +1013,7 @@ static int env_call(struct mkv_index *ix, enum env_op op, unsigned kbytes, unsig
             ret = ix->env->txn_checkpoint(ix->env, kbytes, minutes, 0);
         }
         leave(ix);
-        if (again >= REDO_MAX || !redo(ix, ret, gen))
+        if (again >= REDO_MAX || !redo(ix, &ret, gen))
             return ret;
     }
 }
@@ -1068,7 +1135,7 @@ int index_scan(struct mkv_index *ix, const char *from, size_t fromlen, index_sca
                    : scan_pass(ix, from, fromlen, 0, fn, arg, &last, &lastlen, &stopped);
         leave(ix);
         /* Redone from after the last key given to fn: none twice, none left out. */
-        if (ret == 0 || stopped || again >= REDO_MAX || !redo(ix, ret, gen))
+        if (ret == 0 || stopped || again >= REDO_MAX || !redo(ix, &ret, gen))
             break;
     }
     free(last);
@@ -1105,7 +1172,7 @@ int index_get_raw(struct mkv_index *ix, const char *key, size_t klen, char *buf,
                 break;
         }
         leave(ix);
-        if (again >= REDO_MAX || !redo(ix, ret, gen))
+        if (again >= REDO_MAX || !redo(ix, &ret, gen))
             break;
     }
     if (ret == DB_NOTFOUND)

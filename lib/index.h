@@ -38,10 +38,10 @@ struct mkv_rejoin; /* index.c: the state of a handle that rejoins after a recove
 struct mkv_index {
     DB_ENV *env;
     DB *db;
-    atomic_int panic; /* DB_RUNRECOVERY seen: stop using this handle, reopen or exit */
-    int error;        /* the Berkeley DB error of a failed open */
-    int nosync;       /* commit without flushing the log (bulk tools that can rerun);
-                       * index_flush makes everything before it durable */
+    atomic_int panic;      /* DB_RUNRECOVERY seen: stop using this handle, reopen or exit */
+    int error;             /* the Berkeley DB error of a failed open */
+    int nosync;            /* commit without flushing the log (bulk tools that can rerun);
+                            * index_flush makes everything before it durable */
     struct mkv_rejoin *rj; /* index_open's handles only (see there); NULL otherwise */
 };
 

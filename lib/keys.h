@@ -50,7 +50,7 @@ int key_check_stored(const char *key, size_t klen, struct mkv_reject *r);
  * which report such keys with the command that removes them. */
 const char *key_unreachable(const char *key, size_t klen);
 
-/* The query's operation: the text before the first '&' (SPEC 5.3). */
+/* The query's operation: the text before the first '&' (docs/compat.md §4.5). */
 size_t query_op_len(const char *q);
 
 /* Finds name=value in the query and decodes value into out.  Returns 1 if

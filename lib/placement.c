@@ -1,7 +1,7 @@
 /* placement.c: key -> volume-relative path and key -> volume paths.
  *
  * Must stay byte-identical to minikeyvalue's lib.go: an existing cluster's
- * files are found only if every byte of this matches (SPEC.md section 2). */
+ * files are found only if every byte of this matches (docs/compat.md §2). */
 #include "placement.h"
 
 #include <openssl/evp.h>

@@ -142,157 +142,220 @@ cleanup:
     return rc;
 }
 
+/* One key being rebalanced: what the phases of rebalance_key share. */
+struct rbjob {
+    const struct mkv_config *cfg;
+    struct mkv_index *ix;
+    struct mkv_vclient *vc;
+    const struct rb_opts *o;
+    const char *key;
+    size_t klen;
+    char *why;
+    size_t whylen;
+    struct mkv_placement p;
+    char path[MKV_PATH_MAX];
+    struct mkv_record rec;                       /* as read */
+    struct mkv_record next;                      /* as it becomes */
+    char real[MKV_RECORD_VOLS][MKV_VOLPATH_MAX]; /* listed copies that exist */
+    int nreal;
+    int src;     /* index in rec.vols of the first copy found */
+    int lost;    /* listed copies on volumes taken out for good */
+    int changed; /* a copy made or removed, or the record written */
+};
+
+static int rb_fail(struct rbjob *j, const char *what)
+{
+    snprintf(j->why, j->whylen, "%s", what);
+    return -1;
+}
+
+/* Which listed replicas really exist?  A volume that cannot be asked stops
+ * this key: "missing" must never be a guess.  Unless the volume was taken
+ * out of the configuration: a volume lost for good is removed from
+ * `volumes` so that its keys get their copies back from the others. */
+static int find_replicas(struct rbjob *j)
+{
+    j->src = -1;
+    for (int i = 0; i < j->rec.nvols; i++) {
+        char u[URL_MAX];
+        long code;
+
+        volume_url(j->cfg, u, sizeof(u), j->rec.vols[i], j->path);
+        code = vclient_head(j->vc, u, j->o->head_timeout_ms);
+        if (code < 0 && !volume_configured(j->cfg, j->rec.vols[i])) {
+            j->lost++;
+            continue;
+        }
+        if (code < 0) {
+            snprintf(j->why, j->whylen, "volume %s did not answer", j->rec.vols[i]);
+            return -1;
+        }
+        if (code == 200) {
+            memcpy(j->real[j->nreal++], j->rec.vols[i], MKV_VOLPATH_MAX);
+            if (j->src < 0)
+                j->src = i;
+        }
+    }
+    if (j->nreal == 0)
+        return rb_fail(j, "no replica of this key exists on its volumes");
+    return 0;
+}
+
+/* Copies the value to every target that lacks it (in repair mode a wanted
+ * replica already in the record may be gone too). */
+static int copy_missing(struct rbjob *j)
+{
+    char url[MKV_MAX_REPLICAS][URL_MAX], *urls[MKV_MAX_REPLICAS], from[URL_MAX];
+    int n = 0;
+
+    for (int i = 0; i < j->p.n; i++) {
+        if (listed(j->p.vols[i], j->real, j->nreal))
+            continue;
+        volume_url(j->cfg, url[n], URL_MAX, j->p.vols[i], j->path);
+        urls[n] = url[n];
+        n++;
+    }
+    if (n == 0)
+        return 0;
+    volume_url(j->cfg, from, sizeof(from), j->rec.vols[j->src], j->path);
+    if (copy_value(j->vc, j->o, from, j->rec.hash, urls, n, j->why, j->whylen) < 0) {
+        char ignore[64];
+        /* Targets were not replicas before: remove what we wrote. */
+        vclient_delete(j->vc, urls, n, ignore, sizeof(ignore));
+        return -1;
+    }
+    j->changed = 1;
+    return 0;
+}
+
+/* Every target now exists: the record lists them first, then the old
+ * copies (which exist too). */
+static int list_targets_first(struct rbjob *j)
+{
+    j->next = j->rec;
+    record_set_vols(&j->next, &j->p);
+    for (int i = 0; i < j->nreal; i++)
+        if (!listed(j->real[i], j->next.vols, j->next.nvols) && j->next.nvols < MKV_RECORD_VOLS)
+            memcpy(j->next.vols[j->next.nvols++], j->real[i], MKV_VOLPATH_MAX);
+    if (j->next.nvols == j->rec.nvols && record_matches(&j->rec, &j->p))
+        return 0;
+    if (index_put(j->ix, j->key, j->klen, &j->next) != MKV_OK)
+        return rb_fail(j, "index write failed");
+    j->changed = 1;
+    return 0;
+}
+
+/* Removes the copies placement no longer wants, then drops them from the
+ * record.  A failure leaves them listed (they exist): the next run retries. */
+static int remove_old(struct rbjob *j)
+{
+    char url[MKV_RECORD_VOLS][URL_MAX], *urls[MKV_RECORD_VOLS];
+    int n = 0;
+
+    for (int i = j->p.n; i < j->next.nvols; i++) {
+        volume_url(j->cfg, url[n], URL_MAX, j->next.vols[i], j->path);
+        urls[n] = url[n];
+        n++;
+    }
+    if (n > 0 && vclient_delete(j->vc, urls, n, j->why, j->whylen) < 0)
+        return -1;
+    if (j->next.nvols == j->p.n)
+        return 0;
+    j->next.nvols = j->p.n;
+    if (index_put(j->ix, j->key, j->klen, &j->next) != MKV_OK)
+        return rb_fail(j, "index write failed");
+    j->changed = 1;
+    return 0;
+}
+
+/* The record decides, before any volume is asked: RB_FAILED (why set) when
+ * the move must go on, else the outcome. */
+static enum rb_outcome read_state(struct rbjob *j)
+{
+    int rc = index_get(j->ix, j->key, j->klen, &j->rec);
+
+    if (rc != MKV_OK) {
+        rb_fail(j, rc == MKV_NOTFOUND ? "no record"
+                   : rc == MKV_BADREC ? "malformed record (remove it with mkv-delete, or import "
+                                        "it again)"
+                                      : "index read failed");
+        return rc == MKV_NOTFOUND ? RB_ABSENT : RB_FAILED;
+    }
+    if (j->rec.deleted)
+        return RB_UNLINKED;
+    if (record_matches(&j->rec, &j->p) && !j->o->repair)
+        return RB_INPLACE;
+    if (j->o->dry_run)
+        return record_matches(&j->rec, &j->p) ? RB_INPLACE : RB_PLANNED;
+    return RB_MOVED; /* to be done */
+}
+
+/* The original leaves keys too long to store behind (a failed PUT's
+ * record): no lock exists for them, no worker takes them, and no file can
+ * hold them unless their base64 name splits into short directories. */
+static enum rb_outcome overlong(struct rbjob *j, struct rb_notes *notes)
+{
+    if (index_get(j->ix, j->key, j->klen, &j->rec) == MKV_NOTFOUND)
+        return RB_ABSENT;
+    snprintf(j->why, j->whylen,
+             "key longer than %d bytes: it cannot be locked, and no worker serves it "
+             "(mkv-delete removes it)",
+             MKV_KEY_MAX);
+    if (notes)
+        notes->never = 1;
+    return RB_FAILED;
+}
+
 enum rb_outcome rebalance_key(const struct mkv_config *cfg, struct mkv_index *ix,
                               struct mkv_vclient *vc, const struct rb_opts *o, const char *key,
                               size_t klen, char *why, size_t whylen, struct rb_notes *notes)
 {
-    struct mkv_placement p;
-    struct mkv_record rec, next;
+    struct rbjob j;
     struct mkv_keylock kl;
-    char path[MKV_PATH_MAX], url[MKV_RECORD_VOLS][URL_MAX], *urls[MKV_RECORD_VOLS];
-    char real[MKV_RECORD_VOLS][MKV_VOLPATH_MAX];
-    int nreal = 0, nurls = 0, src = -1, changed = 0, lost = 0, settled, rc;
-    enum rb_outcome out = RB_FAILED;
+    enum rb_outcome out;
+    int rc, settled;
 
+    j = (struct rbjob){.cfg = cfg,
+                       .ix = ix,
+                       .vc = vc,
+                       .o = o,
+                       .key = key,
+                       .klen = klen,
+                       .why = why,
+                       .whylen = whylen};
     why[0] = '\0';
     if (notes)
         notes->lost = notes->never = 0;
-    if (key2path(key, klen, path) < 0 || key2volumes(cfg, key, klen, &p) < 0) {
-        snprintf(why, whylen, "no placement for this key");
+    if (key2path(key, klen, j.path) < 0 || key2volumes(cfg, key, klen, &j.p) < 0) {
+        rb_fail(&j, "no placement for this key");
         return RB_FAILED;
     }
-    /* The original leaves such keys behind (a failed PUT's record): no lock
-     * exists for them, no worker takes them, and no file can hold them
-     * unless their base64 name splits into short directories. */
-    if (klen > MKV_KEY_MAX) {
-        if (index_get(ix, key, klen, &rec) == MKV_NOTFOUND)
-            return RB_ABSENT;
-        snprintf(why, whylen,
-                 "key longer than %d bytes: it cannot be locked, and no worker serves it "
-                 "(mkv-delete removes it)",
-                 MKV_KEY_MAX);
-        if (notes)
-            notes->never = 1;
-        return RB_FAILED;
-    }
+    if (klen > MKV_KEY_MAX)
+        return overlong(&j, notes);
     rc = index_lock(ix, key, klen, &kl);
     if (rc == MKV_BUSY)
         return RB_BUSY;
     if (rc != MKV_OK) {
-        snprintf(why, whylen, "index lock failed");
+        rb_fail(&j, "index lock failed");
         return RB_FAILED;
     }
-    rc = index_get(ix, key, klen, &rec);
-    if (rc != MKV_OK) {
-        out = rc == MKV_NOTFOUND ? RB_ABSENT : RB_FAILED;
-        snprintf(why, whylen, "%s",
-                 rc == MKV_NOTFOUND ? "no record"
-                 : rc == MKV_BADREC
-                     ? "malformed record (remove it with mkv-delete, or import it again)"
-                     : "index read failed");
+    if ((out = read_state(&j)) != RB_MOVED)
         goto unlock;
-    }
-    if (rec.deleted) {
-        out = RB_UNLINKED;
+    out = RB_FAILED;
+    settled = record_lists_first(&j.rec, &j.p);
+    if (find_replicas(&j) < 0 || copy_missing(&j) < 0 || list_targets_first(&j) < 0)
         goto unlock;
-    }
-    if (record_matches(&rec, &p) && !o->repair) {
-        out = RB_INPLACE;
-        goto unlock;
-    }
-    if (o->dry_run) {
-        out = record_matches(&rec, &p) ? RB_INPLACE : RB_PLANNED;
-        goto unlock;
-    }
-    settled = record_lists_first(&rec, &p);
-    /* Which listed replicas really exist?  A volume that cannot be asked
-     * stops this key: "missing" must never be a guess.  Unless the volume was
-     * taken out of the configuration: a volume lost for good is removed from
-     * `volumes` so that its keys get their copies back from the others. */
-    for (int i = 0; i < rec.nvols; i++) {
-        long code;
-        char u[URL_MAX];
-
-        volume_url(cfg, u, sizeof(u), rec.vols[i], path);
-        code = vclient_head(vc, u, o->head_timeout_ms);
-        if (code < 0 && !volume_configured(cfg, rec.vols[i])) {
-            lost++;
-            continue;
-        }
-        if (code < 0) {
-            snprintf(why, whylen, "volume %s did not answer", rec.vols[i]);
-            goto unlock;
-        }
-        if (code == 200) {
-            memcpy(real[nreal++], rec.vols[i], MKV_VOLPATH_MAX);
-            if (src < 0)
-                src = i;
-        }
-    }
-    if (nreal == 0) {
-        snprintf(why, whylen, "no replica of this key exists on its volumes");
-        goto unlock;
-    }
-    /* In repair mode a wanted replica already in the record may be gone too. */
-    for (int i = 0; i < p.n; i++) {
-        if (listed(p.vols[i], real, nreal))
-            continue;
-        volume_url(cfg, url[nurls], URL_MAX, p.vols[i], path);
-        urls[nurls] = url[nurls];
-        nurls++;
-    }
-    if (nurls > 0) {
-        char from[URL_MAX];
-
-        volume_url(cfg, from, sizeof(from), rec.vols[src], path);
-        if (copy_value(vc, o, from, rec.hash, urls, nurls, why, whylen) < 0) {
-            char ignore[64];
-            /* Targets were not replicas before: remove what we wrote. */
-            vclient_delete(vc, urls, nurls, ignore, sizeof(ignore));
-            goto unlock;
-        }
-        changed = 1;
-    }
-    /* Every target now exists: list them first, then the old copies. */
-    next = rec;
-    record_set_vols(&next, &p);
-    for (int i = 0; i < nreal; i++)
-        if (!listed(real[i], next.vols, next.nvols) && next.nvols < MKV_RECORD_VOLS)
-            memcpy(next.vols[next.nvols++], real[i], MKV_VOLPATH_MAX);
-    if (next.nvols != rec.nvols || !record_matches(&rec, &p)) {
-        if (index_put(ix, key, klen, &next) != MKV_OK) {
-            snprintf(why, whylen, "index write failed");
-            goto unlock;
-        }
-        changed = 1;
-    }
-    /* Remove the copies placement no longer wants, then drop them from the
-     * record.  A failure leaves them listed (they exist): the next run retries.
-     * Not in the call that listed the targets first: a redirect to an old
+    /* Not in the call that listed the targets first: a redirect to an old
      * copy may have been issued just before (keep_old). */
-    if (o->keep_old && !settled && next.nvols > p.n) {
+    if (o->keep_old && !settled && j.next.nvols > j.p.n) {
         out = RB_PENDING;
         goto unlock;
     }
-    nurls = 0;
-    for (int i = p.n; i < next.nvols; i++) {
-        volume_url(cfg, url[nurls], URL_MAX, next.vols[i], path);
-        urls[nurls] = url[nurls];
-        nurls++;
-    }
-    if (nurls > 0 && vclient_delete(vc, urls, nurls, why, whylen) < 0)
+    if (remove_old(&j) < 0)
         goto unlock;
-    if (next.nvols != p.n) {
-        next.nvols = p.n;
-        if (index_put(ix, key, klen, &next) != MKV_OK) {
-            snprintf(why, whylen, "index write failed");
-            goto unlock;
-        }
-        changed = 1;
-    }
-    out = changed ? RB_MOVED : RB_INPLACE;
+    out = j.changed ? RB_MOVED : RB_INPLACE;
     if (notes)
-        notes->lost = lost;
+        notes->lost = j.lost;
 
 unlock:
     index_unlock(ix, &kl);

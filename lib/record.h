@@ -1,4 +1,4 @@
-/* record.h: the index value, in minikeyvalue's text format (SPEC.md 4):
+/* record.h: the index value, in minikeyvalue's text format (docs/compat.md §3):
  *
  *     ["DELETED"] ["HASH" <32 hex>] volpath ("," volpath)*
  *

@@ -102,7 +102,7 @@ static ssize_t peeked_read(void *arg, char *buf, size_t cap)
 }
 
 /* A value needs at least one byte (the original answers 411 to an empty
- * PUT, and mkv treats an empty chunked one the same: docs/compat.md §4).
+ * PUT, and mkv treats an empty chunked one the same: docs/compat.md §4.3).
  * A body of unknown length is read one byte ahead to find out. */
 static int check_not_empty(struct peeked *p, char *why, size_t whylen)
 {

@@ -144,7 +144,7 @@ static void base_opts(struct mkv_vclient *vc, CURL *h, const char *url)
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, vc->connect_timeout_ms);
     /* A volume that stops moving bytes fails the call instead of pinning the
-     * key lock forever (SPEC 10.5). */
+     * key lock forever (docs/compat.md §9.4). */
     *d = (struct vidle){0, 0, now_ms(), vc->idle_timeout_ms, 0};
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);

@@ -1,5 +1,5 @@
 /* thrasher.c: load generator reproducing minikeyvalue's tools/thrasher.go
- * and the Rust fork's thrasher-read.go (SPEC.md 9) on libcurl multi.
+ * and the Rust fork's thrasher-read.go (docs/compat.md §8.2) on libcurl multi.
  *
  *     thrasher [--url=http://localhost:3000] [--keys=N] [--concurrency=C]
  *     thrasher --read-heavy [--keys=N] [--rounds=R] ...

@@ -4,10 +4,10 @@ Cluster(front='nginx'|'lighttpd', env={...}) starts a local cluster with
 tools/cluster (3 volume nginx servers on free 127.0.0.1 ports, mkv-fcgi
 workers, an nginx or lighttpd front) in a fresh temporary MKV_DATA directory;
 stop() stops it and removes the directory.  It also holds an independent
-Python re-implementation of the placement (SPEC.md sections 2.1-2.2) used as
+Python re-implementation of the placement (docs/compat.md §2.1-§2.2) used as
 an oracle for where a value's bytes must be on the volumes' disks.
 
-Run `python3 harness.py` to self-check the oracle against the SPEC 2.3 vectors
+Run `python3 harness.py` to self-check the oracle against the docs/compat.md §2.3 vectors
 (no cluster needed).
 """
 
@@ -36,7 +36,7 @@ def mkv_bin():
 
 
 # ---------------------------------------------------------------------------
-# Placement oracle (SPEC.md 2.1 and 2.2)
+# Placement oracle (docs/compat.md §2.1 and §2.2)
 # ---------------------------------------------------------------------------
 
 def as_bytes(key):
@@ -69,7 +69,7 @@ def key2volume(key, volumes, replicas=3, subvolumes=10):
 
 
 def placement_selfcheck():
-    """Check the oracle against SPEC.md 2.1/2.3; raises AssertionError."""
+    """Check the oracle against docs/compat.md §2.1/§2.3; raises AssertionError."""
     vols = ['localhost:3001', 'localhost:3002', 'localhost:3003']
 
     def L(s):
@@ -117,7 +117,7 @@ def placement_selfcheck():
         n += 1
     got = key2volume('hello', stooges, 3, 3)
     assert got == ['larry/sv00', 'curly/sv01', 'moe/sv02'], got
-    # Worked example of 2.2 (scores).
+    # Worked example of docs/compat.md §2.2 (scores).
     assert hashlib.md5(b'/hellolocalhost:3001').hexdigest() == '4071c98280fa53601422ec8d15a12b7e'
     return n + 4
 
@@ -738,6 +738,6 @@ def dump_parse_selfcheck():
 
 if __name__ == '__main__':
     n = placement_selfcheck()
-    print('placement oracle: %d SPEC 2.3 vectors OK' % n)
+    print('placement oracle: %d docs/compat.md §2.3 vectors OK' % n)
     n = dump_parse_selfcheck()
     print('dump key parsing: %d checks OK' % n)

@@ -551,6 +551,10 @@ _INDEX_PUT = {}
 def index_put_bin(cluster):
     """Build tests/tools/index-put.c against the cluster's library objects
     (once per build directory); returns its path."""
+    built = os.path.join(cluster.bin, 'tests', 'tools', 'index-put')
+    if cluster.bin not in _INDEX_PUT and os.path.exists(built):
+        # make builds it with the build's own flags (a sanitizer's runtime too)
+        _INDEX_PUT[cluster.bin] = built
     if cluster.bin not in _INDEX_PUT:
         d = tempfile.mkdtemp(prefix='mkv-e2e-tools-')
         atexit.register(shutil.rmtree, d, True)

@@ -124,7 +124,7 @@ def test_delete(cluster):
 
 
 def test_put_and_delete_flush_the_index_before_answering(cluster):
-    """SPEC 11: a 201 or 204 means the record's change is on disk.  The
+    """docs/compat.md §9.7: a 201 or 204 means the record's change is on disk.  The
     worker commits without waiting for the disk (so other keys' operations
     need not wait on its page locks) and flushes the log after: the flush
     must have happened by the time the answer arrives."""

@@ -1238,3 +1238,91 @@ def test_index_flush_failure_leaves_the_key_unlinked(cluster):
     check(key_of(key) not in cluster.dump(), 'record left after DELETE')
     # the flush works again: a PUT is acknowledged as usual
     expect(cluster.put(key, body), 201, 'PUT once the disk is back')
+
+
+# -- a worker whose threads stop (issue 11) ----------------------------------
+
+# While these files exist, tests/shim/dbfault.c (preloaded under the workers)
+# makes DB->get answer DB_RUNRECOVERY, or curl_multi_init fail, in the
+# process that calls it.
+DBFAULT_GET_FLAG = os.path.join(tempfile.gettempdir(), 'mkv-dbfault-get-%d' % os.getpid())
+DBFAULT_CURL_FLAG = os.path.join(tempfile.gettempdir(), 'mkv-dbfault-curl-%d' % os.getpid())
+DBFAULT_ENV = dict(LD_PRELOAD=os.path.join(mkv_bin(), 'tests', 'libdbfault.so'),
+                   MKV_DBFAULT_GET=DBFAULT_GET_FLAG, MKV_DBFAULT_CURL=DBFAULT_CURL_FLAG,
+                   ASAN_OPTIONS='verify_asan_link_order=0')
+
+
+def _worker_starts(cluster):
+    st, _hdrs, body = cluster.request('GET', '/?stats')
+    m = re.search(rb'^mkv_worker_starts_total (\d+)', body, re.M)
+    check(st == 200 and m, '?stats: %d %r' % (st, body[:300]))
+    return int(m.group(1))
+
+
+def _wait_worker_starts(cluster, want, seconds):
+    deadline = time.time() + seconds
+    n = _worker_starts(cluster)
+    while n < want and time.time() < deadline:
+        time.sleep(0.1)
+        n = _worker_starts(cluster)
+    return n
+
+
+def _fcgi_log_from(cluster, start):
+    with open(os.path.join(cluster.data, 'logs', 'fcgi.log'), 'rb') as f:
+        f.seek(start)
+        return f.read().decode('utf-8', 'replace')
+
+
+@nginx_only
+@own_cluster
+@cluster_env(**DBFAULT_ENV)
+def test_worker_exits_after_index_panic(cluster):
+    """A request that meets DB_RUNRECOVERY (injected in one worker: the
+    environment itself is sound) makes its worker exit with status 3, not
+    hang with its main thread asleep; the supervisor starts a new one, which
+    serves."""
+    key, body = fresh_key(), os.urandom(1000)
+    expect(cluster.put(key, body), 201, 'PUT before the fault')
+    log_start = os.path.getsize(os.path.join(cluster.data, 'logs', 'fcgi.log'))
+    before = _worker_starts(cluster)
+    open(DBFAULT_GET_FLAG, 'w').close()
+    try:
+        r = cluster.request('GET', key)
+    finally:
+        os.unlink(DBFAULT_GET_FLAG)
+    check(r[0] >= 500, 'GET while the index fails', *r)
+    after = _wait_worker_starts(cluster, before + 1, 15)
+    check(after > before, 'no worker started after a worker met DB_RUNRECOVERY (%d starts)' % after)
+    log = _fcgi_log_from(cluster, log_start)
+    check('exited with status 3' in log, 'the worker did not exit with status 3: %s' % log[-2000:])
+    for _ in range(10):
+        expect(cluster.request('GET', key), 302, 'GET after the new worker started')
+
+
+@nginx_only
+@own_cluster
+@cluster_env(**DBFAULT_ENV)
+def test_worker_whose_threads_cannot_start_is_respawned(cluster):
+    """A worker none of whose threads can create its volume client exits
+    (status 1) instead of lingering with nothing serving, and the supervisor
+    keeps starting new ones (once a second, no tight loop) until one
+    starts."""
+    log_start = os.path.getsize(os.path.join(cluster.data, 'logs', 'fcgi.log'))
+    before = _worker_starts(cluster)
+    open(DBFAULT_CURL_FLAG, 'w').close()
+    try:
+        os.kill(cluster.worker_pids()[0], signal.SIGKILL)
+        during = _wait_worker_starts(cluster, before + 3, 10)
+    finally:
+        os.unlink(DBFAULT_CURL_FLAG)
+    check(during >= before + 3, 'a worker whose threads failed was not respawned: %d starts, '
+          '%d before' % (during, before))
+    check(during <= before + 12, 'respawned in a tight loop: %d starts' % (during - before))
+    log = _fcgi_log_from(cluster, log_start)
+    check('exited with status 1' in log, 'no worker exited with status 1: %s' % log[-2000:])
+    time.sleep(2)  # the next one starts without the fault
+    key, body = fresh_key(), os.urandom(1000)
+    expect(cluster.put(key, body), 201, 'PUT once threads start again')
+    for _ in range(10):
+        expect(cluster.request('GET', key), 302, 'GET once threads start again')

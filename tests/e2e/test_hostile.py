@@ -6,7 +6,7 @@ Each row is one request and what may answer it:
 
 * `want`: the statuses the mkv worker must give, derived from fcgi/handlers.c,
   lib/keys.c, README.md ("Status codes", "Where mkv deliberately differs")
-  and SPEC.md sections 5, 9 and 11.  A worker error (4xx/5xx other than a
+  and docs/compat.md §4, §8.1 and §9.  A worker error (4xx/5xx other than a
   plain 404) must carry a one-line text/plain reason; `why` is a substring
   that reason must contain when the row needs to tell two 400s apart.
 * `front`: statuses the front web server may answer itself, per front
@@ -528,7 +528,7 @@ def build_table(P):
     req('query op', b'GET', live + b'?foo', 400, why=WHY_OP)
     req('query op', b'GET', b'/?' + b'x' * 7000, 400, why=WHY_OP)
     req('query op', b'GET', live + b'?', 302)                # an empty query is no query
-    req('query op', b'HEAD', live + b'?foo', 302)            # HEAD ignores the query (SPEC 5.1)
+    req('query op', b'HEAD', live + b'?foo', 302)            # HEAD ignores the query (docs/compat.md §4.1)
     req('query op', b'HEAD', absent + b'?list', 404)
     req('query op', b'HEAD', b'/?health', 400, why=WHY_EMPTY)
     req('query op', b'GET', b'/?health', 200, checker=body_is(b'ok\n'))

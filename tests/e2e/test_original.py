@@ -1,4 +1,4 @@
-"""The 15 cases of the original's tools/test.py (SPEC.md section 9).
+"""The 15 cases of the original's tools/test.py (docs/compat.md §8.1).
 
 `requests` follows redirects on GET (and on HEAD when asked); here the 302 is
 followed with harness.Cluster.get.

@@ -200,5 +200,42 @@ static void test_seen_marks_retries(void)
     remove_home();
 }
 
+/* A handle of index_open that meets a panic rejoins the environment once it
+ * is recovered (here by itself: nobody else is attached).  A unit of work
+ * holding a key lock across the rejoin fails and is to be redone
+ * (index_rejoined); calls outside one go on, on the new handle. */
+static void test_rejoin_after_panic(void)
+{
+    struct mkv_index ix;
+    struct mkv_keylock kl;
+    struct mkv_record r;
+    char err[512];
+    unsigned gen;
+
+    make_home();
+    CHECK(index_open(&ix, home, 8, err, sizeof(err)) == 0);
+    CHECK(put_one(&ix, "/a") == 0);
+    gen = index_generation(&ix);
+    CHECK(index_lock(&ix, "/k", 2, &kl) == MKV_OK);
+    child_breaks_env();
+    CHECK(put_one(&ix, "/k") == MKV_ERR); /* its lock went with the old environment */
+    index_unlock(&ix, &kl);
+    CHECK(index_rejoined(&ix, gen) == 1);
+    CHECK(index_generation(&ix) == gen + 1 && !ix.panic);
+    CHECK(index_get(&ix, "/a", 2, &r) == MKV_OK);
+    CHECK(index_get(&ix, "/b", 2, &r) == MKV_OK); /* the child's durable write */
+    CHECK(index_get(&ix, "/k", 2, &r) == MKV_NOTFOUND);
+    CHECK(index_lock(&ix, "/k", 2, &kl) == MKV_OK);
+    CHECK(put_one(&ix, "/k") == 0);
+    index_unlock(&ix, &kl);
+    CHECK(index_rejoined(&ix, gen + 1) == 0); /* nothing to redo */
+    /* Outside a unit, a call that meets the panic is redone at once. */
+    child_breaks_env();
+    CHECK(index_get(&ix, "/k", 2, &r) == MKV_OK);
+    CHECK(index_generation(&ix) == gen + 2);
+    index_close(&ix);
+    remove_home();
+}
+
 UNIT_MAIN("index", T(test_reopen_after_failed_open), T(test_no_recovery_under_live_process),
-          T(test_lock_after_dead_holder), T(test_seen_marks_retries))
+          T(test_lock_after_dead_holder), T(test_seen_marks_retries), T(test_rejoin_after_panic))

@@ -1,4 +1,4 @@
-/* test_record.c: the index record format of SPEC.md section 4. */
+/* test_record.c: the index record format of docs/compat.md §3. */
 #include "record.h"
 #include "unit.h"
 
