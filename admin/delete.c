@@ -30,11 +30,11 @@
 #include "log.h"
 #include "placement.h"
 #include "record.h"
+#include "store.h"
 #include "volume.h"
 
-#define NAME_MAX_BYTES 255       /* longest file or directory name on a volume */
-#define LOCK_TRIES     1000      /* a key held by a writer: retry this often ... */
-#define LOCK_SLEEP_NS  10000000L /* ... this long apart (10 s in all) */
+#define NAME_MAX_BYTES 255   /* longest file or directory name on a volume */
+#define LOCK_WAIT_MS   10000 /* a key held by a writer: wait this long for it */
 
 struct deleter {
     struct mkv_config cfg;
@@ -114,47 +114,10 @@ static int file_possible(const char *path)
 
 static int lock_key(struct deleter *d, const char *key, size_t klen, struct mkv_keylock *kl)
 {
-    const struct timespec pause = {0, LOCK_SLEEP_NS};
-    int rc = MKV_BUSY;
-
     kl->txn = NULL;
     if (klen > MKV_KEY_MAX)
         return MKV_OK;
-    for (int i = 0; i < LOCK_TRIES && rc == MKV_BUSY; i++) {
-        rc = index_lock(&d->ix, key, klen, kl);
-        if (rc == MKV_BUSY)
-            nanosleep(&pause, NULL);
-    }
-    return rc;
-}
-
-/* Every volume the record lists (when it decoded), then every placement
- * volume not among them. */
-static int targets(struct deleter *d, const char *key, size_t klen, const struct mkv_record *rec,
-                   const char *path, char urls[][URL_MAX], char **ptrs)
-{
-    struct mkv_placement p;
-    int n = 0;
-
-    for (int i = 0; rec && i < rec->nvols; i++) {
-        volume_url(&d->cfg, urls[n], URL_MAX, rec->vols[i], path);
-        ptrs[n] = urls[n];
-        n++;
-    }
-    if (key2volumes(&d->cfg, key, klen, &p) < 0)
-        return -1;
-    for (int i = 0; i < p.n; i++) {
-        int listed = 0;
-
-        for (int j = 0; rec && j < rec->nvols; j++)
-            listed |= !strcmp(rec->vols[j], p.vols[i]);
-        if (listed)
-            continue;
-        volume_url(&d->cfg, urls[n], URL_MAX, p.vols[i], path);
-        ptrs[n] = urls[n];
-        n++;
-    }
-    return n;
+    return index_lock_wait(&d->ix, key, klen, kl, LOCK_WAIT_MS);
 }
 
 /* Removes one key given in mkv-dump's form; prints what happened, the key
@@ -162,8 +125,8 @@ static int targets(struct deleter *d, const char *key, size_t klen, const struct
 static void delete_one(struct deleter *d, const char *given)
 {
     static char key[MKV_HASHKEY_MAX], esc[3 * MKV_HASHKEY_MAX + 1];
-    static char url[MKV_RECORD_VOLS + MKV_MAX_REPLICAS][URL_MAX];
-    char *urls[MKV_RECORD_VOLS + MKV_MAX_REPLICAS], path[MKV_PATH_MAX], why[512];
+    static char url[STORE_TARGETS_MAX][URL_MAX];
+    char *urls[STORE_TARGETS_MAX], path[MKV_PATH_MAX], why[512];
     struct mkv_record rec;
     struct mkv_keylock kl;
     long klen = unescape_key(given, key, sizeof(key));
@@ -203,7 +166,8 @@ static void delete_one(struct deleter *d, const char *given)
         goto unlock;
     }
     files = file_possible(path);
-    if (files && (n = targets(d, key, (size_t)klen, badrec ? NULL : &rec, path, url, urls)) < 0) {
+    if (files && (n = store_delete_targets(&d->cfg, key, (size_t)klen, badrec ? NULL : &rec, path,
+                                           url, urls)) < 0) {
         printf("failed %s: placement failed\n", esc);
         d->failed++;
         goto unlock;

@@ -45,11 +45,10 @@
 #include "placement.h"
 #include "record.h"
 
-#define STR(x)        #x
-#define XSTR(x)       STR(x)
-#define SHOW_MAX      200       /* bytes of a key or value quoted in a message */
-#define LOCK_TRIES    1000      /* a key held by a writer: retry this often ... */
-#define LOCK_SLEEP_NS 10000000L /* ... this long apart (10 s in all) */
+#define STR(x)       #x
+#define XSTR(x)      STR(x)
+#define SHOW_MAX     200   /* bytes of a key or value quoted in a message */
+#define LOCK_WAIT_MS 10000 /* a key held by a writer: wait this long for it */
 
 struct options {
     int dry_run;
@@ -139,23 +138,15 @@ static const char *check_value(const char *val, size_t vlen, struct mkv_record *
     return NULL;
 }
 
-/* Takes key's write lock, waiting up to LOCK_TRIES * LOCK_SLEEP_NS for a
+/* Takes key's write lock, waiting up to LOCK_WAIT_MS for a
  * writer to finish.  Keys longer than MKV_KEY_MAX need none: no worker
  * accepts them, so nothing else writes them. */
 static int lock_key(struct importer *im, const char *key, size_t klen, struct mkv_keylock *kl)
 {
-    const struct timespec pause = {0, LOCK_SLEEP_NS};
-    int rc = MKV_BUSY;
-
     kl->txn = NULL;
     if (klen > MKV_KEY_MAX || !im->have_ix)
         return MKV_OK;
-    for (int i = 0; i < LOCK_TRIES && rc == MKV_BUSY; i++) {
-        rc = index_lock(&im->ix, key, klen, kl);
-        if (rc == MKV_BUSY)
-            nanosleep(&pause, NULL);
-    }
-    return rc;
+    return index_lock_wait(&im->ix, key, klen, kl, LOCK_WAIT_MS);
 }
 
 /* A key in our index (or one a dry run would write) that no worker reaches:

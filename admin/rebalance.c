@@ -349,92 +349,122 @@ static int parse_args(struct run *r, int argc, char **argv, struct mkv_args *ca)
     return 0;
 }
 
-int main(int argc, char **argv)
+/* Settings, libcurl and the index: MKV_EXIT_OK, or the status to exit with. */
+static int start(struct run *r, int argc, char **argv)
 {
-    static struct run r;
     struct mkv_args ca;
-    char err[512], *last = NULL;
-    size_t lastlen = 0;
-    long seen = 0;
-    double t0 = now_s();
+    char err[512];
     int rc;
 
-    if (parse_args(&r, argc, argv, &ca) < 0)
+    if (parse_args(r, argc, argv, &ca) < 0)
         return MKV_EXIT_USAGE;
-    rc = config_load(&r.cfg, ca.argc, ca.argv, err, sizeof(err));
+    rc = config_load(&r->cfg, ca.argc, ca.argv, err, sizeof(err));
     config_args_free(&ca);
     if (rc < 0) {
         fprintf(stderr, "mkv-rebalance: %s\n", err);
         return MKV_EXIT_USAGE;
     }
-    log_set_level(r.cfg.log_level);
-    pthread_mutex_init(&r.mu, NULL);
+    log_set_level(r->cfg.log_level);
+    pthread_mutex_init(&r->mu, NULL);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
         fprintf(stderr, "mkv-rebalance: cannot initialise libcurl\n");
         return MKV_EXIT_INCOMPLETE;
     }
-    if (index_open(&r.ix, r.cfg.db, r.cfg.cache_mb, err, sizeof(err)) < 0) {
+    if (index_open(&r->ix, r->cfg.db, r->cfg.cache_mb, err, sizeof(err)) < 0) {
         fprintf(stderr, "mkv-rebalance: %s\n", err);
         return MKV_EXIT_INDEX;
     }
-    for (;;) {
-        struct collect c = {&r, last, lastlen};
+    return MKV_EXIT_OK;
+}
 
-        if (index_scan(&r.ix, last ? last : "", lastlen, collect_key, &c) != MKV_OK) {
+/* Every key once, in batches in key order; returns how many were seen. */
+static long scan_all(struct run *r, double t0)
+{
+    char *last = NULL;
+    size_t lastlen = 0;
+    long seen = 0;
+
+    for (;;) {
+        struct collect c = {r, last, lastlen};
+
+        if (index_scan(&r->ix, last ? last : "", lastlen, collect_key, &c) != MKV_OK) {
             fprintf(stderr, "mkv-rebalance: index scan failed\n");
-            atomic_fetch_add(&r.count[RB_FAILED], 1);
+            atomic_fetch_add(&r->count[RB_FAILED], 1);
             break;
         }
-        if (r.nbatch == 0)
+        if (r->nbatch == 0)
             break;
         free(last);
-        last = malloc(r.batch[r.nbatch - 1].len);
+        last = malloc(r->batch[r->nbatch - 1].len);
         if (!last)
             break;
-        lastlen = r.batch[r.nbatch - 1].len;
-        memcpy(last, r.batch[r.nbatch - 1].data, lastlen);
-        seen += (long)r.nbatch;
-        run_batch(&r);
-        free_batch(&r);
-        run_due(&r, &r.pending, now_s());
-        progress(&r, t0, seen);
+        lastlen = r->batch[r->nbatch - 1].len;
+        memcpy(last, r->batch[r->nbatch - 1].data, lastlen);
+        seen += (long)r->nbatch;
+        run_batch(r);
+        free_batch(r);
+        run_due(r, &r->pending, now_s());
+        progress(r, t0, seen);
     }
     free(last);
-    /* Keys a writer held: tried again every 0.1 s, a few times, then
-     * reported.  Keys pending: their old copies go once their grace is over,
-     * those due within 50 ms of each other together; one found pending again
-     * (a writer changed it meanwhile) waits anew.  The cap on rounds only
-     * guards against a writer that changes a key forever. */
+    return seen;
+}
+
+/* Keys a writer held: tried again every 0.1 s, a few times, then reported.
+ * Keys pending: their old copies go once their grace is over, those due
+ * within 50 ms of each other together; one found pending again (a writer
+ * changed it meanwhile) waits anew.  The cap on rounds only guards against a
+ * writer that changes a key forever. */
+static void finish_left(struct run *r)
+{
     for (int round = 0; round < 100000; round++) {
-        int retry_busy = r.busy.n > 0 && round < RETRY_ROUNDS;
+        int retry_busy = r->busy.n > 0 && round < RETRY_ROUNDS;
         double due = retry_busy ? now_s() + 0.1 : -1, wait;
 
-        if (!retry_busy && r.pending.n == 0)
+        if (!retry_busy && r->pending.n == 0)
             break;
-        for (size_t i = 0; i < r.pending.n; i++)
-            if (due < 0 || r.pending.k[i].due + 0.05 < due)
-                due = r.pending.k[i].due + 0.05;
+        for (size_t i = 0; i < r->pending.n; i++)
+            if (due < 0 || r->pending.k[i].due + 0.05 < due)
+                due = r->pending.k[i].due + 0.05;
         wait = due - now_s(); /* read the clock once: a second read may pass due */
         if (wait > 0)
             usleep((useconds_t)(wait * 1e6));
         if (retry_busy)
-            run_due(&r, &r.busy, -1);
-        run_due(&r, &r.pending, now_s());
+            run_due(r, &r->busy, -1);
+        run_due(r, &r->pending, now_s());
     }
-    report_left(&r, &r.busy, "a write of this key kept it locked; run again");
-    report_left(&r, &r.pending, "its old copies are still listed; run again");
-    progress(&r, t0, seen);
-    fprintf(stderr, "\n");
-    index_close(&r.ix);
+    report_left(r, &r->busy, "a write of this key kept it locked; run again");
+    report_left(r, &r->pending, "its old copies are still listed; run again");
+}
+
+static void summary(struct run *r, double t0, long seen)
+{
     printf("rebalance%s: %.1fs, %ld keys: %ld %s, %ld already in place, %ld unlinked (left "
            "alone), %ld gone meanwhile, %ld busy, %ld failed, %ld cannot be rebalanced; %ld "
            "copies lost with removed volumes\n",
-           r.opts.dry_run ? " (dry run)" : "", now_s() - t0, seen,
-           atomic_load(&r.count[r.opts.dry_run ? RB_PLANNED : RB_MOVED]),
-           r.opts.dry_run ? "to move" : "moved", atomic_load(&r.count[RB_INPLACE]),
-           atomic_load(&r.count[RB_UNLINKED]), atomic_load(&r.count[RB_ABSENT]),
-           atomic_load(&r.count[RB_BUSY]), atomic_load(&r.count[RB_FAILED]), atomic_load(&r.never),
-           atomic_load(&r.lost));
+           r->opts.dry_run ? " (dry run)" : "", now_s() - t0, seen,
+           atomic_load(&r->count[r->opts.dry_run ? RB_PLANNED : RB_MOVED]),
+           r->opts.dry_run ? "to move" : "moved", atomic_load(&r->count[RB_INPLACE]),
+           atomic_load(&r->count[RB_UNLINKED]), atomic_load(&r->count[RB_ABSENT]),
+           atomic_load(&r->count[RB_BUSY]), atomic_load(&r->count[RB_FAILED]),
+           atomic_load(&r->never), atomic_load(&r->lost));
+}
+
+int main(int argc, char **argv)
+{
+    static struct run r;
+    double t0 = now_s();
+    long seen;
+    int rc;
+
+    if ((rc = start(&r, argc, argv)) != MKV_EXIT_OK)
+        return rc;
+    seen = scan_all(&r, t0);
+    finish_left(&r);
+    progress(&r, t0, seen);
+    fprintf(stderr, "\n");
+    index_close(&r.ix);
+    summary(&r, t0, seen);
     return atomic_load(&r.count[RB_FAILED]) || atomic_load(&r.count[RB_BUSY]) ? MKV_EXIT_INCOMPLETE
                                                                               : MKV_EXIT_OK;
 }

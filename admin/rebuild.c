@@ -246,17 +246,6 @@ static int has_volume(const struct mkv_record *rec, const char *vol)
     return 0;
 }
 
-static int lock_wait(struct rebuild *rb, const char *key, size_t klen, struct mkv_keylock *kl)
-{
-    for (int waited = 0; waited < LOCK_WAIT_MS; waited += 10) {
-        int rc = index_lock(&rb->ix, key, klen, kl);
-        if (rc != MKV_BUSY)
-            return rc;
-        usleep(10000);
-    }
-    return MKV_BUSY;
-}
-
 static void merge(struct walk *w, const char *key, size_t klen, const char *path)
 {
     struct rebuild *rb = w->rb;
@@ -278,7 +267,7 @@ static void merge(struct walk *w, const char *key, size_t klen, const char *path
         if (!in)
             atomic_fetch_add(&rb->offplacement, 1);
     }
-    rc = lock_wait(rb, key, klen, &kl);
+    rc = index_lock_wait(&rb->ix, key, klen, &kl, LOCK_WAIT_MS);
     if (rc == MKV_BUSY) {
         fprintf(stderr, "mkv-rebuild: key %s stayed locked by a writer; not merged\n",
                 esc(key, klen, ekey, sizeof(ekey)));
@@ -637,43 +626,92 @@ static int own_arg(void *ctx, const char *a, char *err, size_t errlen)
     return 1;
 }
 
-int main(int argc, char **argv)
+/* Flags and settings: MKV_EXIT_OK, or -1 after --help, or the status to
+ * exit with. */
+static int start(struct rebuild *rb, int argc, char **argv)
 {
-    static struct rebuild rb;
-    struct mkv_vclient vc;
     struct mkv_args ca;
-    struct tally t;
-    pthread_t tids[256];
     char err[512];
-    int nthreads, rc;
-    double t0;
+    int rc;
 
-    rb.concurrency = 16;
-    if (config_split(argc, argv, own_arg, &rb, &ca, err, sizeof(err)) < 0) {
+    rb->concurrency = 16;
+    if (config_split(argc, argv, own_arg, rb, &ca, err, sizeof(err)) < 0) {
         fprintf(stderr, "mkv-rebuild: %s\n", err);
         return MKV_EXIT_USAGE;
     }
     if (ca.help) {
         usage();
-        return MKV_EXIT_OK;
+        config_args_free(&ca);
+        return -1;
     }
-    rc = config_load(&rb.cfg, ca.argc, ca.argv, err, sizeof(err));
+    rc = config_load(&rb->cfg, ca.argc, ca.argv, err, sizeof(err));
     config_args_free(&ca);
     if (rc < 0) {
         fprintf(stderr, "mkv-rebuild: %s\n", err);
         return MKV_EXIT_USAGE;
     }
-    log_set_level(rb.cfg.log_level);
+    log_set_level(rb->cfg.log_level);
+    return MKV_EXIT_OK;
+}
+
+/* Crawls every directory with rb->concurrency threads, until the last one
+ * is crawled, not just handed out. */
+static void crawl_all(struct rebuild *rb, double t0)
+{
+    pthread_t tids[256];
+    int nthreads = rb->concurrency;
+
+    for (int i = 0; i < nthreads; i++)
+        if (pthread_create(&tids[i], NULL, worker, rb) != 0) {
+            nthreads = i;
+            break;
+        }
+    while (atomic_load(&rb->done) < rb->njobs && atomic_load(&rb->exited) < nthreads) {
+        progress(rb, t0, 0);
+        usleep(500000);
+    }
+    for (int i = 0; i < nthreads; i++)
+        pthread_join(tids[i], NULL);
+    progress(rb, t0, 1);
+}
+
+static void summary(struct rebuild *rb, const struct tally *t, double t0)
+{
+    printf("rebuild: %.1fs, %ld files seen, %ld keys created, %ld replicas added to existing "
+           "records, %ld already indexed\n",
+           now_s() - t0, atomic_load(&rb->files), atomic_load(&rb->created),
+           atomic_load(&rb->added), atomic_load(&rb->present));
+    printf("rebuild: index has %ld records (%ld live, %ld unlinked); %ld live keys have fewer than "
+           "%d replicas\n",
+           t->records, t->live, t->unlinked, t->under, rb->cfg.replicas);
+    printf("rebuild: %ld files on volumes off their placement (run mkv-rebalance), %ld at paths "
+           "that do not match their key (ignored), %ld names not base64 of a key, %ld deleted "
+           "while crawling, %ld keys left locked, %ld errors\n",
+           atomic_load(&rb->offplacement), atomic_load(&rb->misplaced),
+           atomic_load(&rb->undecodable), atomic_load(&rb->vanished), atomic_load(&rb->busy),
+           atomic_load(&rb->errors));
+}
+
+int main(int argc, char **argv)
+{
+    static struct rebuild rb;
+    struct mkv_vclient vc;
+    struct tally t;
+    char err[512];
+    double t0;
+    int rc;
+
+    if ((rc = start(&rb, argc, argv)) != MKV_EXIT_OK)
+        return rc < 0 ? MKV_EXIT_OK : rc;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || vclient_init(&vc, &rb.cfg) < 0) {
         fprintf(stderr, "mkv-rebuild: cannot initialise libcurl\n");
         return MKV_EXIT_INCOMPLETE;
     }
     t0 = now_s();
-    if (find_roots(&rb, &vc) < 0) {
-        vclient_free(&vc);
-        return MKV_EXIT_INCOMPLETE;
-    }
+    rc = find_roots(&rb, &vc);
     vclient_free(&vc);
+    if (rc < 0)
+        return MKV_EXIT_INCOMPLETE;
     if (index_open(&rb.ix, rb.cfg.db, rb.cfg.cache_mb, err, sizeof(err)) < 0) {
         fprintf(stderr, "mkv-rebuild: %s\n", err);
         return MKV_EXIT_INDEX;
@@ -683,21 +721,7 @@ int main(int argc, char **argv)
     rb.ix.nosync = 1;
     fprintf(stderr, "mkv-rebuild: %d volumes, %d roots, %zu directories to crawl\n",
             rb.cfg.nvolumes, rb.nroots, rb.njobs);
-    nthreads = rb.concurrency;
-    for (int i = 0; i < nthreads; i++)
-        if (pthread_create(&tids[i], NULL, worker, &rb) != 0) {
-            nthreads = i;
-            break;
-        }
-    /* Until the last directory is crawled, not just handed out. */
-    while (atomic_load(&rb.done) < rb.njobs && atomic_load(&rb.exited) < nthreads) {
-        progress(&rb, t0, 0);
-        usleep(500000);
-    }
-    for (int i = 0; i < nthreads; i++)
-        pthread_join(tids[i], NULL);
-    progress(&rb, t0, 1);
-
+    crawl_all(&rb, t0);
     if (index_flush(&rb.ix) != MKV_OK)
         atomic_fetch_add(&rb.errors, 1);
     memset(&t, 0, sizeof(t));
@@ -705,17 +729,6 @@ int main(int argc, char **argv)
     if (index_scan(&rb.ix, "", 0, count_record, &t) != MKV_OK)
         atomic_fetch_add(&rb.errors, 1);
     index_close(&rb.ix);
-    printf("rebuild: %.1fs, %ld files seen, %ld keys created, %ld replicas added to existing "
-           "records, %ld already indexed\n",
-           now_s() - t0, atomic_load(&rb.files), atomic_load(&rb.created), atomic_load(&rb.added),
-           atomic_load(&rb.present));
-    printf("rebuild: index has %ld records (%ld live, %ld unlinked); %ld live keys have fewer than "
-           "%d replicas\n",
-           t.records, t.live, t.unlinked, t.under, rb.cfg.replicas);
-    printf("rebuild: %ld files on volumes off their placement (run mkv-rebalance), %ld at paths "
-           "that do not match their key (ignored), %ld names not base64 of a key, %ld deleted "
-           "while crawling, %ld keys left locked, %ld errors\n",
-           atomic_load(&rb.offplacement), atomic_load(&rb.misplaced), atomic_load(&rb.undecodable),
-           atomic_load(&rb.vanished), atomic_load(&rb.busy), atomic_load(&rb.errors));
+    summary(&rb, &t, t0);
     return atomic_load(&rb.errors) || atomic_load(&rb.busy) ? MKV_EXIT_INCOMPLETE : MKV_EXIT_OK;
 }

@@ -402,6 +402,9 @@ int main(int argc, char **argv)
         close(lockfd);
         return MKV_EXIT_INDEX;
     }
+    /* It calls ix.env directly, outside the index's guard: a rejoin must not
+     * leave the environment under it.  A panic fails the run, as before. */
+    index_no_rejoin(&ix);
     if (backup) {
         rc = do_backup(&ix, words.w[1], cfg.cache_mb);
     } else {

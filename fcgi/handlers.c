@@ -94,22 +94,68 @@ static void shuffle(struct worker *w, int *a, int n)
     }
 }
 
+/* Picks the replica to redirect to: the index in rec->vols, or -1.  A
+ * random order spreads reads over the replicas: over the first
+ * placement-many listed, then (probing) the others.  A record lists more
+ * while mkv-rebalance moves the key, the new copies first: the old ones are
+ * about to be removed and must not get new redirects.  *answered: some
+ * volume answered a probe (why: the last failure otherwise). */
+static int choose_replica(struct worker *w, const struct mkv_record *rec,
+                          const struct mkv_placement *p, const char *path, int *answered, char *why,
+                          size_t whylen)
+{
+    int order[MKV_RECORD_VOLS];
+
+    *answered = 0;
+    for (int i = 0; i < rec->nvols; i++)
+        order[i] = i;
+    shuffle(w, order, rec->nvols < p->n ? rec->nvols : p->n);
+    if (rec->nvols > p->n)
+        shuffle(w, order + p->n, rec->nvols - p->n);
+    for (int i = 0; i < rec->nvols; i++) {
+        char url[URL_MAX];
+        long code;
+
+        if (!w->cfg->probe)
+            return order[i];
+        volume_url(w->cfg, url, sizeof(url), rec->vols[order[i]], path);
+        code = vclient_head_why(&w->vc, url, w->cfg->probe_timeout_ms, why, whylen);
+        *answered |= code >= 0;
+        if (code == 200)
+            return order[i];
+    }
+    return -1;
+}
+
+/* No replica to redirect to.  Volumes that answered without the file: not
+ * found (as the original).  None could be asked at all (down, timing out, a
+ * certificate that does not verify): say so instead. */
+static void reply_no_replica(struct req *r, const char *hdr, int answered, const char *why)
+{
+    char line[512];
+    int n;
+
+    if (answered) {
+        reply(r, 404, hdr, NULL, NULL, 0);
+        return;
+    }
+    n = snprintf(line, sizeof(line), "no volume holding the key answered: %s\n", why);
+    reply(r, 503, hdr, "text/plain; charset=utf-8", line,
+          n > 0 && (size_t)n < sizeof(line) ? (size_t)n : strlen(line));
+}
+
 static void handle_get(struct worker *w, struct req *r)
 {
     struct mkv_record rec;
     struct mkv_placement p;
     char path[MKV_PATH_MAX], vols[MKV_RECORD_MAX], md5hdr[64] = "";
     char hdr[MKV_RECORD_MAX + 2 * URL_MAX], why[256] = "";
-    int order[MKV_RECORD_VOLS], rc, chosen = -1, answered = 0;
+    int rc, chosen, answered;
 
     rc = index_get(w->ix, r->key, r->klen, &rec);
     if (rc == MKV_BADREC) {
         /* Its bytes never reach a header; the log names the key. */
-        char esc[3 * MKV_URI_MAX + 1];
-
-        if (escape_nonprint(r->key, r->klen, esc, sizeof(esc)) < 0)
-            snprintf(esc, sizeof(esc), "(a key of %zu bytes)", r->klen);
-        log_error("malformed index record for key %s: not served (mkv-delete removes it)", esc);
+        record_log_malformed(r->key, r->klen);
         reply_error(r, 500, "the index record of this key is malformed: see the log");
         return;
     }
@@ -131,43 +177,11 @@ static void handle_get(struct worker *w, struct req *r)
         reply_error(r, 500, "placement failed");
         return;
     }
-    /* A random order spreads reads over the replicas: over the first
-     * placement-many listed, then (probing) the others.  A record lists more
-     * while mkv-rebalance moves the key, the new copies first: the old ones
-     * are about to be removed and must not get new redirects. */
-    for (int i = 0; i < rec.nvols; i++)
-        order[i] = i;
-    shuffle(w, order, rec.nvols < p.n ? rec.nvols : p.n);
-    if (rec.nvols > p.n)
-        shuffle(w, order + p.n, rec.nvols - p.n);
-    for (int i = 0; i < rec.nvols && chosen < 0; i++) {
-        char url[URL_MAX];
-        long code;
-
-        volume_url(w->cfg, url, sizeof(url), rec.vols[order[i]], path);
-        if (!w->cfg->probe) {
-            chosen = order[i];
-            break;
-        }
-        code = vclient_head_why(&w->vc, url, w->cfg->probe_timeout_ms, why, sizeof(why));
-        if (code == 200)
-            chosen = order[i];
-        answered |= code >= 0;
-    }
+    chosen = choose_replica(w, &rec, &p, path, &answered, why, sizeof(why));
     if (chosen < 0) {
         snprintf(hdr, sizeof(hdr), "%sKey-Volumes: %s\r\nKey-Balance: %s\r\n", md5hdr, vols,
                  record_matches(&rec, &p) ? "balanced" : "unbalanced");
-        /* Volumes that answered without the file: not found (as the
-         * original).  None could be asked at all (down, timing out, a
-         * certificate that does not verify): say so instead. */
-        if (answered) {
-            reply(r, 404, hdr, NULL, NULL, 0);
-        } else {
-            char line[sizeof(why) + 64];
-            int n = snprintf(line, sizeof(line), "no volume holding the key answered: %s\n", why);
-            reply(r, 503, hdr, "text/plain; charset=utf-8", line,
-                  n > 0 && (size_t)n < sizeof(line) ? (size_t)n : strlen(line));
-        }
+        reply_no_replica(r, hdr, answered, why);
         return;
     }
     snprintf(r->volume, sizeof(r->volume), "%s", rec.vols[chosen]);
@@ -576,7 +590,7 @@ static void handle_stats(struct worker *w, struct req *r)
     }
     EMIT("# HELP mkv_requests_total Requests answered, by method and status class.\n"
          "# TYPE mkv_requests_total counter\n");
-    for (int m = 0; m < ST_METHODS; m++)
+    for (int m = 0; m < MKV_M_COUNT; m++)
         for (int c = 0; c < 6; c++) {
             unsigned long v = atomic_load(&w->st->requests[m][c]);
             if (v)

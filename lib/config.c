@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "num.h"
+#include "record.h"
 
 enum kind { K_INT, K_LONG, K_BOOL, K_STR, K_VOLUMES };
 
@@ -97,8 +98,11 @@ static int parse_volumes(struct mkv_config *cfg, const char *s, char *err, size_
         char *comma = strchr(p, ',');
         if (comma)
             *comma = '\0';
-        if (*p == '\0' || strlen(p) > MKV_VOLNAME_MAX) {
-            seterr(err, errlen, "volumes: bad volume name '%s'%s", p, "");
+        /* A name the records could not hold (record_volpath_ok) would make
+         * the workers write records they then refuse to read. */
+        if (*p == '\0' || strlen(p) > MKV_VOLNAME_MAX || strchr(p, '/') ||
+            !record_volpath_ok(p, strlen(p))) {
+            seterr(err, errlen, "volumes: bad volume name '%s' (want host:port)%s", p, "");
             return -1;
         }
         if (cfg->nvolumes == MKV_MAX_VOLUMES) {

@@ -1251,3 +1251,16 @@ int index_stats(struct mkv_index *ix, struct mkv_index_stats *st)
     free(lk);
     return MKV_OK;
 }
+
+int index_lock_wait(struct mkv_index *ix, const char *key, size_t klen, struct mkv_keylock *kl,
+                    int wait_ms)
+{
+    const struct timespec pause = {0, 10 * 1000 * 1000};
+    int rc = index_lock(ix, key, klen, kl);
+
+    for (int waited = 0; rc == MKV_BUSY && waited < wait_ms; waited += 10) {
+        nanosleep(&pause, NULL);
+        rc = index_lock(ix, key, klen, kl);
+    }
+    return rc;
+}

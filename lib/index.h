@@ -133,6 +133,12 @@ int index_put_written(struct mkv_index *ix, const char *key, size_t klen,
 int index_lock(struct mkv_index *ix, const char *key, size_t klen, struct mkv_keylock *kl);
 void index_unlock(struct mkv_index *ix, struct mkv_keylock *kl);
 
+/* index_lock, retried every 10 ms for up to wait_ms while the key is busy:
+ * for admin tools, which wait for a worker's write to end instead of
+ * failing the key.  Returns as index_lock. */
+int index_lock_wait(struct mkv_index *ix, const char *key, size_t klen, struct mkv_keylock *kl,
+                    int wait_ms);
+
 /* For a key index_lock found busy: if a process that died still has an
  * active transaction (its lock may be the one in the way), waits up to
  * wait_ms for failchk to abort it, retrying the lock.  Returns as index_lock;

@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "keys.h"
+#include "log.h"
+
 static int fail(char *why, size_t whylen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -176,4 +179,14 @@ int record_lists_first(const struct mkv_record *rec, const struct mkv_placement 
 int record_matches(const struct mkv_record *rec, const struct mkv_placement *p)
 {
     return rec->nvols == p->n && record_lists_first(rec, p);
+}
+
+void record_log_malformed(const char *key, size_t klen)
+{
+    char shown[3 * 200 + 1];
+
+    if (escape_nonprint(key, klen < 200 ? klen : 200, shown, sizeof(shown)) < 0)
+        shown[0] = '\0';
+    log_error("malformed index record for key %s%s: not served (mkv-delete removes it)", shown,
+              klen > 200 ? "..." : "");
 }

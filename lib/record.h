@@ -59,4 +59,9 @@ int record_matches(const struct mkv_record *rec, const struct mkv_placement *p);
  * the state mkv-rebalance leaves a key in before it removes old copies). */
 int record_lists_first(const struct mkv_record *rec, const struct mkv_placement *p);
 
+/* Logs that key's stored record is malformed (its bytes are never shown:
+ * the key is, escaped), with the way out.  For every reader that meets
+ * MKV_BADREC on behalf of a client. */
+void record_log_malformed(const char *key, size_t klen);
+
 #endif

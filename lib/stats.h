@@ -11,9 +11,6 @@
 #include "config.h"
 #include "method.h"
 
-/* Until fcgi/handlers.c counts with MKV_M_COUNT from method.h. */
-#define ST_METHODS MKV_M_COUNT
-
 struct mkv_stats {
     atomic_ulong requests[MKV_M_COUNT][6]; /* by method (method.h), then status class:
                                               0 unknown, 1xx..5xx */

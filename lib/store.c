@@ -65,10 +65,7 @@ static int read_record(struct mkv_store *s, const char *key, size_t klen, struct
     if (rc == MKV_NOTFOUND)
         return STORE_ABSENT;
     if (rc == MKV_BADREC) {
-        char shown[3 * 200 + 1];
-        if (escape_nonprint(key, klen < 200 ? klen : 200, shown, sizeof(shown)) < 0)
-            shown[0] = '\0';
-        log_error("key %s: its index record is malformed (mkv-delete removes it)", shown);
+        record_log_malformed(key, klen);
         return fail(why, whylen, STORE_BADREC,
                     "the index record of this key is malformed (see the log)");
     }
@@ -299,27 +296,23 @@ unlock:
 
 /* ---- DELETE / UNLINK -------------------------------------------------- */
 
-/* Where DELETE looks: every volume the record lists, and every volume
- * placement names.  A record rebuilt while the key was being crawled may not
- * list every replica yet; removing only those would let the crawl bring the
- * key back from the others.  A volume without the file answers 404: fine. */
-static int delete_targets(const struct mkv_config *cfg, const char *key, size_t klen,
-                          const struct mkv_record *rec, const char *path, char urls[][URL_MAX],
-                          char **ptrs)
+int store_delete_targets(const struct mkv_config *cfg, const char *key, size_t klen,
+                         const struct mkv_record *rec, const char *path, char urls[][URL_MAX],
+                         char **ptrs)
 {
     struct mkv_placement p;
     int n = 0;
 
-    for (int i = 0; i < rec->nvols; i++) {
+    if (key2volumes(cfg, key, klen, &p) < 0)
+        return -1;
+    for (int i = 0; rec && i < rec->nvols; i++) {
         volume_url(cfg, urls[n], URL_MAX, rec->vols[i], path);
         ptrs[n] = urls[n];
         n++;
     }
-    if (key2volumes(cfg, key, klen, &p) < 0)
-        return n;
     for (int i = 0; i < p.n; i++) {
         int listed = 0;
-        for (int j = 0; j < rec->nvols; j++)
+        for (int j = 0; rec && j < rec->nvols; j++)
             listed |= !strcmp(rec->vols[j], p.vols[i]);
         if (listed)
             continue;
@@ -334,13 +327,12 @@ static int delete_targets(const struct mkv_config *cfg, const char *key, size_t 
 static int purge(struct mkv_store *s, const char *key, size_t klen, const struct mkv_record *rec,
                  struct store_note *note, char *why, size_t whylen)
 {
-    char url[MKV_RECORD_VOLS + MKV_MAX_REPLICAS][URL_MAX], path[MKV_PATH_MAX],
-        *urls[MKV_RECORD_VOLS + MKV_MAX_REPLICAS];
+    char url[STORE_TARGETS_MAX][URL_MAX], path[MKV_PATH_MAX], *urls[STORE_TARGETS_MAX];
     int n, rc;
 
-    if (key2path(key, klen, path) < 0)
+    if (key2path(key, klen, path) < 0 ||
+        (n = store_delete_targets(s->cfg, key, klen, rec, path, url, urls)) < 0)
         return fail(why, whylen, STORE_PLACEMENT, "placement failed");
-    n = delete_targets(s->cfg, key, klen, rec, path, url, urls);
     if (rec->nvols > 0)
         snprintf(note->volume, sizeof(note->volume), "%s", rec->vols[0]);
     /* On failure the record stays SOFT: ?unlinked shows it, DELETE retries. */

@@ -22,6 +22,7 @@
 
 #include "config.h"
 #include "index.h"
+#include "record.h"
 #include "seen.h"
 #include "volume.h"
 
@@ -77,5 +78,17 @@ int store_put(struct mkv_store *s, const char *key, size_t klen, const char *req
  * already did this gets 0, not STORE_ABSENT. */
 int store_delete(struct mkv_store *s, const char *key, size_t klen, const char *request_id,
                  int unlink_only, struct store_note *note, char *why, size_t whylen);
+
+/* The URLs a DELETE of key removes, into urls (ptrs[i] = urls[i]): every
+ * volume rec lists (rec may be NULL: a malformed record names none we can
+ * trust), then every volume placement names that rec does not.  A record
+ * rebuilt while the key was being crawled may not list every replica yet;
+ * removing only those would let the crawl bring the key back from the
+ * others.  A volume without the file answers 404: fine.  Returns how many,
+ * or -1 when the key has no placement. */
+#define STORE_TARGETS_MAX (MKV_RECORD_VOLS + MKV_MAX_REPLICAS)
+int store_delete_targets(const struct mkv_config *cfg, const char *key, size_t klen,
+                         const struct mkv_record *rec, const char *path, char urls[][URL_MAX],
+                         char **ptrs);
 
 #endif

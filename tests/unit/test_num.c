@@ -1,6 +1,7 @@
 /* test_num.c: the bounded number parser, the method table and the argv
  * splitter (lib/num.c, lib/method.c, lib/config.c config_split). */
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "config.h"
@@ -149,5 +150,30 @@ static void test_split(void)
     }
 }
 
+/* Volume names the records could not hold are refused at load time, not
+ * written into records that every reader then refuses. */
+static void test_volume_names(void)
+{
+    static const char *bad[] = {"host:3001/prefix", "host:3001/sv01", "a\r\nX-Evil: 1",
+                                "host:99999", "host name:1", "", "h:1,"};
+    static const char *good[] = {"localhost:3001", "127.0.0.1:3001,127.0.0.1:3002", "[::1]:3001",
+                                 "larry,moe,curly"};
+    struct mkv_config cfg;
+    char err[256];
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char flag[300];
+        char *argv[] = {"t", flag, "--replicas=1", NULL};
+        snprintf(flag, sizeof(flag), "--volumes=%s", bad[i]);
+        CHECK(config_load(&cfg, 3, argv, err, sizeof(err)) == -1);
+    }
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        char flag[300];
+        char *argv[] = {"t", flag, "--replicas=1", NULL};
+        snprintf(flag, sizeof(flag), "--volumes=%s", good[i]);
+        CHECK(config_load(&cfg, 3, argv, err, sizeof(err)) == 0);
+    }
+}
+
 UNIT_MAIN("num", T(test_signed_ok), T(test_signed_range), T(test_signed_junk), T(test_unsigned),
-          T(test_methods), T(test_split))
+          T(test_methods), T(test_split), T(test_volume_names))
