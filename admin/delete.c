@@ -62,40 +62,6 @@ static void usage(void)
     config_usage("mkv-delete");
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes mkv-dump's form of a key: %XX is a byte, every other byte itself.
- * Returns the length, or -1 for a malformed escape or a key too long. */
-static long unescape_key(const char *in, char *out, size_t cap)
-{
-    size_t o = 0;
-
-    for (const char *p = in; *p; p++) {
-        int c = (unsigned char)*p;
-
-        if (c == '%') {
-            int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
-            if (hi < 0 || lo < 0)
-                return -1;
-            c = hi * 16 + lo;
-            p += 2;
-        }
-        if (o == cap)
-            return -1;
-        out[o++] = (char)c;
-    }
-    return (long)o;
-}
-
 /* Whether a volume can hold a file at path: not a directory's URL, and no
  * path component longer than a file name may be. */
 static int file_possible(const char *path)
@@ -129,7 +95,7 @@ static void delete_one(struct deleter *d, const char *given)
     char *urls[STORE_TARGETS_MAX], path[MKV_PATH_MAX], why[512];
     struct mkv_record rec;
     struct mkv_keylock kl;
-    long klen = unescape_key(given, key, sizeof(key));
+    long klen = unescape_nonprint(given, strlen(given), key, sizeof(key));
     int rc, n = 0, badrec, files;
 
     if (escape_nonprint(klen > 0 ? key : given, klen > 0 ? (size_t)klen : strlen(given), esc,

@@ -165,7 +165,7 @@ static int find_roots(struct rebuild *rb, struct mkv_vclient *vc)
         rc = crawl_list(vc, url, on_volume_entry, &s, why, sizeof(why));
         if (rc != 0 || s.failed) {
             fprintf(stderr, "mkv-rebuild: cannot crawl volume %s: %s\n", s.volume,
-                    rc == 1    ? "404 at its root"
+                    rc == CRAWL_ABSENT ? "404 at its root"
                     : s.failed ? "too many roots"
                                : why);
             bad++;
@@ -181,7 +181,7 @@ static int find_roots(struct rebuild *rb, struct mkv_vclient *vc)
             rb->rootvol[r] = v; /* before its jobs are added */
             volume_url(&rb->cfg, url, sizeof(url), rb->roots[r], "/");
             rc = crawl_list(vc, url, on_root_entry, &a, why, sizeof(why));
-            if (rc < 0 || a.failed) {
+            if ((rc < 0 && rc != CRAWL_ABSENT) || a.failed) {
                 fprintf(stderr, "mkv-rebuild: cannot crawl %s: %s\n", rb->roots[r],
                         a.failed ? "out of memory" : why);
                 bad++;
@@ -453,7 +453,7 @@ static void walk_dir(struct walk *w, unsigned long long start)
             crawl_parser_resume(w->parser, on_leaf_entry, w);
         }
     }
-    if (rc < 0) { /* 1: gone since its parent was listed */
+    if (rc < 0 && rc != CRAWL_ABSENT) { /* absent: gone since its parent was listed */
         fprintf(stderr, "mkv-rebuild: %s\n", w->why);
         atomic_fetch_add(&rb->errors, 1);
     }
@@ -501,6 +501,7 @@ static void *worker(void *arg)
     struct mkv_vclient vc;
     struct walk w; /* 20 KiB: the window and buffers, on the thread's stack */
     struct bdirs b;
+    int rc;
 
     memset(&w, 0, sizeof(w));
     w.rb = rb;
@@ -527,7 +528,8 @@ static void *worker(void *arg)
         set_url(&w);
         atomic_fetch_add(&rb->dirs, 1);
         b.n = 0;
-        if (crawl_list(&vc, w.url, on_a_entry, &b, w.why, sizeof(w.why)) < 0) {
+        rc = crawl_list(&vc, w.url, on_a_entry, &b, w.why, sizeof(w.why));
+        if (rc < 0 && rc != CRAWL_ABSENT) {
             fprintf(stderr, "mkv-rebuild: %s\n", w.why);
             atomic_fetch_add(&rb->errors, 1);
         }

@@ -652,7 +652,7 @@ static void handle_query(struct worker *w, struct req *r)
     size_t slen = 0, llen;
     const char *from;
     size_t fromlen;
-    int rc;
+    int found;
 
     memset(&l, 0, sizeof(l));
     l.r = r;
@@ -673,22 +673,23 @@ static void handle_query(struct worker *w, struct req *r)
                     "unknown query operation: use ?list, ?unlinked, ?health or ?stats first");
         return;
     }
-    rc = query_param(q, "limit", limit, sizeof(limit), &llen, &rej);
-    if (rc < 0 || (rc == 1 && parse_limit(limit, &l.limit, &rej) < 0)) {
+    if (query_param(q, "limit", limit, sizeof(limit), &llen, &found, &rej) < 0 ||
+        (found && parse_limit(limit, &l.limit, &rej) < 0)) {
         reply_error(r, 400, rej.why);
         return;
     }
-    if (l.limit < 0)
+    /* No limit, or one no listing can reach (past LIST_CAP the answer is a
+     * 413 either way): the whole listing. */
+    if (l.limit < 0 || l.limit > LIST_CAP)
         l.limit = 0;
-    rc = query_param(q, "start", start, sizeof(start), &slen, &rej);
-    if (rc < 0) {
+    if (query_param(q, "start", start, sizeof(start), &slen, &found, &rej) < 0) {
         reply_error(r, 400, rej.why);
         return;
     }
     /* Begin at max(prefix, start): keys below the prefix cannot match. */
     from = r->key;
     fromlen = r->klen;
-    if (rc == 1) {
+    if (found) {
         size_t m = slen < r->klen ? slen : r->klen;
         int c = memcmp(start, r->key, m);
         if (c > 0 || (c == 0 && slen > r->klen)) {
@@ -696,7 +697,7 @@ static void handle_query(struct worker *w, struct req *r)
             fromlen = slen;
         }
     }
-    if (l.limit > 0 && l.limit <= LIST_CAP)
+    if (l.limit > 0)
         list_page(w, r, &l, from, fromlen);
     else
         list_all(w, r, &l, from, fromlen);

@@ -475,10 +475,17 @@ static void recover(struct server *s, pid_t *pids, int n)
     log_error("index recovered");
 }
 
+/* Seconds on the monotonic clock: the supervisor's periods must not
+ * stretch or shrink when the wall clock is set. */
+static double now_s(void)
+{
+    return clock_ms() / 1000.0;
+}
+
 static int run_supervisor(struct server *s)
 {
     pid_t pids[257] = {0}; /* the workers, then the checkpointer */
-    time_t started[256] = {0}, checked = 0, ckpt_at = time(NULL);
+    double started[256] = {0}, checked = 0, ckpt_at = now_s();
     int n = s->cfg.workers;
     pid_t *ckpt = &pids[n];
 
@@ -489,7 +496,7 @@ static int run_supervisor(struct server *s)
         log_error("cannot open or recover the index in %s", s->cfg.db);
         return 1;
     }
-    checked = time(NULL);
+    checked = now_s();
     while (!stopping) {
         int died = 0, code = 0, needs = 0;
 
@@ -503,28 +510,28 @@ static int run_supervisor(struct server *s)
             needs = 1;
         }
         /* Reaped first: a zombie would still pass kill(pid, 0). */
-        if (died || needs || time(NULL) - checked >= MONITOR_EVERY) {
+        if (died || needs || now_s() - checked >= MONITOR_EVERY) {
             /* A worker that saw a broken environment (needs) may have seen
              * it before another pool's supervisor recovered it: check. */
             if (monitor(s, FAILCHK) < 0) {
                 recover(s, pids, n + 1);
                 memset(started, 0, sizeof(started));
             }
-            checked = time(NULL);
+            checked = now_s();
         }
-        if (*ckpt == 0 && time(NULL) - ckpt_at >= CHECKPOINT_EVERY) {
+        if (*ckpt == 0 && now_s() - ckpt_at >= CHECKPOINT_EVERY) {
             *ckpt = checkpoint(s);
-            ckpt_at = time(NULL);
-        } else if (*ckpt > 0 && time(NULL) - ckpt_at > RECOVER_TIMEOUT) {
+            ckpt_at = now_s();
+        } else if (*ckpt > 0 && now_s() - ckpt_at > RECOVER_TIMEOUT) {
             kill(*ckpt, SIGKILL); /* stuck: reaped (and counted) above */
         }
         for (int i = 0; i < n && !stopping; i++) {
             if (pids[i] > 0)
                 continue;
             /* A worker that dies at once is not restarted in a tight loop. */
-            if (time(NULL) - started[i] < 1)
+            if (now_s() - started[i] < 1)
                 continue;
-            started[i] = time(NULL);
+            started[i] = now_s();
             pids[i] = spawn(s);
         }
         if (!child_died && !stopping)

@@ -224,7 +224,7 @@ int crawl_list(struct mkv_vclient *vc, const char *url, crawl_fn fn, void *arg, 
     crawl_parser_init(s.p, fn, arg);
     code = vclient_get(vc, url, stream_in, &s, why, whylen);
     if (code == 404) {
-        rc = 1;
+        rc = CRAWL_ABSENT;
     } else if (code == 200 && !s.failed && crawl_finish(s.p) == 0) {
         rc = 0;
     } else {
@@ -281,7 +281,7 @@ int crawl_fetch(struct mkv_vclient *vc, const char *url, int fd, unsigned long l
         return -1;
     }
     if (code == 404)
-        return 1;
+        return CRAWL_ABSENT;
     if (code != 200) {
         if (code > 0)
             snprintf(why, whylen, "GET %s answered HTTP %ld", url, code);

@@ -59,16 +59,20 @@ int crawl_finish(struct crawl_parser *p);
  * listing. */
 int crawl_parse(const char *json, size_t len, crawl_fn fn, void *arg);
 
+/* crawl_list's and crawl_fetch's answer for a directory that does not
+ * exist (404): not always a failure (it may have gone since its parent was
+ * listed), so it has a code of its own. */
+#define CRAWL_ABSENT (-2)
+
 /* GETs url (a directory URL ending in '/') and parses the listing as it
  * arrives, calling fn during the transfer (so fn must not use vc).  Returns
- * 0, 1 if the directory does not exist (404), or -1 with why set. */
+ * 0, CRAWL_ABSENT, or -1 with why set. */
 int crawl_list(struct mkv_vclient *vc, const char *url, crawl_fn fn, void *arg, char *why,
                size_t whylen);
 
 /* GETs url's listing into the file fd at offset off, without parsing it
  * (a caller then parses it while it uses vc for other calls).  Sets *len to
- * its length.  Returns 0, 1 if the directory does not exist (404), or -1
- * with why set. */
+ * its length.  Returns 0, CRAWL_ABSENT, or -1 with why set. */
 int crawl_fetch(struct mkv_vclient *vc, const char *url, int fd, unsigned long long off,
                 unsigned long long *len, char *why, size_t whylen);
 

@@ -461,9 +461,11 @@ static int rejoin(struct mkv_index *ix, unsigned gen)
     char err[512];
     int ret, rc = -1;
 
-    clock_gettime(CLOCK_REALTIME, &until);
+    /* Deadlines on the monotonic clock: a wall clock set back must not
+     * stretch the wait. */
+    clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_sec += HOLD_WAIT_S;
-    if ((ret = pthread_rwlock_timedwrlock(&rj->rw, &until)) != 0) {
+    if ((ret = pthread_rwlock_clockwrlock(&rj->rw, CLOCK_MONOTONIC, &until)) != 0) {
         if (!atomic_exchange(&rj->failed, 1))
             log_error("index: cannot rejoin the environment after a panic: a thread stays "
                       "inside Berkeley DB (%s)",
@@ -556,11 +558,11 @@ static void *watch(void *arg)
         struct timespec t;
         unsigned gen;
 
-        clock_gettime(CLOCK_REALTIME, &t);
+        clock_gettime(CLOCK_MONOTONIC, &t);
         t.tv_nsec += WATCH_MS * 1000000L;
         t.tv_sec += t.tv_nsec / 1000000000L;
         t.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&rj->wcond, &rj->wmu, &t);
+        pthread_cond_clockwait(&rj->wcond, &rj->wmu, CLOCK_MONOTONIC, &t);
         if (rj->stop)
             break;
         pthread_mutex_unlock(&rj->wmu);

@@ -158,18 +158,21 @@ size_t query_op_len(const char *q)
     return amp ? (size_t)(amp - q) : strlen(q);
 }
 
-int query_param(const char *q, const char *name, char *out, size_t cap, size_t *outlen,
+int query_param(const char *q, const char *name, char *out, size_t cap, size_t *outlen, int *found,
                 struct mkv_reject *r)
 {
     size_t nlen = strlen(name);
 
     r->status = 0;
+    *found = 0;
     while (*q) {
         const char *amp = strchr(q, '&');
         size_t plen = amp ? (size_t)(amp - q) : strlen(q);
 
-        if (plen > nlen && !strncmp(q, name, nlen) && q[nlen] == '=')
-            return url_decode(q + nlen + 1, plen - nlen - 1, 1, out, cap, outlen, r) < 0 ? -1 : 1;
+        if (plen > nlen && !strncmp(q, name, nlen) && q[nlen] == '=') {
+            *found = 1;
+            return url_decode(q + nlen + 1, plen - nlen - 1, 1, out, cap, outlen, r);
+        }
         if (!amp)
             break;
         q = amp + 1;
@@ -247,6 +250,28 @@ int escape_nonprint(const char *in, size_t len, char *out, size_t cap)
         return -1;
     out[off] = '\0';
     return (int)off;
+}
+
+long unescape_nonprint(const char *in, size_t len, char *out, size_t cap)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        int c = (unsigned char)in[i];
+
+        if (c == '%') {
+            int hi = i + 2 < len ? OPENSSL_hexchar2int((unsigned char)in[i + 1]) : -1;
+            int lo = hi < 0 ? -1 : OPENSSL_hexchar2int((unsigned char)in[i + 2]);
+            if (lo < 0)
+                return -1;
+            c = hi * 16 + lo;
+            i += 2;
+        }
+        if (o == cap)
+            return -1;
+        out[o++] = (char)c;
+    }
+    return (long)o;
 }
 
 /* Content-MD5: 32 hex digits (what the store reports) or RFC 1864 base64. */

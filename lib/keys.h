@@ -53,9 +53,10 @@ const char *key_unreachable(const char *key, size_t klen);
 /* The query's operation: the text before the first '&' (docs/compat.md §4.5). */
 size_t query_op_len(const char *q);
 
-/* Finds name=value in the query and decodes value into out.  Returns 1 if
- * found, 0 if absent, -1 with r set if the value is malformed. */
-int query_param(const char *q, const char *name, char *out, size_t cap, size_t *outlen,
+/* Finds name=value in the query and decodes value into out; *found says
+ * whether it was there.  Returns 0, or -1 with r set if the value is
+ * malformed. */
+int query_param(const char *q, const char *name, char *out, size_t cap, size_t *outlen, int *found,
                 struct mkv_reject *r);
 
 /* Parses a list limit (num_parse): optional '-', digits, a value of at most
@@ -71,6 +72,13 @@ int url_escape_path(const char *in, size_t len, char *out, size_t cap);
 /* Escapes bytes <= 0x20, >= 0x7f and '%' as %XX: the one-line-per-key form of
  * mkv-dump.  Returns the length or -1 if cap is too small. */
 int escape_nonprint(const char *in, size_t len, char *out, size_t cap);
+
+/* The inverse of escape_nonprint, for keys and records given in that form
+ * (mkv-delete's arguments, test tools): every %XX (either case) becomes the
+ * byte, every other byte stays.  Returns the length written (out is not
+ * NUL-terminated; out may be in: decoding never writes ahead of reading),
+ * or -1 for a malformed escape or when cap is too small. */
+long unescape_nonprint(const char *in, size_t len, char *out, size_t cap);
 
 /* A Content-MD5 header: 32 hex digits (what the store reports in its own
  * Content-Md5) or RFC 1864's 24 characters of base64.  Returns 0 with the 16

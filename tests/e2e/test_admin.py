@@ -3,8 +3,8 @@ mkv-upkeep (checkpoint + log removal, hot backup).
 
 Each test runs once (nginx front only: the tools never touch the front) on a
 cluster of its own, so it can compare whole index dumps and restart workers.
-The LevelDB fixtures are written by tests/tools/ldb-write.c, compiled here
-with `cc ... -lleveldb` (libleveldb-dev, the library mkv-import uses).
+The LevelDB fixtures are written by tests/tools/ldb-write.c (built by make
+with libleveldb-dev, the library mkv-import uses).
 """
 
 import atexit
@@ -20,24 +20,20 @@ import threading
 import time
 import urllib.parse
 
+import harness
 from harness import (REPO, check, expect, fresh_key, key2path, key_of, md5hex, nginx_only,
                      own_cluster, unescape_dump_key)
 
-_LDB_WRITE = []
+def test_tool(name):
+    """build/tests/tools/<name>: make builds every tests/tools/X.c against the
+    library objects with the build's own flags (a sanitizer's runtime too)."""
+    exe = os.path.join(harness.mkv_bin(), 'tests', 'tools', name)
+    check(os.access(exe, os.X_OK), '%s is not built: run make' % exe)
+    return exe
 
 
 def ldb_write_bin():
-    """Build tests/tools/ldb-write.c once per run; returns its path."""
-    if not _LDB_WRITE:
-        d = tempfile.mkdtemp(prefix='mkv-e2e-tools-')
-        atexit.register(shutil.rmtree, d, True)
-        exe = os.path.join(d, 'ldb-write')
-        src = os.path.join(REPO, 'tests', 'tools', 'ldb-write.c')
-        p = subprocess.run(['cc', '-O1', '-o', exe, src, '-lleveldb'],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        check(p.returncode == 0, 'cannot build ldb-write: %s' % p.stdout.decode('utf-8', 'replace'))
-        _LDB_WRITE.append(exe)
-    return _LDB_WRITE[0]
+    return test_tool('ldb-write')
 
 
 def esc(b):
@@ -545,31 +541,8 @@ import base64  # noqa: E402
 
 from harness import show  # noqa: E402
 
-_INDEX_PUT = {}
-
-
 def index_put_bin(cluster):
-    """Build tests/tools/index-put.c against the cluster's library objects
-    (once per build directory); returns its path."""
-    built = os.path.join(cluster.bin, 'tests', 'tools', 'index-put')
-    if cluster.bin not in _INDEX_PUT and os.path.exists(built):
-        # make builds it with the build's own flags (a sanitizer's runtime too)
-        _INDEX_PUT[cluster.bin] = built
-    if cluster.bin not in _INDEX_PUT:
-        d = tempfile.mkdtemp(prefix='mkv-e2e-tools-')
-        atexit.register(shutil.rmtree, d, True)
-        exe = os.path.join(d, 'index-put')
-        objs = sorted(os.path.join(cluster.bin, 'lib', f)
-                      for f in os.listdir(os.path.join(cluster.bin, 'lib')) if f.endswith('.o'))
-        pkgs = ['libcurl', 'jansson', 'fcgi', 'openssl']
-        flags = subprocess.run(['pkg-config', '--cflags', '--libs'] + pkgs, stdout=subprocess.PIPE,
-                               check=True).stdout.decode().split()
-        p = subprocess.run(['cc', '-O1', '-D_GNU_SOURCE', '-I', os.path.join(REPO, 'lib'), '-o', exe,
-                            os.path.join(REPO, 'tests', 'tools', 'index-put.c')] + objs + flags +
-                           ['-ldb', '-lpthread'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        check(p.returncode == 0, 'cannot build index-put: %s' % p.stdout.decode('utf-8', 'replace'))
-        _INDEX_PUT[cluster.bin] = exe
-    return _INDEX_PUT[cluster.bin]
+    return test_tool('index-put')
 
 
 def index_put(cluster, key, record):

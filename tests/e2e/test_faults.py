@@ -1142,7 +1142,7 @@ def test_volume_hang(cluster):
 def test_replica_removed(cluster):
     """With probe = yes (the default), a GET HEADs the record's replicas in a
     random order and redirects to the first that answers 200 (README
-    GET/HEAD, SPEC 5.1): with replica files removed by hand, every redirect
+    GET/HEAD, docs/compat.md §4.2): with replica files removed by hand, every redirect
     goes to a replica that still has the value; with all removed, 404 with
     the Key-Volumes of the record (the record stays; DELETE still works).
     Under a light load."""

@@ -335,7 +335,7 @@ def test_rebalance_repair_recopies_lost_replica(cluster):
 
 @nginx_only
 def test_rebalance_method_on_front(cluster):
-    """REBALANCE /key (SPEC 5.5) re-copies a lost replica; 404 when absent.
+    """REBALANCE /key (docs/compat.md §4.6) re-copies a lost replica; 404 when absent.
     lighttpd answers 501 to methods it does not know, hence nginx only."""
     path = fresh_key()
     value = os.urandom(3000)

@@ -7,44 +7,14 @@
  * KEY and RECORD may use %XX escapes for any byte.  RECORD is split as the
  * original splits it ("DELETED", "HASH" and 32 bytes, then ','-separated
  * volume paths), without validating anything, and written with index_put.
- * Build: cc -Ilib -o index-put tests/tools/index-put.c build/lib/\*.o $(LIBS) */
+ * Built by make as build/tests/tools/index-put. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "index.h"
+#include "keys.h"
 #include "record.h"
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes %XX escapes of s in place; returns the new length or -1. */
-static long unescape(char *s)
-{
-    size_t o = 0, n = strlen(s);
-
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%') {
-            int hi = i + 2 < n ? hexval((unsigned char)s[i + 1]) : -1;
-            int lo = hi < 0 ? -1 : hexval((unsigned char)s[i + 2]);
-            if (lo < 0)
-                return -1;
-            s[o++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            s[o++] = s[i];
-        }
-    }
-    return (long)o;
-}
 
 int main(int argc, char **argv)
 {
@@ -57,8 +27,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: index-put DB KEY RECORD\n");
         return 2;
     }
-    klen = unescape(argv[2]);
-    vlen = unescape(argv[3]);
+    klen = unescape_nonprint(argv[2], strlen(argv[2]), argv[2], strlen(argv[2]));
+    vlen = unescape_nonprint(argv[3], strlen(argv[3]), argv[3], strlen(argv[3]));
     if (klen <= 0 || vlen < 0) {
         fprintf(stderr, "index-put: bad %%XX escape\n");
         return 2;

@@ -7,45 +7,13 @@
  * (so tabs, newlines, '%' and non-UTF-8 bytes can be written).  DIR is
  * created if missing.  With "compact", the database is compacted afterwards,
  * so its records live in .ldb tables rather than only in the write-ahead
- * log.  Build: cc -o ldb-write tests/tools/ldb-write.c -lleveldb */
+ * log.  Built by make as build/tests/tools/ldb-write. */
 #include <leveldb/c.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes %XX escapes of s[0..n) in place; returns the new length or -1. */
-static long unescape(char *s, size_t n)
-{
-    size_t o = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%') {
-            int hi, lo;
-            if (i + 2 >= n)
-                return -1;
-            hi = hexval((unsigned char)s[i + 1]);
-            lo = hexval((unsigned char)s[i + 2]);
-            if (hi < 0 || lo < 0)
-                return -1;
-            s[o++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            s[o++] = s[i];
-        }
-    }
-    return (long)o;
-}
+#include "keys.h"
 
 int main(int argc, char **argv)
 {
@@ -89,8 +57,9 @@ int main(int argc, char **argv)
             rc = 1;
             break;
         }
-        kl = unescape(line, (size_t)(tab - line));
-        vl = unescape(tab + 1, (size_t)(n - (tab + 1 - line)));
+        kl = unescape_nonprint(line, (size_t)(tab - line), line, (size_t)(tab - line));
+        vl = unescape_nonprint(tab + 1, (size_t)(n - (tab + 1 - line)), tab + 1,
+                               (size_t)(n - (tab + 1 - line)));
         if (kl < 0 || vl < 0) {
             fprintf(stderr, "ldb-write: line %ld: bad %%XX escape\n", lineno);
             rc = 1;

@@ -21,7 +21,7 @@ static int collect(void *arg, const struct mkv_dirent *e)
     return s->n == s->stop_after;
 }
 
-/* What nginx 1.22 sends (SPEC.md 3), with a two-byte UTF-8 name and an
+/* What nginx 1.22 sends (docs/compat.md §7.3), with a two-byte UTF-8 name and an
  * escaped one. */
 static const char nginx_listing[] =
     "[\n{ \"name\":\"5d\", \"type\":\"directory\", \"mtime\":\"Wed, 25 Nov 2026 "
@@ -40,7 +40,7 @@ static void check_nginx_listing(const struct seen *s)
 
 static void test_parse_listing(void)
 {
-    /* What nginx 1.22 sends (SPEC.md 3). */
+    /* What nginx 1.22 sends (docs/compat.md §7.3). */
     struct seen s = {0};
 
     CHECK(crawl_parse(nginx_listing, sizeof(nginx_listing) - 1, collect, &s) == 0);

@@ -153,16 +153,18 @@ static void test_query(void)
     char v[64];
     size_t n;
     struct mkv_reject r;
+    int f;
 
     CHECK(query_op_len("list&limit=3") == 4);
     CHECK(query_op_len("unlinked") == 8);
     CHECK(query_op_len("list=1") == 6);
-    CHECK(query_param("list&limit=10&start=%2Fa+b", "start", v, sizeof(v), &n, &r) == 1);
+    CHECK(query_param("list&limit=10&start=%2Fa+b", "start", v, sizeof(v), &n, &f, &r) == 0 && f);
     CHECK_STR(v, "/a b");
-    CHECK(query_param("list&limit=10", "limit", v, sizeof(v), &n, &r) == 1);
+    CHECK(query_param("list&limit=10", "limit", v, sizeof(v), &n, &f, &r) == 0 && f);
     CHECK_STR(v, "10");
-    CHECK(query_param("list&xlimit=10", "limit", v, sizeof(v), &n, &r) == 0);
-    CHECK(query_param("list&limit=%zz", "limit", v, sizeof(v), &n, &r) == -1 && r.status == 400);
+    CHECK(query_param("list&xlimit=10", "limit", v, sizeof(v), &n, &f, &r) == 0 && !f);
+    CHECK(query_param("list&limit=%zz", "limit", v, sizeof(v), &n, &f, &r) == -1 &&
+          r.status == 400);
 }
 
 static void test_limit(void)
@@ -217,6 +219,34 @@ static void test_content_md5(void)
     CHECK(parse_content_md5("", d) == -1);
 }
 
+/* unescape_nonprint undoes escape_nonprint for every byte, in place too,
+ * and refuses a cut or non-hex escape. */
+static void test_unescape(void)
+{
+    char in[256], esc[3 * 256 + 1], back[256];
+    long n;
+
+    for (int i = 0; i < 256; i++)
+        in[i] = (char)i;
+    CHECK(escape_nonprint(in, sizeof(in), esc, sizeof(esc)) > 0);
+    n = unescape_nonprint(esc, strlen(esc), back, sizeof(back));
+    CHECK(n == 256 && memcmp(in, back, 256) == 0);
+    n = unescape_nonprint(esc, strlen(esc), esc, strlen(esc));
+    CHECK(n == 256 && memcmp(in, esc, 256) == 0);
+    CHECK(unescape_nonprint("a%4", 3, back, sizeof(back)) == -1);
+    CHECK(unescape_nonprint("a%zz", 4, back, sizeof(back)) == -1);
+    CHECK(unescape_nonprint("%41%6a", 6, back, sizeof(back)) == 2 && !memcmp(back, "Aj", 2));
+    CHECK(unescape_nonprint("abc", 3, back, 2) == -1);
+}
+
+/* Transfer-Encoding is chunked only as the whole token. */
+static void test_te_chunked(void)
+{
+    CHECK(te_is_chunked("chunked") && te_is_chunked(" Chunked\t") && te_is_chunked("CHUNKED"));
+    CHECK(!te_is_chunked("notchunked") && !te_is_chunked("chunked, gzip") &&
+          !te_is_chunked("gzip, chunked") && !te_is_chunked("") && !te_is_chunked("chunk"));
+}
+
 UNIT_MAIN("keys", T(test_decode), T(test_decode_rejects), T(test_key_check),
           T(test_key_check_stored), T(test_key_unreachable), T(test_key_from_uri), T(test_query),
-          T(test_limit), T(test_escape), T(test_content_md5))
+          T(test_limit), T(test_escape), T(test_content_md5), T(test_unescape), T(test_te_chunked))
