@@ -549,6 +549,33 @@ class Cluster:
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         return sorted(int(x) for x in p.stdout.split())
 
+    def worker_log_size(self):
+        """Bytes in the workers' log (logs/fcgi.log) now: an offset for
+        worker_log."""
+        return os.path.getsize(os.path.join(self.data, 'logs', 'fcgi.log'))
+
+    def worker_log(self, start=0):
+        """The workers' log from byte offset start, as text."""
+        with open(os.path.join(self.data, 'logs', 'fcgi.log'), 'rb') as f:
+            f.seek(start)
+            return f.read().decode('utf-8', 'replace')
+
+    def raw_request(self, data, timeout=10):
+        """Sends data (a whole request, bytes as they are) on a fresh
+        plain-HTTP connection to the front; returns everything it answered."""
+        s = socket.create_connection((self.host, self.port), timeout=timeout)
+        out = b''
+        try:
+            s.sendall(data)
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+        finally:
+            s.close()
+        return out
+
     def logs_tail(self, n=30):
         """The tail of every log file, for failure messages."""
         out = []

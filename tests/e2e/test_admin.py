@@ -24,7 +24,7 @@ import harness
 from harness import (REPO, check, expect, fresh_key, key2path, key_of, md5hex, nginx_only,
                      own_cluster, unescape_dump_key)
 
-def test_tool(name):
+def built_tool(name):
     """build/tests/tools/<name>: make builds every tests/tools/X.c against the
     library objects with the build's own flags (a sanitizer's runtime too)."""
     exe = os.path.join(harness.mkv_bin(), 'tests', 'tools', name)
@@ -33,7 +33,7 @@ def test_tool(name):
 
 
 def ldb_write_bin():
-    return test_tool('ldb-write')
+    return built_tool('ldb-write')
 
 
 def esc(b):
@@ -542,7 +542,7 @@ import base64  # noqa: E402
 from harness import show  # noqa: E402
 
 def index_put_bin(cluster):
-    return test_tool('index-put')
+    return built_tool('index-put')
 
 
 def index_put(cluster, key, record):
@@ -759,8 +759,6 @@ def test_import_unreachable_keys(cluster):
 # Escaping: request bytes in the workers' log, index bytes in mkv-dump
 # ---------------------------------------------------------------------------
 
-import socket  # noqa: E402
-
 from harness import cluster_env  # noqa: E402
 
 # What may appear raw in a log or a tool's output: printable ASCII (and the
@@ -771,17 +769,8 @@ _RAW_BYTE = re.compile(rb'[\x00-\x09\x0b-\x0c\x0e-\x1f\x7f-\xff]')
 def _raw_get(cluster, target):
     """GET target (bytes, sent as is) on a fresh plain-HTTP connection;
     returns the status."""
-    s = socket.create_connection((cluster.host, cluster.port), timeout=10)
-    data = b''
-    try:
-        s.sendall(b'GET ' + target + b' HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    finally:
-        s.close()
+    data = cluster.raw_request(b'GET ' + target +
+                               b' HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
     check(data.startswith(b'HTTP/1.'), 'not an HTTP answer: %r' % data[:200])
     return int(data.split(b' ', 2)[1])
 

@@ -1268,12 +1268,6 @@ def _wait_worker_starts(cluster, want, seconds):
     return n
 
 
-def _fcgi_log_from(cluster, start):
-    with open(os.path.join(cluster.data, 'logs', 'fcgi.log'), 'rb') as f:
-        f.seek(start)
-        return f.read().decode('utf-8', 'replace')
-
-
 @nginx_only
 @own_cluster
 @cluster_env(**DBFAULT_ENV)
@@ -1284,7 +1278,7 @@ def test_worker_exits_after_index_panic(cluster):
     serves."""
     key, body = fresh_key(), os.urandom(1000)
     expect(cluster.put(key, body), 201, 'PUT before the fault')
-    log_start = os.path.getsize(os.path.join(cluster.data, 'logs', 'fcgi.log'))
+    log_start = cluster.worker_log_size()
     before = _worker_starts(cluster)
     open(DBFAULT_GET_FLAG, 'w').close()
     try:
@@ -1294,7 +1288,7 @@ def test_worker_exits_after_index_panic(cluster):
     check(r[0] >= 500, 'GET while the index fails', *r)
     after = _wait_worker_starts(cluster, before + 1, 15)
     check(after > before, 'no worker started after a worker met DB_RUNRECOVERY (%d starts)' % after)
-    log = _fcgi_log_from(cluster, log_start)
+    log = cluster.worker_log(log_start)
     check('exited with status 3' in log, 'the worker did not exit with status 3: %s' % log[-2000:])
     for _ in range(10):
         expect(cluster.request('GET', key), 302, 'GET after the new worker started')
@@ -1308,7 +1302,7 @@ def test_worker_whose_threads_cannot_start_is_respawned(cluster):
     (status 1) instead of lingering with nothing serving, and the supervisor
     keeps starting new ones (once a second, no tight loop) until one
     starts."""
-    log_start = os.path.getsize(os.path.join(cluster.data, 'logs', 'fcgi.log'))
+    log_start = cluster.worker_log_size()
     before = _worker_starts(cluster)
     open(DBFAULT_CURL_FLAG, 'w').close()
     try:
@@ -1319,7 +1313,7 @@ def test_worker_whose_threads_cannot_start_is_respawned(cluster):
     check(during >= before + 3, 'a worker whose threads failed was not respawned: %d starts, '
           '%d before' % (during, before))
     check(during <= before + 12, 'respawned in a tight loop: %d starts' % (during - before))
-    log = _fcgi_log_from(cluster, log_start)
+    log = cluster.worker_log(log_start)
     check('exited with status 1' in log, 'no worker exited with status 1: %s' % log[-2000:])
     time.sleep(2)  # the next one starts without the fault
     key, body = fresh_key(), os.urandom(1000)

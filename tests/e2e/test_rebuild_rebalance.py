@@ -597,12 +597,6 @@ def _dbfault_env(cluster, volumes, **flags):
     return env
 
 
-def _fcgi_log_since(cluster, start):
-    with open(os.path.join(cluster.data, 'logs', 'fcgi.log'), 'rb') as f:
-        f.seek(start)
-        return f.read().decode('utf-8', 'replace')
-
-
 @nginx_only
 @own_cluster
 def test_rebalance_rejoins_after_index_recovery(cluster):
@@ -616,7 +610,7 @@ def test_rebalance_rejoins_after_index_recovery(cluster):
     four = list(cluster.volumes) + [add_volume(cluster)]
     new_root = cluster.volume_root(len(four) - 1)
     flag = os.path.join(cluster.data, 'dbfault-panic')
-    log_start = os.path.getsize(os.path.join(cluster.data, 'logs', 'fcgi.log'))
+    log_start = cluster.worker_log_size()
     start = files_under(new_root)
     p = subprocess.Popen([os.path.join(cluster.bin, 'mkv-rebalance'), '--concurrency=2'],
                          env=_dbfault_env(cluster, four, MKV_DBFAULT_PANIC=flag),
@@ -636,7 +630,7 @@ def test_rebalance_rejoins_after_index_recovery(cluster):
     check(p.returncode == 0, 'rebalance after a recovery exited %d: %s %s'
           % (p.returncode, out, err[-3000:]))
     check('rejoined the recovered environment' in err, 'the tool did not rejoin: %s' % err[-2000:])
-    check('index recovered' in _fcgi_log_since(cluster, log_start),
+    check('index recovered' in cluster.worker_log(log_start),
           'the supervisor did not recover the index')
     restart_workers(cluster, four)
     check_layout(cluster, values, four)
@@ -654,7 +648,7 @@ def test_rebalance_rerun_after_a_kill_inside_bdb(cluster):
     values = put_keys(cluster, 150, size=64 * 1024)
     four = list(cluster.volumes) + [add_volume(cluster)]
     die = os.path.join(cluster.data, 'dbfault-die')
-    log_start = os.path.getsize(os.path.join(cluster.data, 'logs', 'fcgi.log'))
+    log_start = cluster.worker_log_size()
     open(die, 'w').close()
     victim = subprocess.run([os.path.join(cluster.bin, 'mkv-rebalance'), '--concurrency=4'],
                             env=_dbfault_env(cluster, four, MKV_DBFAULT_DIE=die),
@@ -664,7 +658,7 @@ def test_rebalance_rerun_after_a_kill_inside_bdb(cluster):
           % (victim.returncode, victim.stderr[-1000:]))
     rc, out, err = tool(cluster, 'rebalance', volumes=four)
     check(rc == 0, 'rebalance right after the kill exited %d: %s %s' % (rc, out, err[-3000:]))
-    check('index recovered' in _fcgi_log_since(cluster, log_start),
+    check('index recovered' in cluster.worker_log(log_start),
           'the supervisor did not recover the index')
     restart_workers(cluster, four)
     check_layout(cluster, values, four)

@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "logfile.h"
+
 static int flagged(const char *var)
 {
     const char *flag = getenv(var);
@@ -113,22 +115,6 @@ int db_create(DB **dbp, DB_ENV *env, u_int32_t flags)
 
 /* ---- MKV_DBFAULT_DIE ------------------------------------------------------- */
 
-static int log_file(int fd)
-{
-    char link[64], path[PATH_MAX];
-    const char *base;
-    ssize_t n;
-
-    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-    n = readlink(link, path, sizeof(path) - 1);
-    if (n < 0)
-        return 0;
-    path[n] = '\0';
-    base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    return strncmp(base, "log.", 4) == 0;
-}
-
 static pid_t loaded_in;
 
 __attribute__((constructor)) static void loaded(void)
@@ -140,7 +126,7 @@ static void maybe_die(int fd)
 {
     const char *flag = getenv("MKV_DBFAULT_DIE");
 
-    if (flag && getpid() == loaded_in && access(flag, F_OK) == 0 && log_file(fd) &&
+    if (flag && getpid() == loaded_in && access(flag, F_OK) == 0 && is_db_log_file(fd) &&
         unlink(flag) == 0)
         kill(getpid(), SIGKILL);
 }

@@ -11,23 +11,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "logfile.h"
+
 static int failing(int fd)
 {
     const char *flag = getenv("MKV_FAILSYNC_FLAG");
-    char link[64], path[PATH_MAX];
-    const char *base;
-    ssize_t n;
 
-    if (flag == NULL || access(flag, F_OK) != 0)
-        return 0;
-    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-    n = readlink(link, path, sizeof(path) - 1);
-    if (n < 0)
-        return 0;
-    path[n] = '\0';
-    base = strrchr(path, '/');
-    base = base ? base + 1 : path;
-    return strncmp(base, "log.", 4) == 0;
+    return flag != NULL && access(flag, F_OK) == 0 && is_db_log_file(fd);
 }
 
 static int call_real(const char *name, int fd)
