@@ -165,7 +165,7 @@ fuzz:
 	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang \
 	    CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" \
 	    LDFLAGS="-fsanitize=address,undefined" fuzz-bins
-	@set -e; for f in build-fuzz/fuzz/fuzz_*; do \
+	@set -e; for f in $(patsubst $(BUILD)/%,build-fuzz/%,$(FUZZ_BIN)); do \
 	    n=$${f##*/fuzz_}; work=$$(mktemp -d); mkdir $$work/corpus; \
 	    cp tests/fuzz/corpus/$$n/* $$work/corpus/; \
 	    echo "== $$f ($(FUZZ_SECONDS)s)"; \

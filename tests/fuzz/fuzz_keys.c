@@ -19,6 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *q;
     size_t n, m;
     long long limit;
+    int found;
 
     if (size > MKV_URI_MAX)
         return 0;
@@ -37,6 +38,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
     }
+    /* escape_nonprint and unescape_nonprint are inverses on any bytes. */
+    if (escape_nonprint((const char *)data, size, esc, sizeof(esc)) >= 0 &&
+        (unescape_nonprint(esc, strlen(esc), back, sizeof(back)) != (long)size ||
+         memcmp(back, data, size) != 0))
+        abort();
     memcpy(s, data, size);
     s[size] = '\0';
     if (strlen(s) == size) {
@@ -44,8 +50,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         if (query_op_len(s) > size)
             abort();
-        query_param(s, "limit", out, 64, &n, &r);
-        query_param(s, "start", out, sizeof(out), &n, &r);
+        if (query_param(s, "limit", out, 64, &n, &found, &r) == 0 && found && n >= 64)
+            abort();
+        if (query_param(s, "start", out, sizeof(out), &n, &found, &r) < 0 && r.status == 0)
+            abort();
         if (parse_limit(s, &limit, &r) == 0 &&
             (limit > 999999999999999999LL || limit < -999999999999999999LL))
             abort();
