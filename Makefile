@@ -123,7 +123,7 @@ bench: deps all
 
 # The same suite against binaries built with AddressSanitizer and UBSan.
 asan-test: deps
-	@$(MAKE) --no-print-directory BUILD=build-asan \
+	@LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) $(MAKE) --no-print-directory BUILD=build-asan \
 	    CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    LDFLAGS="-fsanitize=address,undefined" test
 

@@ -46,7 +46,7 @@ static void test_parse_listing(void)
     CHECK(crawl_parse(nginx_listing, sizeof(nginx_listing) - 1, collect, &s) == 0);
     check_nginx_listing(&s);
     memset(&s, 0, sizeof(s));
-    CHECK(crawl_parse("[]", 2, collect, &s) == 0 && s.n == 0);
+    CHECK(crawl_parse("[]", sizeof("[]") - 1, collect, &s) == 0 && s.n == 0);
 }
 
 /* Entries split across reads at every byte (inside strings, escapes and the
@@ -133,19 +133,26 @@ static void test_parse_rejects(void)
 {
     struct seen s = {0};
 
-    CHECK(crawl_parse("", 0, collect, &s) == -1);
-    CHECK(crawl_parse("{}", 2, collect, &s) == -1);
-    CHECK(crawl_parse("[{\"type\":\"file\"}]", 17, collect, &s) == -1);
-    CHECK(crawl_parse("[{\"name\":1,\"type\":\"file\"}]", 26, collect, &s) == -1);
-    CHECK(crawl_parse("<html>", 6, collect, &s) == -1);
-    CHECK(crawl_parse("[", 1, collect, &s) == -1);
-    CHECK(crawl_parse("[{\"name\":\"a\",\"type\":\"file\"}", 29, collect, &s) == -1);
-    CHECK(crawl_parse("[{\"name\":\"a\",\"type\":\"file\"},]", 31, collect, &s) == -1);
-    CHECK(crawl_parse("[{\"name\":\"a\",\"type\":\"file\"}]x", 31, collect, &s) == -1);
-    CHECK(crawl_parse("[{\"name\":\"a\",\"type\":\"file\"}{}]", 32, collect, &s) == -1);
-    CHECK(crawl_parse("[1]", 3, collect, &s) == -1);
-    CHECK(crawl_parse("[[]]", 4, collect, &s) == -1);
-    CHECK(crawl_parse("[{\"name\":\"\xff\",\"type\":\"file\"}]", 30, collect, &s) == -1);
+    CHECK(crawl_parse("", sizeof("") - 1, collect, &s) == -1);
+    CHECK(crawl_parse("{}", sizeof("{}") - 1, collect, &s) == -1);
+    CHECK(crawl_parse("[{\"type\":\"file\"}]", sizeof("[{\"type\":\"file\"}]") - 1, collect, &s) ==
+          -1);
+    CHECK(crawl_parse("[{\"name\":1,\"type\":\"file\"}]",
+                      sizeof("[{\"name\":1,\"type\":\"file\"}]") - 1, collect, &s) == -1);
+    CHECK(crawl_parse("<html>", sizeof("<html>") - 1, collect, &s) == -1);
+    CHECK(crawl_parse("[", sizeof("[") - 1, collect, &s) == -1);
+    CHECK(crawl_parse("[{\"name\":\"a\",\"type\":\"file\"}",
+                      sizeof("[{\"name\":\"a\",\"type\":\"file\"}") - 1, collect, &s) == -1);
+    CHECK(crawl_parse("[{\"name\":\"a\",\"type\":\"file\"},]",
+                      sizeof("[{\"name\":\"a\",\"type\":\"file\"},]") - 1, collect, &s) == -1);
+    CHECK(crawl_parse("[{\"name\":\"a\",\"type\":\"file\"}]x",
+                      sizeof("[{\"name\":\"a\",\"type\":\"file\"}]x") - 1, collect, &s) == -1);
+    CHECK(crawl_parse("[{\"name\":\"a\",\"type\":\"file\"}{}]",
+                      sizeof("[{\"name\":\"a\",\"type\":\"file\"}{}]") - 1, collect, &s) == -1);
+    CHECK(crawl_parse("[1]", sizeof("[1]") - 1, collect, &s) == -1);
+    CHECK(crawl_parse("[[]]", sizeof("[[]]") - 1, collect, &s) == -1);
+    CHECK(crawl_parse("[{\"name\":\"\xff\",\"type\":\"file\"}]",
+                      sizeof("[{\"name\":\"\xff\",\"type\":\"file\"}]") - 1, collect, &s) == -1);
     {
         /* an entry over the window fails, however it is fed */
         size_t big = MKV_CRAWL_ENTRY_MAX + 100;

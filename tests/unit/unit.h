@@ -34,6 +34,9 @@ static inline int unit_run(const char *suite, const struct unit_test *t, size_t 
 {
     int passed = 0, failed = 0;
 
+    /* Line by line: a sanitizer that ends the process at exit must not
+     * take the results still in stdio's buffer with it. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     for (size_t i = 0; i < n; i++) {
         int before = unit_failed_checks;
         t[i].fn();
