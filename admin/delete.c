@@ -8,16 +8,16 @@
  * them with this command).  KEY is written as mkv-dump prints keys: any byte
  * may be given as %XX ("-" reads one key a line from stdin).
  *
- * Each key is removed as DELETE removes one: under its key lock, the record
- * marked SOFT first, then the file deleted on every volume the record lists
- * and every volume placement names (404 counts as gone), then the record.  A
- * volume that fails leaves the record SOFT (run again).  Keys over
- * MKV_KEY_MAX bytes have no key lock (no worker takes them, so only admin
- * tools write them).  No DELETE is sent for a key whose file name cannot
- * exist (base64 ending in '/': that URL is a directory, and nginx would
- * remove the directory with other keys' files in it; or a path component
- * over 255 bytes).  A record that does not decode is not trusted: only the
- * placement volumes are asked. */
+ * Each key is removed as DELETE removes one (store_remove, lib/store.c):
+ * under its key lock, the record marked SOFT first, then the file deleted on
+ * every volume the record lists and every volume placement names (404 counts
+ * as gone), then the record.  A volume that fails leaves the record SOFT (run
+ * again).  Keys over MKV_KEY_MAX bytes have no key lock (no worker takes
+ * them, so only admin tools write them).  No DELETE is sent for a key whose
+ * file name cannot exist (base64 ending in '/': that URL is a directory, and
+ * nginx would remove the directory with other keys' files in it; or a path
+ * component over 255 bytes).  A record that does not decode is not trusted:
+ * only the placement volumes are asked. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +27,6 @@
 #include "exitcodes.h"
 #include "index.h"
 #include "keys.h"
-#include "log.h"
 #include "placement.h"
 #include "record.h"
 #include "store.h"
@@ -40,6 +39,7 @@ struct deleter {
     struct mkv_config cfg;
     struct mkv_index ix;
     struct mkv_vclient vc;
+    struct mkv_store st; /* cfg, ix and vc, for store_remove */
     int dry_run, from_stdin;
     const char **keys; /* the KEY arguments */
     int nkeys;
@@ -149,24 +149,11 @@ static void delete_one(struct deleter *d, const char *given)
         d->deleted++;
         goto unlock;
     }
-    /* SOFT first, as DELETE: if a volume fails, the key reads as absent and
-     * ?unlinked lists it until a run succeeds. */
-    if (!badrec && !rec.deleted) {
-        rec.deleted = 1;
-        if (index_put(&d->ix, key, (size_t)klen, &rec) != MKV_OK) {
-            printf("failed %s: index write failed\n", esc);
-            d->failed++;
-            goto unlock;
-        }
-    }
-    if (n > 0 && vclient_delete(&d->vc, urls, n, why, sizeof(why)) < 0) {
-        printf("failed %s: %s (the record stays, unlinked; run again)\n", esc, why);
-        d->failed++;
-        goto unlock;
-    }
-    rc = index_del(&d->ix, key, (size_t)klen);
-    if (rc != MKV_OK && rc != MKV_NOTFOUND) {
-        printf("failed %s: index delete failed\n", esc);
+    /* DELETE's own sequence, on the targets chosen above. */
+    rc = store_remove(&d->st, key, (size_t)klen, badrec ? NULL : &rec, urls, n, why, sizeof(why));
+    if (rc < 0) {
+        printf("failed %s: %s%s\n", esc, why,
+               rc == STORE_VOLUME ? " (the record stays, unlinked; run again)" : "");
         d->failed++;
         goto unlock;
     }
@@ -199,31 +186,20 @@ static int own_arg(void *ctx, const char *a, char *err, size_t errlen)
 int main(int argc, char **argv)
 {
     static struct deleter d;
-    struct mkv_args ca;
+    const struct mkv_tool tool = {"mkv-delete", own_arg, &d, usage, NULL};
     char err[512];
     int rc;
 
     if (!(d.keys = calloc((size_t)argc + 1, sizeof(*d.keys))))
         return MKV_EXIT_INCOMPLETE;
-    if (config_split(argc, argv, own_arg, &d, &ca, err, sizeof(err)) < 0) {
-        fprintf(stderr, "mkv-delete: %s\n", err);
-        return MKV_EXIT_USAGE;
-    }
-    if (ca.help) {
-        usage();
-        return MKV_EXIT_OK;
-    }
-    rc = config_load(&d.cfg, ca.argc, ca.argv, err, sizeof(err));
-    config_args_free(&ca);
-    if (rc < 0) {
-        fprintf(stderr, "mkv-delete: %s\n", err);
-        return MKV_EXIT_USAGE;
-    }
+    if (admin_start(&tool, argc, argv, &d.cfg, &rc) < 0)
+        return rc;
+    /* After the settings (no check in admin_start): wrong settings are
+     * reported first, as they always were. */
     if (d.nkeys == 0 && !d.from_stdin) {
         usage();
         return MKV_EXIT_USAGE;
     }
-    log_set_level(d.cfg.log_level);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || vclient_init(&d.vc, &d.cfg) < 0) {
         fprintf(stderr, "mkv-delete: cannot initialise libcurl\n");
         return MKV_EXIT_INCOMPLETE;
@@ -232,6 +208,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "mkv-delete: %s\n", err);
         return MKV_EXIT_INDEX;
     }
+    d.st = (struct mkv_store){&d.cfg, &d.ix, &d.vc, NULL};
     for (int i = 0; i < d.nkeys; i++)
         delete_one(&d, d.keys[i]);
     if (d.from_stdin) {

@@ -15,7 +15,6 @@
 #include "exitcodes.h"
 #include "index.h"
 #include "keys.h"
-#include "log.h"
 #include "record.h"
 
 struct dump {
@@ -83,39 +82,31 @@ static int own_arg(void *ctx, const char *a, char *err, size_t errlen)
     return 1;
 }
 
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: mkv-dump [-c FILE] [--columns] [--name=value ...]\n\n"
+            "Prints every index record, in key order, as '<key> <record>' (the\n"
+            "original's record text: compare with an original index's dump), or with\n"
+            "--columns as '<key> TAB live|unlinked TAB md5|- TAB volumes'.  Keys and\n"
+            "records show bytes outside printable ASCII and '%%' as %%XX.  Safe while\n"
+            "workers serve.\n"
+            "%s\n",
+            MKV_EXIT_HELP);
+    config_usage("mkv-dump");
+}
+
 int main(int argc, char **argv)
 {
     struct mkv_config cfg;
     struct mkv_index ix;
     struct dump d = {0};
-    struct mkv_args ca;
+    const struct mkv_tool tool = {"mkv-dump", own_arg, &d, usage, NULL};
     char err[512];
     int rc;
 
-    if (config_split(argc, argv, own_arg, &d, &ca, err, sizeof(err)) < 0) {
-        fprintf(stderr, "mkv-dump: %s\n", err);
-        return MKV_EXIT_USAGE;
-    }
-    if (ca.help) {
-        fprintf(stderr,
-                "usage: mkv-dump [-c FILE] [--columns] [--name=value ...]\n\n"
-                "Prints every index record, in key order, as '<key> <record>' (the\n"
-                "original's record text: compare with an original index's dump), or with\n"
-                "--columns as '<key> TAB live|unlinked TAB md5|- TAB volumes'.  Keys and\n"
-                "records show bytes outside printable ASCII and '%%' as %%XX.  Safe while\n"
-                "workers serve.\n"
-                "%s\n",
-                MKV_EXIT_HELP);
-        config_usage("mkv-dump");
-        return MKV_EXIT_OK;
-    }
-    rc = config_load(&cfg, ca.argc, ca.argv, err, sizeof(err));
-    config_args_free(&ca);
-    if (rc < 0) {
-        fprintf(stderr, "mkv-dump: %s\n", err);
-        return MKV_EXIT_USAGE;
-    }
-    log_set_level(cfg.log_level);
+    if (admin_start(&tool, argc, argv, &cfg, &rc) < 0)
+        return rc;
     if (index_open(&ix, cfg.db, cfg.cache_mb, err, sizeof(err)) < 0) {
         fprintf(stderr, "mkv-dump: %s\n", err);
         return MKV_EXIT_INDEX;

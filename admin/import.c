@@ -41,7 +41,6 @@
 #include "exitcodes.h"
 #include "index.h"
 #include "keys.h"
-#include "log.h"
 #include "placement.h"
 #include "record.h"
 
@@ -373,31 +372,25 @@ static int own_arg(void *ctx, const char *a, char *err, size_t errlen)
     return 1;
 }
 
+/* The arguments name a source (admin_start). */
+static int has_source(void *ctx)
+{
+    const struct options *opt = ctx;
+
+    return opt->src ? 0 : -1;
+}
+
 int main(int argc, char **argv)
 {
     static struct importer im;
     struct mkv_config cfg;
-    struct mkv_args ca;
+    const struct mkv_tool tool = {"mkv-import", own_arg, &im.opt, usage, has_source};
     char err[512];
     leveldb_t *ldb;
     int rc;
 
-    if (config_split(argc, argv, own_arg, &im.opt, &ca, err, sizeof(err)) < 0) {
-        fprintf(stderr, "mkv-import: %s\n", err);
-        return MKV_EXIT_USAGE;
-    }
-    if (ca.help || !im.opt.src) {
-        config_args_free(&ca);
-        usage();
-        return ca.help ? MKV_EXIT_OK : MKV_EXIT_USAGE;
-    }
-    rc = config_load(&cfg, ca.argc, ca.argv, err, sizeof(err));
-    config_args_free(&ca);
-    if (rc < 0) {
-        fprintf(stderr, "mkv-import: %s\n", err);
-        return MKV_EXIT_USAGE;
-    }
-    log_set_level(cfg.log_level);
+    if (admin_start(&tool, argc, argv, &cfg, &rc) < 0)
+        return rc;
     if (check_source(im.opt.src) < 0 || !(ldb = open_source(im.opt.src)))
         return MKV_EXIT_INCOMPLETE;
     im.have_ix = !im.opt.dry_run || index_exists(cfg.db);

@@ -24,7 +24,6 @@
 #include "exitcodes.h"
 #include "index.h"
 #include "keys.h"
-#include "log.h"
 #include "num.h"
 #include "placement.h"
 #include "rebalance.h"
@@ -325,12 +324,10 @@ static int own_arg(void *ctx, const char *a, char *err, size_t errlen)
     return 1;
 }
 
-/* Defaults, then the command line.  Returns 0 (free ca), or -1 after
- * printing why; exits after printing the help. */
-static int parse_args(struct run *r, int argc, char **argv, struct mkv_args *ca)
+/* The defaults, before the command line overrides them. */
+static void defaults(struct run *r)
 {
     const char *t = getenv("TMPDIR");
-    char err[512];
 
     snprintf(tmpdir, sizeof(tmpdir), "%s", t && *t ? t : "/tmp");
     r->opts.tmpdir = tmpdir;
@@ -338,43 +335,30 @@ static int parse_args(struct run *r, int argc, char **argv, struct mkv_args *ca)
     r->concurrency = 8;
     r->grace = 2.0;
     r->opts.keep_old = 1;
-    if (config_split(argc, argv, own_arg, r, ca, err, sizeof(err)) < 0) {
+}
+
+/* Settings, libcurl and the index: 0, or -1 with the status to exit with
+ * in *status. */
+static int start(struct run *r, int argc, char **argv, int *status)
+{
+    const struct mkv_tool tool = {"mkv-rebalance", own_arg, r, usage, NULL};
+    char err[512];
+
+    defaults(r);
+    if (admin_start(&tool, argc, argv, &r->cfg, status) < 0)
+        return -1;
+    pthread_mutex_init(&r->mu, NULL);
+    *status = MKV_EXIT_INCOMPLETE;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+        fprintf(stderr, "mkv-rebalance: cannot initialise libcurl\n");
+        return -1;
+    }
+    *status = MKV_EXIT_INDEX;
+    if (index_open(&r->ix, r->cfg.db, r->cfg.cache_mb, err, sizeof(err)) < 0) {
         fprintf(stderr, "mkv-rebalance: %s\n", err);
         return -1;
     }
-    if (ca->help) {
-        usage();
-        exit(MKV_EXIT_OK);
-    }
     return 0;
-}
-
-/* Settings, libcurl and the index: MKV_EXIT_OK, or the status to exit with. */
-static int start(struct run *r, int argc, char **argv)
-{
-    struct mkv_args ca;
-    char err[512];
-    int rc;
-
-    if (parse_args(r, argc, argv, &ca) < 0)
-        return MKV_EXIT_USAGE;
-    rc = config_load(&r->cfg, ca.argc, ca.argv, err, sizeof(err));
-    config_args_free(&ca);
-    if (rc < 0) {
-        fprintf(stderr, "mkv-rebalance: %s\n", err);
-        return MKV_EXIT_USAGE;
-    }
-    log_set_level(r->cfg.log_level);
-    pthread_mutex_init(&r->mu, NULL);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-        fprintf(stderr, "mkv-rebalance: cannot initialise libcurl\n");
-        return MKV_EXIT_INCOMPLETE;
-    }
-    if (index_open(&r->ix, r->cfg.db, r->cfg.cache_mb, err, sizeof(err)) < 0) {
-        fprintf(stderr, "mkv-rebalance: %s\n", err);
-        return MKV_EXIT_INDEX;
-    }
-    return MKV_EXIT_OK;
 }
 
 /* Every key once, in batches in key order; returns how many were seen. */
@@ -457,7 +441,7 @@ int main(int argc, char **argv)
     long seen;
     int rc;
 
-    if ((rc = start(&r, argc, argv)) != MKV_EXIT_OK)
+    if (start(&r, argc, argv, &rc) < 0)
         return rc;
     seen = scan_all(&r, t0);
     finish_left(&r);

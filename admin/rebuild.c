@@ -38,7 +38,6 @@
 #include "exitcodes.h"
 #include "index.h"
 #include "keys.h"
-#include "log.h"
 #include "num.h"
 #include "placement.h"
 #include "record.h"
@@ -166,8 +165,8 @@ static int find_roots(struct rebuild *rb, struct mkv_vclient *vc)
         if (rc != 0 || s.failed) {
             fprintf(stderr, "mkv-rebuild: cannot crawl volume %s: %s\n", s.volume,
                     rc == CRAWL_ABSENT ? "404 at its root"
-                    : s.failed ? "too many roots"
-                               : why);
+                    : s.failed         ? "too many roots"
+                                       : why);
             bad++;
             continue;
         }
@@ -628,32 +627,14 @@ static int own_arg(void *ctx, const char *a, char *err, size_t errlen)
     return 1;
 }
 
-/* Flags and settings: MKV_EXIT_OK, or -1 after --help, or the status to
- * exit with. */
-static int start(struct rebuild *rb, int argc, char **argv)
+/* Defaults, flags and settings: 0, or -1 with the status to exit with in
+ * *status. */
+static int start(struct rebuild *rb, int argc, char **argv, int *status)
 {
-    struct mkv_args ca;
-    char err[512];
-    int rc;
+    const struct mkv_tool tool = {"mkv-rebuild", own_arg, rb, usage, NULL};
 
     rb->concurrency = 16;
-    if (config_split(argc, argv, own_arg, rb, &ca, err, sizeof(err)) < 0) {
-        fprintf(stderr, "mkv-rebuild: %s\n", err);
-        return MKV_EXIT_USAGE;
-    }
-    if (ca.help) {
-        usage();
-        config_args_free(&ca);
-        return -1;
-    }
-    rc = config_load(&rb->cfg, ca.argc, ca.argv, err, sizeof(err));
-    config_args_free(&ca);
-    if (rc < 0) {
-        fprintf(stderr, "mkv-rebuild: %s\n", err);
-        return MKV_EXIT_USAGE;
-    }
-    log_set_level(rb->cfg.log_level);
-    return MKV_EXIT_OK;
+    return admin_start(&tool, argc, argv, &rb->cfg, status);
 }
 
 /* Crawls every directory with rb->concurrency threads, until the last one
@@ -703,8 +684,8 @@ int main(int argc, char **argv)
     double t0;
     int rc;
 
-    if ((rc = start(&rb, argc, argv)) != MKV_EXIT_OK)
-        return rc < 0 ? MKV_EXIT_OK : rc;
+    if (start(&rb, argc, argv, &rc) < 0)
+        return rc;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || vclient_init(&vc, &rb.cfg) < 0) {
         fprintf(stderr, "mkv-rebuild: cannot initialise libcurl\n");
         return MKV_EXIT_INCOMPLETE;

@@ -362,36 +362,27 @@ static int own_arg(void *ctx, const char *a, char *err, size_t errlen)
     return 1;
 }
 
+/* The words make a command: "checkpoint", or "backup DIR" (admin_start). */
+static int check_words(void *ctx)
+{
+    const struct words *words = ctx;
+
+    if (words->n == 1 && !strcmp(words->w[0], "checkpoint"))
+        return 0;
+    return words->n == 2 && !strcmp(words->w[0], "backup") ? 0 : -1;
+}
+
 int main(int argc, char **argv)
 {
     struct mkv_config cfg;
     struct mkv_index ix;
-    struct mkv_args ca;
     struct words words = {{NULL, NULL}, 0};
+    const struct mkv_tool tool = {"mkv-upkeep", own_arg, &words, usage, check_words};
     char err[512];
     int backup, locked, lockfd, rc;
 
-    if (config_split(argc, argv, own_arg, &words, &ca, err, sizeof(err)) < 0) {
-        fprintf(stderr, "mkv-upkeep: %s\n", err);
-        return MKV_EXIT_USAGE;
-    }
-    if (ca.help) {
-        usage();
-        return MKV_EXIT_OK;
-    }
-    if (!(words.n == 1 && !strcmp(words.w[0], "checkpoint")) &&
-        !(words.n == 2 && !strcmp(words.w[0], "backup"))) {
-        config_args_free(&ca);
-        usage();
-        return MKV_EXIT_USAGE;
-    }
-    rc = config_load(&cfg, ca.argc, ca.argv, err, sizeof(err));
-    config_args_free(&ca);
-    if (rc < 0) {
-        fprintf(stderr, "mkv-upkeep: %s\n", err);
-        return MKV_EXIT_USAGE;
-    }
-    log_set_level(cfg.log_level);
+    if (admin_start(&tool, argc, argv, &cfg, &rc) < 0)
+        return rc;
     backup = !strcmp(words.w[0], "backup");
     if (index_exists(cfg.db) < 0)
         return MKV_EXIT_INDEX;

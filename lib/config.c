@@ -1,4 +1,5 @@
-/* config.c: loading struct mkv_config from file, environment and flags.
+/* config.c: loading struct mkv_config from file, environment and flags,
+ * and the start-up every admin tool shares (admin_start), which does so.
  *
  * Every setting is described once in the table below; numbers are parsed
  * with explicit bounds so a typo fails loudly instead of becoming 0. */
@@ -10,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "exitcodes.h"
+#include "log.h"
 #include "num.h"
 #include "record.h"
 
@@ -354,4 +357,39 @@ void config_args_free(struct mkv_args *a)
     free(a->argv);
     a->argv = NULL;
     a->argc = 0;
+}
+
+int admin_start(const struct mkv_tool *tool, int argc, char **argv, struct mkv_config *cfg,
+                int *status)
+{
+    struct mkv_args ca;
+    char err[512];
+    int rc = -1;
+
+    *status = MKV_EXIT_USAGE;
+    if (config_split(argc, argv, tool->own, tool->ctx, &ca, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s: %s\n", tool->name, err);
+        return -1;
+    }
+    if (ca.help) {
+        tool->usage();
+        *status = MKV_EXIT_OK;
+        goto cleanup;
+    }
+    /* Before the settings: a command that makes no sense is told so even
+     * when the settings are wrong too. */
+    if (tool->check && tool->check(tool->ctx) < 0) {
+        tool->usage();
+        goto cleanup;
+    }
+    if (config_load(cfg, ca.argc, ca.argv, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s: %s\n", tool->name, err);
+        goto cleanup;
+    }
+    log_set_level(cfg->log_level);
+    rc = 0;
+
+cleanup:
+    config_args_free(&ca);
+    return rc;
 }

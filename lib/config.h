@@ -66,4 +66,24 @@ void config_args_free(struct mkv_args *a);
 /* Print every setting and its meaning (for --help). */
 void config_usage(const char *prog);
 
+/* An admin tool, for admin_start: its name in messages ("mkv-dump"), its own
+ * arguments (config_split's own, with ctx), its --help (usage), and a check
+ * of those arguments once split, before the settings are loaded (NULL for
+ * none): 0, or -1 when they do not make a command (usage is printed). */
+struct mkv_tool {
+    const char *name;
+    config_arg_fn own;
+    void *ctx;
+    void (*usage)(void);
+    int (*check)(void *ctx);
+};
+
+/* An admin tool's start-up, the same in each: splits argv (config_split),
+ * prints the help for -h/--help, checks the tool's arguments, loads cfg
+ * (config_load) and sets the log level.  Returns 0 to go on, or -1 with the
+ * status to exit with in *status (exitcodes.h: MKV_EXIT_OK after the help,
+ * MKV_EXIT_USAGE after printing why to stderr as "name: reason"). */
+int admin_start(const struct mkv_tool *tool, int argc, char **argv, struct mkv_config *cfg,
+                int *status);
+
 #endif

@@ -33,7 +33,7 @@ enum {
     MKV_BADREC = -5,
 };
 
-struct mkv_rejoin; /* index.c: the state of a handle that rejoins after a recovery */
+struct mkv_rejoin; /* rejoin.c: the state of a handle that rejoins after a recovery */
 
 struct mkv_index {
     DB_ENV *env;

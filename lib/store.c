@@ -21,14 +21,19 @@ static int fail(char *why, size_t whylen, int rc, const char *reason)
     return rc;
 }
 
+static int recovering(char *why, size_t whylen)
+{
+    return fail(why, whylen, STORE_RECOVERING,
+                "the index needs recovery (under way): retry shortly");
+}
+
 /* An index call failed: STORE_RECOVERING while the environment awaits
  * recovery (its supervisor restarts the workers within seconds: worth a
  * retry), else STORE_INDEX. */
 static int index_fail(const struct mkv_store *s, char *why, size_t whylen, const char *what)
 {
     if (s->ix->panic)
-        return fail(why, whylen, STORE_RECOVERING,
-                    "the index needs recovery (under way): retry shortly");
+        return recovering(why, whylen);
     return fail(why, whylen, STORE_INDEX, what);
 }
 
@@ -323,25 +328,50 @@ int store_delete_targets(const struct mkv_config *cfg, const char *key, size_t k
     return n;
 }
 
-/* Removes the replicas of a SOFT record, then the record. */
-static int purge(struct mkv_store *s, const char *key, size_t klen, const struct mkv_record *rec,
+/* Marks rec SOFT in the index, if it is not yet. */
+static int mark_soft(struct mkv_store *s, const char *key, size_t klen, struct mkv_record *rec,
+                     char *why, size_t whylen)
+{
+    if (rec->deleted)
+        return STORE_OK;
+    rec->deleted = 1;
+    if (index_put(s->ix, key, klen, rec) != MKV_OK)
+        return fail(why, whylen, STORE_INDEX, "index write failed");
+    return STORE_OK;
+}
+
+int store_remove(struct mkv_store *s, const char *key, size_t klen, struct mkv_record *rec,
+                 char *const *urls, int n, char *why, size_t whylen)
+{
+    int rc;
+
+    /* SOFT first: if a volume fails, the key reads as absent and ?unlinked
+     * lists it until a DELETE succeeds.  A malformed record is not rewritten
+     * (nothing in it is trusted): it is only removed. */
+    if (rec && (rc = mark_soft(s, key, klen, rec, why, whylen)) < 0)
+        return rc;
+    if (vclient_delete(s->vc, urls, n, why, whylen) < 0)
+        return STORE_VOLUME;
+    rc = index_del(s->ix, key, klen);
+    if (rc < 0 && rc != MKV_NOTFOUND)
+        return fail(why, whylen, STORE_INDEX, "index delete failed");
+    return STORE_OK;
+}
+
+/* Removes the key's replicas and record (store_remove), on the volumes its
+ * record lists and placement names. */
+static int purge(struct mkv_store *s, const char *key, size_t klen, struct mkv_record *rec,
                  struct store_note *note, char *why, size_t whylen)
 {
     char url[STORE_TARGETS_MAX][URL_MAX], path[MKV_PATH_MAX], *urls[STORE_TARGETS_MAX];
-    int n, rc;
+    int n;
 
     if (key2path(key, klen, path) < 0 ||
         (n = store_delete_targets(s->cfg, key, klen, rec, path, url, urls)) < 0)
         return fail(why, whylen, STORE_PLACEMENT, "placement failed");
     if (rec->nvols > 0)
         snprintf(note->volume, sizeof(note->volume), "%s", rec->vols[0]);
-    /* On failure the record stays SOFT: ?unlinked shows it, DELETE retries. */
-    if (vclient_delete(s->vc, urls, n, why, whylen) < 0)
-        return STORE_VOLUME;
-    rc = index_del(s->ix, key, klen);
-    if (rc < 0 && rc != MKV_NOTFOUND)
-        return index_fail(s, why, whylen, "index delete failed");
-    return STORE_OK;
+    return store_remove(s, key, klen, rec, urls, n, why, whylen);
 }
 
 int store_delete(struct mkv_store *s, const char *key, size_t klen, const char *request_id,
@@ -368,14 +398,10 @@ int store_delete(struct mkv_store *s, const char *key, size_t klen, const char *
         rc = fail(why, whylen, STORE_PROTECTED, "protected: UNLINK the key before deleting it");
         goto unlock;
     }
-    if (!rec.deleted) {
-        rec.deleted = 1;
-        if (index_put(s->ix, key, klen, &rec) != MKV_OK) {
-            rc = index_fail(s, why, whylen, "index write failed");
-            goto unlock;
-        }
-    }
-    rc = unlink_only ? STORE_OK : purge(s, key, klen, &rec, note, why, whylen);
+    rc = unlink_only ? mark_soft(s, key, klen, &rec, why, whylen)
+                     : purge(s, key, klen, &rec, note, why, whylen);
+    if (rc == STORE_INDEX && s->ix->panic)
+        rc = recovering(why, whylen);
 
 unlock:
     index_unlock(s->ix, &kl);

@@ -91,4 +91,14 @@ int store_delete_targets(const struct mkv_config *cfg, const char *key, size_t k
                          const struct mkv_record *rec, const char *path, char urls[][URL_MAX],
                          char **ptrs);
 
+/* DELETE's sequence on a key whose lock the caller holds (or that no worker
+ * locks: over MKV_KEY_MAX bytes), for a caller that picks the lock and the
+ * targets itself (mkv-delete): rec marked SOFT (unless it is already; rec
+ * NULL: the stored record is malformed and left as it is), then the files at
+ * urls[0..n) removed, then the record.  STORE_INDEX ("index write failed",
+ * "index delete failed") or STORE_VOLUME (the volume's reason; the record
+ * stays) with the reason in why.  s->seen is not used. */
+int store_remove(struct mkv_store *s, const char *key, size_t klen, struct mkv_record *rec,
+                 char *const *urls, int n, char *why, size_t whylen);
+
 #endif
