@@ -25,16 +25,25 @@ struct dump {
     int failed;
 };
 
-static int print_one(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
+static int print_one(void *arg, const char *key, size_t klen, const struct mkv_record *rec,
+                     const char *raw, size_t rawlen)
 {
     /* Every byte from the index is escaped, the record's as well as the
      * key's: a record may hold any bytes (an imported one, a damaged one),
      * and a newline in it must not make a line of its own. */
     static char esc[3 * MKV_URI_MAX + 1];
+    static char text[MKV_RECORD_MAX];
     struct dump *d = arg;
-    struct mkv_record rec;
+    const char *val = raw;
+    size_t vlen = rawlen;
     char *rec_esc;
+    int n;
 
+    /* The original's text of the record: what its index would hold. */
+    if (rec && (n = record_encode(rec, text, sizeof(text))) >= 0) {
+        val = text;
+        vlen = (size_t)n;
+    }
     if (3 * vlen + 1 > d->cap) {
         char *p = realloc(d->esc, 3 * vlen + 1);
         if (!p) {
@@ -53,12 +62,13 @@ static int print_one(void *arg, const char *key, size_t klen, const char *val, s
     }
     if (!d->columns) {
         printf("%s %s\n", esc, rec_esc);
-    } else if (record_decode(val, vlen, &rec) == 0) {
+    } else if (rec) {
         /* the decoded parts are no longer than the record */
-        escape_nonprint(rec.hash, strlen(rec.hash), rec_esc, d->cap);
-        printf("%s\t%s\t%s\t", esc, rec.deleted ? "unlinked" : "live", rec.hash[0] ? rec_esc : "-");
-        for (int i = 0; i < rec.nvols; i++) {
-            escape_nonprint(rec.vols[i], strlen(rec.vols[i]), rec_esc, d->cap);
+        escape_nonprint(rec->hash, strlen(rec->hash), rec_esc, d->cap);
+        printf("%s\t%s\t%s\t", esc, rec->deleted ? "unlinked" : "live",
+               rec->hash[0] ? rec_esc : "-");
+        for (int i = 0; i < rec->nvols; i++) {
+            escape_nonprint(rec->vols[i], strlen(rec->vols[i]), rec_esc, d->cap);
             printf("%s%s", i ? "," : "", rec_esc);
         }
         printf("\n");
@@ -111,7 +121,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "mkv-dump: %s\n", err);
         return MKV_EXIT_INDEX;
     }
-    rc = index_scan(&ix, "", 0, print_one, &d);
+    rc = index_scan(&ix, "", 0, INDEX_SCAN_VOLS, print_one, &d);
     index_close(&ix);
     free(d.esc);
     if (fflush(stdout) != 0 || rc != MKV_OK || d.failed) {

@@ -119,8 +119,9 @@ static const char *check_key(const char *key, size_t klen)
     return NULL;
 }
 
-/* Returns NULL if val is a well-formed record that index_put will store
- * byte for byte, else the reason. */
+/* Returns NULL if val is a well-formed record whose text comes back byte
+ * for byte (mkv-dump prints what the original's index held), else the
+ * reason. */
 static const char *check_value(const char *val, size_t vlen, struct mkv_record *rec)
 {
     static char why[160];
@@ -175,6 +176,27 @@ static void report_unreachable(struct importer *im, const char *key, size_t klen
     fputs("'\n", stderr);
 }
 
+/* Our index's record of key in the original's text, into cur (cap bytes):
+ * MKV_OK with *len, MKV_NOTFOUND, MKV_ERR; a malformed one reads as
+ * "(malformed)", a conflict with any sound record. */
+static int current_text(struct importer *im, const char *key, size_t klen, char *cur, size_t cap,
+                        size_t *len)
+{
+    static struct mkv_record rec; /* ~9 KiB: keep it off the stack */
+    int rc = index_get(&im->ix, key, klen, &rec), n;
+
+    if (rc == MKV_BADREC) {
+        *len = (size_t)snprintf(cur, cap, "(malformed)");
+        return MKV_OK;
+    }
+    if (rc != MKV_OK)
+        return rc;
+    if ((n = record_encode(&rec, cur, cap)) < 0)
+        return MKV_ERR;
+    *len = (size_t)n;
+    return MKV_OK;
+}
+
 /* Compares with the record in our index and writes.  Returns 0, or -1 when
  * the index failed (the import stops). */
 static int store(struct importer *im, const char *key, size_t klen, const char *val, size_t vlen,
@@ -193,7 +215,7 @@ static int store(struct importer *im, const char *key, size_t klen, const char *
         im->t.busy++;
         return 0;
     }
-    rc = im->have_ix ? index_get_raw(&im->ix, key, klen, cur, sizeof(cur), &curlen) : MKV_NOTFOUND;
+    rc = im->have_ix ? current_text(im, key, klen, cur, sizeof(cur), &curlen) : MKV_NOTFOUND;
     if (rc == MKV_ERR)
         goto cleanup;
     if (rc == MKV_OK && curlen == vlen && !memcmp(cur, val, vlen)) {
@@ -306,13 +328,19 @@ static int import_all(struct importer *im, leveldb_t *ldb)
 
 /* Whether dir holds our index: a dry run opens only an existing one, since
  * index_open would create the directory and the environment's files. */
-static int index_exists(const char *dir)
+static int index_dir_exists(const char *dir)
 {
+    static const char *const files[] = {"records.db", "index.db"};
     char path[PATH_MAX];
     struct stat sb;
-    int n = snprintf(path, sizeof(path), "%s/index.db", dir);
 
-    return n > 0 && (size_t)n < sizeof(path) && stat(path, &sb) == 0;
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        int n = snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+
+        if (n > 0 && (size_t)n < sizeof(path) && stat(path, &sb) == 0)
+            return 1;
+    }
+    return 0;
 }
 
 static leveldb_t *open_source(const char *dir)
@@ -393,9 +421,15 @@ int main(int argc, char **argv)
         return rc;
     if (check_source(im.opt.src) < 0 || !(ldb = open_source(im.opt.src)))
         return MKV_EXIT_INCOMPLETE;
-    im.have_ix = !im.opt.dry_run || index_exists(cfg.db);
+    im.have_ix = !im.opt.dry_run || index_dir_exists(cfg.db);
     if (im.have_ix && index_open(&im.ix, cfg.db, cfg.cache_mb, err, sizeof(err)) < 0) {
         fprintf(stderr, "mkv-import: %s\n", err);
+        leveldb_close(ldb);
+        return MKV_EXIT_INDEX;
+    }
+    if (im.have_ix && index_use_cfg(&im.ix, &cfg) != MKV_OK) {
+        fprintf(stderr, "mkv-import: cannot record the volume set in the index\n");
+        index_close(&im.ix);
         leveldb_close(ldb);
         return MKV_EXIT_INDEX;
     }

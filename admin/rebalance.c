@@ -227,13 +227,15 @@ struct collect {
     size_t afterlen;
 };
 
-static int collect_key(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
+static int collect_key(void *arg, const char *key, size_t klen, const struct mkv_record *rec,
+                       const char *raw, size_t rawlen)
 {
     struct collect *c = arg;
     struct run *r = c->r;
 
-    (void)val;
-    (void)vlen;
+    (void)rec;
+    (void)raw;
+    (void)rawlen;
     if (c->after && klen == c->afterlen && !memcmp(key, c->after, klen))
         return 0; /* the scan starts at the last key of the previous batch */
     if (r->nbatch == BATCH)
@@ -358,6 +360,11 @@ static int start(struct run *r, int argc, char **argv, int *status)
         fprintf(stderr, "mkv-rebalance: %s\n", err);
         return -1;
     }
+    if (index_use_cfg(&r->ix, &r->cfg) != MKV_OK) {
+        fprintf(stderr, "mkv-rebalance: cannot record the volume set in the index\n");
+        index_close(&r->ix);
+        return -1;
+    }
     return 0;
 }
 
@@ -371,7 +378,7 @@ static long scan_all(struct run *r, double t0)
     for (;;) {
         struct collect c = {r, last, lastlen};
 
-        if (index_scan(&r->ix, last ? last : "", lastlen, collect_key, &c) != MKV_OK) {
+        if (index_scan(&r->ix, last ? last : "", lastlen, 0, collect_key, &c) != MKV_OK) {
             fprintf(stderr, "mkv-rebalance: index scan failed\n");
             atomic_fetch_add(&r->count[RB_FAILED], 1);
             break;

@@ -245,7 +245,27 @@ static int has_volume(const struct mkv_record *rec, const char *vol)
     return 0;
 }
 
-static void merge(struct walk *w, const char *key, size_t klen, const char *path)
+/* Fills in what the record does not know yet from the listing: the size
+ * and write time of a record of the original's, or of a rebuild's.
+ * Returns whether it changed rec. */
+static int fill_size(struct mkv_record *rec, const struct mkv_dirent *e)
+{
+    int changed = 0;
+
+    if (!rec->has_size && e->size >= 0) {
+        rec->has_size = 1;
+        rec->size = (unsigned long long)e->size;
+        changed = 1;
+    }
+    if (rec->mtime == 0 && e->mtime > 0) {
+        rec->mtime = e->mtime;
+        changed = 1;
+    }
+    return changed;
+}
+
+static void merge(struct walk *w, const char *key, size_t klen, const char *path,
+                  const struct mkv_dirent *e)
 {
     struct rebuild *rb = w->rb;
     const char *vol = rb->roots[w->root];
@@ -286,8 +306,12 @@ static void merge(struct walk *w, const char *key, size_t klen, const char *path
     } else if (rc == MKV_OK) {
         if (has_volume(&rec, vol)) {
             atomic_fetch_add(&rb->present, 1);
+            if (!rec.deleted && fill_size(&rec, e) && index_put(&rb->ix, key, klen, &rec) != MKV_OK)
+                atomic_fetch_add(&rb->errors, 1);
         } else {
             merge_volume(&rec, vol, &p);
+            if (!rec.deleted)
+                fill_size(&rec, e);
             if (index_put(&rb->ix, key, klen, &rec) == MKV_OK)
                 atomic_fetch_add(&rb->added, 1);
             else
@@ -302,6 +326,7 @@ static void merge(struct walk *w, const char *key, size_t klen, const char *path
         } else {
             memset(&rec, 0, sizeof(rec));
             merge_volume(&rec, vol, &p);
+            fill_size(&rec, e);
             if (index_put(&rb->ix, key, klen, &rec) == MKV_OK)
                 atomic_fetch_add(&rb->created, 1);
             else
@@ -381,7 +406,7 @@ static int on_leaf_entry(void *arg, const struct mkv_dirent *e)
              (size_t)klen > MKV_KEY_MAX)
         atomic_fetch_add(&rb->misplaced, 1);
     else
-        merge(w, key, (size_t)klen, path);
+        merge(w, key, (size_t)klen, path, e);
     w->prefix[plen] = '\0';
     return 0;
 }
@@ -554,22 +579,24 @@ struct tally {
     long records, live, unlinked, under;
 };
 
-static int count_record(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
+static int count_record(void *arg, const char *key, size_t klen, const struct mkv_record *rec,
+                        const char *raw, size_t rawlen)
 {
     struct tally *t = arg;
-    struct mkv_record rec;
 
     (void)key;
     (void)klen;
+    (void)raw;
+    (void)rawlen;
     t->records++;
-    if (record_decode(val, vlen, &rec) < 0)
+    if (!rec)
         return 0;
-    if (rec.deleted) {
+    if (rec->deleted) {
         t->unlinked++;
         return 0;
     }
     t->live++;
-    if (rec.nvols < t->replicas)
+    if (rec->nvols < t->replicas)
         t->under++;
     return 0;
 }
@@ -699,6 +726,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "mkv-rebuild: %s\n", err);
         return MKV_EXIT_INDEX;
     }
+    if (index_use_cfg(&rb.ix, &rb.cfg) != MKV_OK) {
+        fprintf(stderr, "mkv-rebuild: cannot record the volume set in the index\n");
+        index_close(&rb.ix);
+        return MKV_EXIT_INDEX;
+    }
     /* A rebuild can run again: its commits need not each wait for the disk;
      * one flush at the end makes them durable. */
     rb.ix.nosync = 1;
@@ -709,7 +741,7 @@ int main(int argc, char **argv)
         atomic_fetch_add(&rb.errors, 1);
     memset(&t, 0, sizeof(t));
     t.replicas = rb.cfg.replicas;
-    if (index_scan(&rb.ix, "", 0, count_record, &t) != MKV_OK)
+    if (index_scan(&rb.ix, "", 0, INDEX_SCAN_VOLS, count_record, &t) != MKV_OK)
         atomic_fetch_add(&rb.errors, 1);
     index_close(&rb.ix);
     summary(&rb, &t, t0);

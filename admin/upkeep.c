@@ -6,6 +6,11 @@
  *                              empty) while workers keep writing, then
  *                              catastrophic recovery of the copy and a count
  *                              of its records
+ *     mkv-upkeep compact       fills the records file's pages and gives the
+ *                              free ones back (weekly from cron: writes leave
+ *                              pages about two-thirds full)
+ *     mkv-upkeep upgrade       converts an index of mkv 0.1 (text records in
+ *                              index.db) to the current format, once
  *
  * Both join the environment the workers use (index_open), so they are safe
  * while workers serve.  The backup is DB_ENV->backup(): database files first,
@@ -30,6 +35,7 @@
 #include "config.h"
 #include "exitcodes.h"
 #include "index.h"
+#include "keys.h"
 #include "log.h"
 
 #define LOCK_FILE "upkeep.lock"
@@ -42,12 +48,14 @@ struct logstat {
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: mkv-upkeep [-c FILE] [--name=value ...] checkpoint\n"
+            "usage: mkv-upkeep [-c FILE] [--name=value ...] checkpoint | compact | upgrade\n"
             "       mkv-upkeep [-c FILE] [--name=value ...] backup DIR\n\n"
             "checkpoint  force a checkpoint of the index and remove the log files\n"
             "            no longer needed (run it every few minutes from cron)\n"
             "backup DIR  hot backup of the index into DIR (absent or empty) while\n"
-            "            workers write; the copy is recovered and its records counted\n\n"
+            "            workers write; the copy is recovered and its records counted\n"
+            "compact     fill the index's pages and give free ones back (weekly)\n"
+            "upgrade     convert an index of mkv 0.1 (index.db) to the current format\n\n"
             "%s\n",
             MKV_EXIT_HELP);
     config_usage("mkv-upkeep");
@@ -55,21 +63,21 @@ static void usage(void)
 
 /* The tool keeps an index, it never creates one: a typo in `db` must not
  * produce a fresh empty index and an empty backup. */
-static int index_exists(const char *home)
+static int has_file(const char *home, const char *name)
 {
     char path[PATH_MAX];
     struct stat sb;
-    int n = snprintf(path, sizeof(path), "%s/index.db", home);
+    int n = snprintf(path, sizeof(path), "%s/%s", home, name);
 
-    if (n < 0 || (size_t)n >= sizeof(path)) {
-        fprintf(stderr, "mkv-upkeep: index path too long\n");
-        return -1;
-    }
-    if (stat(path, &sb) != 0) {
-        fprintf(stderr, "mkv-upkeep: no index at %s: %s\n", home, strerror(errno));
-        return -1;
-    }
-    return 0;
+    return n > 0 && (size_t)n < sizeof(path) && stat(path, &sb) == 0;
+}
+
+static int index_present(const char *home)
+{
+    if (has_file(home, "records.db") || has_file(home, "index.db"))
+        return 0;
+    fprintf(stderr, "mkv-upkeep: no index at %s (neither records.db nor index.db)\n", home);
+    return -1;
 }
 
 /* Takes the upkeep lock of the index in home, waiting for it or not.
@@ -267,11 +275,8 @@ static long recover_copy(const char *dir, int cache_mb)
     step = "recovery (DB_ENV->open with DB_RECOVER_FATAL)";
     if ((ret = env->open(env, dir, flags, 0600)) != 0)
         goto cleanup;
-    step = "db_create";
-    if ((ret = db_create(&db, env, 0)) != 0)
-        goto cleanup;
-    step = "opening index.db";
-    if ((ret = db->open(db, NULL, "index.db", NULL, DB_BTREE, DB_AUTO_COMMIT, 0)) != 0)
+    step = "opening the records";
+    if ((ret = index_records_open(env, &db)) != 0)
         goto cleanup;
     step = "counting records";
     if ((ret = db->stat(db, NULL, &st, 0)) != 0)
@@ -341,6 +346,62 @@ static int do_backup(struct mkv_index *ix, const char *dir, int cache_mb)
     return fflush(stdout) == 0 ? 0 : 1;
 }
 
+static long long file_size(const char *home, const char *name)
+{
+    char path[PATH_MAX];
+    struct stat sb;
+    int n = snprintf(path, sizeof(path), "%s/%s", home, name);
+
+    return n > 0 && (size_t)n < sizeof(path) && stat(path, &sb) == 0 ? (long long)sb.st_size : -1;
+}
+
+static int do_compact(struct mkv_index *ix, const char *home)
+{
+    long long before = file_size(home, "records.db");
+    unsigned long freed;
+
+    if (index_compact(ix, &freed) != MKV_OK) {
+        fprintf(stderr, "mkv-upkeep: compact failed (see the log)\n");
+        return 1;
+    }
+    printf("compact: records.db %lld -> %lld bytes (%lu pages given back)\n", before,
+           file_size(home, "records.db"), freed);
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
+static void report_skipped(void *arg, const char *key, size_t klen, const char *why)
+{
+    char shown[3 * 200 + 1];
+
+    (void)arg;
+    if (escape_nonprint(key, klen < 200 ? klen : 200, shown, sizeof(shown)) < 0)
+        shown[0] = '\0';
+    fprintf(stderr, "mkv-upkeep: upgrade: left out key %s%s: %s (it stays in index-v0.db)\n", shown,
+            klen > 200 ? "..." : "", why);
+}
+
+static int do_upgrade(struct mkv_index *ix, const struct mkv_config *cfg)
+{
+    unsigned long copied, skipped;
+    char err[512];
+
+    if (!ix->old_format) {
+        printf("upgrade: %s is in the current format already\n", cfg->db);
+        return fflush(stdout) == 0 ? 0 : 1;
+    }
+    /* Records whose volumes are their placement under this configuration
+     * are stored without them: give the set its number first. */
+    if (index_use_cfg(ix, cfg) != MKV_OK)
+        fprintf(stderr, "mkv-upkeep: upgrade: volumes are stored in full (no volume set)\n");
+    if (index_upgrade(ix, &copied, &skipped, report_skipped, NULL, err, sizeof(err)) != MKV_OK) {
+        fprintf(stderr, "mkv-upkeep: %s (index.db is unchanged: run it again)\n", err);
+        return 1;
+    }
+    printf("upgrade: %s: %lu records converted, %lu left out; the old file is index-v0.db\n",
+           cfg->db, copied, skipped);
+    return fflush(stdout) == 0 ? (skipped ? 1 : 0) : 1;
+}
+
 /* The subcommand words, the arguments that are not flags (config_split):
  * 1 taken, 0 a setting's, -1 one word too many. */
 struct words {
@@ -367,7 +428,8 @@ static int check_words(void *ctx)
 {
     const struct words *words = ctx;
 
-    if (words->n == 1 && !strcmp(words->w[0], "checkpoint"))
+    if (words->n == 1 && (!strcmp(words->w[0], "checkpoint") || !strcmp(words->w[0], "compact") ||
+                          !strcmp(words->w[0], "upgrade")))
         return 0;
     return words->n == 2 && !strcmp(words->w[0], "backup") ? 0 : -1;
 }
@@ -384,8 +446,10 @@ int main(int argc, char **argv)
     if (admin_start(&tool, argc, argv, &cfg, &rc) < 0)
         return rc;
     backup = !strcmp(words.w[0], "backup");
-    if (index_exists(cfg.db) < 0)
+    if (index_present(cfg.db) < 0)
         return MKV_EXIT_INDEX;
+    if (!strcmp(words.w[0], "upgrade"))
+        index_allow_old_format();
     if ((locked = upkeep_lock(cfg.db, backup, &lockfd)) < 0)
         return MKV_EXIT_INCOMPLETE;
     if (index_open(&ix, cfg.db, cfg.cache_mb, err, sizeof(err)) < 0) {
@@ -398,6 +462,12 @@ int main(int argc, char **argv)
     index_no_rejoin(&ix);
     if (backup) {
         rc = do_backup(&ix, words.w[1], cfg.cache_mb);
+    } else if (!strcmp(words.w[0], "compact")) {
+        rc = do_compact(&ix, cfg.db);
+        index_close(&ix);
+    } else if (!strcmp(words.w[0], "upgrade")) {
+        rc = do_upgrade(&ix, &cfg);
+        index_close(&ix);
     } else {
         rc = do_checkpoint(&ix, locked == 0);
         index_close(&ix);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -185,6 +186,10 @@ static void handle_get(struct worker *w, struct req *r)
         return;
     }
     snprintf(r->volume, sizeof(r->volume), "%s", rec.vols[chosen]);
+    /* HEAD tells the value's size when the record knows it (written by
+     * this mkv; the original's records have none): docs/compat.md §4.2. */
+    if (rec.has_size && rec.size <= (unsigned long long)LLONG_MAX)
+        r->head_length = (long long)rec.size;
     snprintf(hdr, sizeof(hdr), "Location: %s://%s%s\r\n%sKey-Volumes: %s\r\nKey-Balance: %s\r\n",
              w->cfg->volume_scheme, rec.vols[chosen], path, md5hdr, vols,
              record_matches(&rec, &p) ? "balanced" : "unbalanced");
@@ -470,11 +475,15 @@ static void set_next(struct listing *l, const char *key, size_t klen)
     l->have_next = 1;
 }
 
-static int list_visit(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
+static int list_visit(void *arg, const char *key, size_t klen, const struct mkv_record *rec,
+                      const char *raw, size_t rawlen)
 {
     struct listing *l = arg;
-    int deleted = vlen >= 7 && !memcmp(val, "DELETED", 7);
+    /* A malformed record is listed as live: seen, it can be removed. */
+    int deleted = rec && rec->deleted;
 
+    (void)raw;
+    (void)rawlen;
     if (klen < l->plen || memcmp(key, l->prefix, l->plen) != 0)
         return 1; /* past the prefix range */
     if (deleted != l->want_deleted)
@@ -510,7 +519,7 @@ static int list_visit(void *arg, const char *key, size_t klen, const char *val, 
 static void list_page(struct worker *w, struct req *r, struct listing *l, const char *from,
                       size_t fromlen)
 {
-    if (index_scan(w->ix, from, fromlen, list_visit, l) != MKV_OK || l->failed) {
+    if (index_scan(w->ix, from, fromlen, 0, list_visit, l) != MKV_OK || l->failed) {
         index_failed(w, r, l->failed ? "out of memory for the listing" : "index scan failed");
         goto cleanup;
     }
@@ -532,7 +541,7 @@ static void list_all(struct worker *w, struct req *r, struct listing *l, const c
                      size_t fromlen)
 {
     l->counting = 1;
-    if (index_scan(w->ix, from, fromlen, list_visit, l) != MKV_OK) {
+    if (index_scan(w->ix, from, fromlen, 0, list_visit, l) != MKV_OK) {
         index_failed(w, r, "index scan failed");
         return;
     }
@@ -546,7 +555,7 @@ static void list_all(struct worker *w, struct req *r, struct listing *l, const c
     l->count = 0;
     /* Writes since the count may have added keys: past the cap the answer
      * could only be wrong, so it is cut off like a failure. */
-    if (index_scan(w->ix, from, fromlen, list_visit, l) != MKV_OK || l->over) {
+    if (index_scan(w->ix, from, fromlen, 0, list_visit, l) != MKV_OK || l->over) {
         log_error("listing failed after its first bytes were sent: cut off");
         reply_abort(r);
         return;
@@ -740,12 +749,10 @@ static int write_allowed(struct worker *w, struct req *r)
 static int key_stored(struct worker *w, struct req *r)
 {
     struct mkv_reject rej;
-    char buf[MKV_RECORD_MAX];
-    size_t len;
 
     if (key_check_stored(r->key, r->klen, &rej) < 0)
         return 0;
-    return index_get_raw(w->ix, r->key, r->klen, buf, sizeof(buf), &len) != MKV_NOTFOUND;
+    return index_exists(w->ix, r->key, r->klen) != MKV_NOTFOUND;
 }
 
 void handle(struct worker *w, struct req *r)
@@ -755,12 +762,19 @@ void handle(struct worker *w, struct req *r)
     int is_get = m == MKV_M_GET, is_head = m == MKV_M_HEAD, is_put = m == MKV_M_PUT;
 
     r->head = is_head;
+    r->head_length = -1;
     if (m == MKV_M_OTHER) {
         char why[128], allow[128];
         int n = snprintf(why, sizeof(why), "method not allowed: use %s\n", method_allow());
         snprintf(allow, sizeof(allow), "Allow: %s\r\n", method_allow());
         reply(r, 405, allow, "text/plain; charset=utf-8", why,
               n > 0 && (size_t)n < sizeof(why) ? (size_t)n : strlen(why));
+        return;
+    }
+    if (index_ready(w->ix) < 0) {
+        reply_error(r, 503,
+                    "the index holds records of mkv 0.1: run `mkv-upkeep upgrade` (README: "
+                    "Upgrading); served again once it is done");
         return;
     }
     if (!is_get && !is_head && !write_allowed(w, r))

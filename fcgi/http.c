@@ -61,7 +61,9 @@ void reply(struct req *r, int status, const char *headers, const char *ctype, co
     if (ctype)
         put_fmt(r, "Content-Type: %s\r\n", ctype);
     /* 204 carries no body and no length. */
-    if (status != 204)
+    if (status != 204 && r->head && r->head_length >= 0)
+        put_fmt(r, "Content-Length: %lld\r\n", r->head_length);
+    else if (status != 204)
         put_fmt(r, "Content-Length: %zu\r\n", body ? blen : (size_t)0);
     if (headers)
         FCGX_PutS(headers, r->fr->out);

@@ -14,11 +14,12 @@ struct req {
     const char *query; /* raw text after '?', or NULL */
     char key[MKV_URI_MAX];
     size_t klen;
-    int head;            /* HEAD: headers only */
-    int status;          /* for the log line */
-    long long bytes_in;  /* value bytes received (PUT), for the log line and stats */
-    long long bytes_out; /* response body bytes sent (listings, reasons, stats) */
-    char volume[256];    /* the volume path redirected to, written or deleted first */
+    int head;              /* HEAD: headers only */
+    long long head_length; /* HEAD of a live key: the value's size from its record, or -1 */
+    int status;            /* for the log line */
+    long long bytes_in;    /* value bytes received (PUT), for the log line and stats */
+    long long bytes_out;   /* response body bytes sent (listings, reasons, stats) */
+    char volume[256];      /* the volume path redirected to, written or deleted first */
 };
 
 /* A FastCGI parameter, or "" when absent. */

@@ -219,6 +219,10 @@ static int run_worker(struct server *s)
     /* A serving process exits on a panic (and is restarted) instead of
      * waiting for a recovery as an admin tool's handle does. */
     index_no_rejoin(&s->ix);
+    /* Records placed as this configuration places them are stored without
+     * their volumes; without the set they are stored in full. */
+    if (index_use_cfg(&s->ix, &s->cfg) != MKV_OK)
+        log_error("index: cannot record the volume set: records keep their volumes in full");
     if (seen_open(&s->seen, s->cfg.db) < 0)
         log_error("cannot map %s/%s (%s): a retried write gets 403/404 if its first try "
                   "succeeded",
@@ -570,6 +574,7 @@ int main(int argc, char **argv)
         return 2;
     }
     log_set_level(s.cfg.log_level);
+    index_set_compress(s.cfg.index_compress);
     if (s.cfg.log_file[0] && log_to_file(s.cfg.log_file) < 0) {
         fprintf(stderr, "mkv-fcgi: cannot open log file %s: %s\n", s.cfg.log_file, strerror(errno));
         return 1;

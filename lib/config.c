@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "exitcodes.h"
+#include "index.h"
 #include "log.h"
 #include "num.h"
 #include "record.h"
@@ -42,6 +43,8 @@ static const struct setting settings[] = {
     {"protect", K_BOOL, OFF(protect), 0, 0, 1, "no", "refuse DELETE of live keys (UNLINK first)"},
     {"md5sum", K_BOOL, OFF(md5sum), 0, 0, 1, "yes", "store and report the MD5 of values"},
     {"probe", K_BOOL, OFF(probe), 0, 0, 1, "yes", "HEAD replicas before redirecting a GET"},
+    {"index_compress", K_BOOL, OFF(index_compress), 0, 0, 1, "no",
+     "a new index's records compressed: about half the disk, slower lookups (README)"},
     {"probe_timeout_ms", K_LONG, OFF(probe_timeout_ms), 0, 1, 3600000, "1000",
      "timeout of one HEAD probe"},
     {"connect_timeout_ms", K_LONG, OFF(connect_timeout_ms), 0, 1, 3600000, "2000",
@@ -387,6 +390,7 @@ int admin_start(const struct mkv_tool *tool, int argc, char **argv, struct mkv_c
         goto cleanup;
     }
     log_set_level(cfg->log_level);
+    index_set_compress(cfg->index_compress);
     rc = 0;
 
 cleanup:

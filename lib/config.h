@@ -22,6 +22,7 @@ struct mkv_config {
     int protect;
     int md5sum;
     int probe;
+    int index_compress; /* a records file created now is compressed (index_set_compress) */
     long probe_timeout_ms;
     long connect_timeout_ms;
     long idle_timeout_ms;

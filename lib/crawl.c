@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 enum { P_OPEN, P_FIRST, P_ENTRY, P_NEXT, P_DONE, P_STOPPED, P_FAILED };
@@ -37,6 +38,26 @@ static int fail(struct crawl_parser *p, const char *why)
     p->state = P_FAILED;
     p->error = why;
     return -1;
+}
+
+/* nginx's "size" (a JSON integer) and "mtime" (RFC 1123, GMT), when there
+ * and sound. */
+static void entry_size_mtime(json_t *item, struct mkv_dirent *e)
+{
+    json_t *size = json_object_get(item, "size");
+    const char *mtime = json_string_value(json_object_get(item, "mtime"));
+    struct tm tm;
+    const char *end;
+
+    e->size =
+        json_is_integer(size) && json_integer_value(size) >= 0 ? json_integer_value(size) : -1;
+    e->mtime = 0;
+    memset(&tm, 0, sizeof(tm));
+    if (mtime && (end = strptime(mtime, "%a, %d %b %Y %H:%M:%S GMT", &tm)) && *end == '\0') {
+        time_t t = timegm(&tm);
+
+        e->mtime = t > 0 ? (long long)t : 0;
+    }
 }
 
 /* Decodes the entry at buf[*pos] (a '{').  Returns 0 with *pos past it, 2 if
@@ -71,6 +92,7 @@ static int one_entry(struct crawl_parser *p, size_t *pos, int eof)
     *pos += (size_t)jerr.position;
     e.name = name;
     e.is_dir = !strcmp(type, "directory");
+    entry_size_mtime(item, &e);
     stop = p->fn(p->arg, &e);
     json_decref(item);
     if (stop) {

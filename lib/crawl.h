@@ -16,6 +16,8 @@
 struct mkv_dirent {
     const char *name; /* valid during the callback only */
     int is_dir;
+    long long size;  /* a file's length, or -1 when the listing does not say */
+    long long mtime; /* its modification time (seconds since the epoch), or 0 */
 };
 
 /* Called per entry; a non-zero return stops the listing there. */

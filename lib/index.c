@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,12 +16,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+#include "config.h"
 #include "index_int.h"
 #include "log.h"
+#include "placement.h"
+#include "recbin.h"
+#include "voltab.h"
 
 #define OPEN_TRIES 40 /* x 0.5 s: how long index_open waits for a recovery */
-#define RETRIES    8  /* deadlocks are retried; single-record txns rarely hit one */
-#define REDO_MAX   3  /* a call redone on rejoined handles at most this often */
+/* Deadlocks are retried.  In the compressed B-tree a put reads a page
+ * before it writes it, so two puts into one leaf meet often under load:
+ * each retry waits a little longer, at random, so they stop meeting. */
+#define RETRIES  20
+#define REDO_MAX 3 /* a call redone on rejoined handles at most this often */
 /* Threads of control tracked for failchk: worker processes x threads plus
  * admin tools.  Entries of dead processes are reclaimed by failchk. */
 #define THREAD_COUNT 1024
@@ -69,10 +78,135 @@ static void close_handles(struct mkv_index *ix)
 {
     if (ix->db)
         ix->db->close(ix->db, 0);
+    if (ix->vdb)
+        ix->vdb->close(ix->vdb, 0);
     if (ix->env)
         ix->env->close(ix->env, 0);
     ix->db = NULL;
+    ix->vdb = NULL;
     ix->env = NULL;
+    if (ix->vt) {
+        voltab_free(ix->vt);
+        free(ix->vt);
+        ix->vt = NULL;
+    }
+}
+
+void index_adopt(struct mkv_index *ix, struct mkv_index *fresh)
+{
+    ix->env = fresh->env;
+    ix->db = fresh->db;
+    ix->vdb = fresh->vdb;
+    ix->old_format = fresh->old_format;
+    /* Entries are only ever added: the old table stays right. */
+    if (fresh->vt) {
+        voltab_free(fresh->vt);
+        free(fresh->vt);
+    }
+}
+
+static int create_compressed;
+
+void index_set_compress(int on)
+{
+    create_compressed = on;
+}
+
+/* volumes.db's note of how the records file was made. */
+static const char form_key[] = "f";
+
+/* Reads the note, writing the wanted one first if there is none (a new
+ * index): 1 compressed, 0 plain, or a Berkeley DB error (negated). */
+static int records_form(DB_ENV *env, DB *vdb)
+{
+    char want = create_compressed ? 'c' : 'p', buf[8];
+    DBT k, v;
+    int ret;
+
+    memset(&k, 0, sizeof(k));
+    memset(&v, 0, sizeof(v));
+    k.data = (void *)form_key;
+    k.size = 1;
+    v.data = &want;
+    v.size = 1;
+    ret = vdb->put(vdb, NULL, &k, &v, DB_NOOVERWRITE | DB_AUTO_COMMIT);
+    if (ret != 0 && ret != DB_KEYEXIST)
+        return -ret;
+    v.data = buf;
+    v.ulen = sizeof(buf);
+    v.flags = DB_DBT_USERMEM;
+    if ((ret = vdb->get(vdb, NULL, &k, &v, 0)) != 0)
+        return -ret;
+    (void)env;
+    return v.size == 1 && buf[0] == 'c';
+}
+
+int open_records(DB_ENV *env, DB *vdb, const char *file, u_int32_t flags, DB **out)
+{
+    u_int32_t envflags = 0;
+    DB *db = NULL;
+    int ret, compressed = vdb ? records_form(env, vdb) : 0;
+
+    *out = NULL;
+    if (compressed < 0)
+        return -compressed;
+    if ((ret = db_create(&db, env, 0)) != 0)
+        return ret;
+    /* Compressed: 8 KiB pages (4 KiB pages hold runs too short to share
+     * much, 16 KiB ones make each lookup decode twice the bytes). */
+    if ((compressed &&
+         ((ret = db->set_pagesize(db, 8192)) != 0 ||
+          (ret = db->set_bt_compress(db, recbin_compress, recbin_decompress)) != 0)) ||
+        (ret = env->get_open_flags(env, &envflags)) != 0 ||
+        (ret = db->open(db, NULL, file, NULL, DB_BTREE,
+                        flags | DB_AUTO_COMMIT | (envflags & DB_THREAD), 0600)) != 0) {
+        db->close(db, 0);
+        return ret;
+    }
+    *out = db;
+    return 0;
+}
+
+static int allow_old;
+
+void index_allow_old_format(void)
+{
+    allow_old = 1;
+}
+
+static int file_exists(const char *home, const char *name)
+{
+    char path[PATH_MAX];
+
+    return snprintf(path, sizeof(path), "%s/%s", home, name) < (int)sizeof(path) &&
+           access(path, F_OK) == 0;
+}
+
+/* The volume table and the records (or, for an index of mkv 0.1, neither
+ * records nor an error: old_format). */
+static int open_files(struct mkv_index *ix, const char *home, const char **step)
+{
+    int ret;
+
+    *step = "DB->open volumes.db";
+    if ((ret = db_create(&ix->vdb, ix->env, 0)) != 0 ||
+        (ret = ix->vdb->open(ix->vdb, NULL, "volumes.db", NULL, DB_BTREE,
+                             DB_CREATE | DB_AUTO_COMMIT | DB_THREAD, 0600)) != 0)
+        return ret;
+    *step = "reading volumes.db";
+    if (!(ix->vt = malloc(sizeof(*ix->vt))) || voltab_init(ix->vt) < 0) {
+        free(ix->vt);
+        ix->vt = NULL;
+        return ENOMEM;
+    }
+    if ((ret = voltab_load(ix->vt, ix->vdb)) != 0)
+        return ret;
+    *step = "DB->open records.db";
+    if (!file_exists(home, "records.db") && file_exists(home, "index.db")) {
+        ix->old_format = 1;
+        return 0;
+    }
+    return open_records(ix->env, ix->vdb, "records.db", DB_CREATE, &ix->db);
 }
 
 /* The DB_REGISTER registry, __db.register, holds one 25-byte slot per process
@@ -205,12 +339,7 @@ static int open_env(struct mkv_index *ix, const char *home, int cache_mb, int re
     step = "DB_ENV->open";
     if ((ret = ix->env->open(ix->env, home, flags, 0600)) != 0)
         goto fail;
-    step = "db_create";
-    if ((ret = db_create(&ix->db, ix->env, 0)) != 0)
-        goto fail;
-    step = "DB->open index.db";
-    if ((ret = ix->db->open(ix->db, NULL, "index.db", NULL, DB_BTREE,
-                            DB_CREATE | DB_AUTO_COMMIT | DB_THREAD, 0600)) != 0)
+    if ((ret = open_files(ix, home, &step)) != 0)
         goto fail;
     return 0;
 
@@ -324,6 +453,14 @@ int index_open(struct mkv_index *ix, const char *home, int cache_mb, char *err, 
     /* Probed in a child: the tools open before they start threads. */
     if (wait_open(ix, home, cache_mb, OPEN_TRIES, 1, err, errlen) < 0)
         return -1;
+    if (ix->old_format && !allow_old) {
+        snprintf(err, errlen,
+                 "index %s holds records of mkv 0.1 (index.db): run `mkv-upkeep upgrade` once to "
+                 "convert it (README: Upgrading)",
+                 home);
+        close_handles(ix);
+        return -1;
+    }
     if (start_rejoin(ix, home, cache_mb, err, errlen) < 0) {
         close_handles(ix);
         return -1;
@@ -349,6 +486,7 @@ void index_close(struct mkv_index *ix)
         /* Closing would flush through mutexes a dead process may hold and
          * hang: leave the handles, the process is about to exit. */
         ix->db = NULL;
+        ix->vdb = NULL;
         ix->env = NULL;
         return;
     }
@@ -362,17 +500,241 @@ static void init_dbt(DBT *d, const void *data, size_t len)
     d->size = (u_int32_t)len;
 }
 
+static void backoff(int attempt)
+{
+    unsigned max_us = 200u << (attempt < 6 ? attempt : 6); /* up to 12.8 ms */
+
+    usleep(100 + (unsigned)random() % max_us);
+}
+
+/* ---- records: the stored form (recbin.h) and the code's (record.h) ---- */
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c - 'a' + 10;
+}
+
+/* Re-reads the volume table, for an id another process added.  Inside the
+ * call bracket already (a scan) or in one of its own. */
+static int reload_table(struct mkv_index *ix, int inside)
+{
+    unsigned gen;
+    int ret;
+
+    if (!inside && rj_enter(ix, &gen) < 0)
+        return -1;
+    ret = voltab_load(ix->vt, ix->vdb);
+    if (!inside)
+        rj_leave(ix);
+    if (ret != 0)
+        note(ix, ret, "volume table");
+    return ret == 0 ? 0 : -1;
+}
+
+static int set_of(struct mkv_index *ix, uint32_t id, struct voltab_set *vs, int inside)
+{
+    if (voltab_set(ix->vt, id, vs) == 0)
+        return 0;
+    return reload_table(ix, inside) == 0 ? voltab_set(ix->vt, id, vs) : -1;
+}
+
+static const char *name_of(struct mkv_index *ix, uint32_t id, int inside)
+{
+    const char *n = voltab_name(ix->vt, id);
+
+    if (n || reload_table(ix, inside) < 0)
+        return n;
+    return voltab_name(ix->vt, id);
+}
+
+/* rec's volumes from b's references: MKV_OK, or MKV_BADREC for an id that
+ * is not in the table. */
+static int resolve_vols(struct mkv_index *ix, const char *key, size_t klen, const struct recbin *b,
+                        struct mkv_record *rec, int inside)
+{
+    struct mkv_placement p;
+    struct voltab_set vs;
+
+    if (b->flags & RECBIN_IMPLIED) {
+        if (set_of(ix, b->set, &vs, inside) < 0 ||
+            key2volumes_list(vs.names, vs.n, vs.replicas, vs.subvolumes, key, klen, &p) < 0)
+            return MKV_BADREC;
+        record_set_vols(rec, &p);
+        return MKV_OK;
+    }
+    for (int i = 0; i < b->nvols; i++) {
+        const char *n = name_of(ix, b->vols[i].name, inside);
+
+        if (!n || recbin_join_volpath(n, strlen(n), b->vols[i].sub, rec->vols[i]) < 0 ||
+            !record_volpath_ok(rec->vols[i], strlen(rec->vols[i])))
+            return MKV_BADREC;
+    }
+    rec->nvols = b->nvols;
+    return MKV_OK;
+}
+
+int decode_stored(struct mkv_index *ix, const char *key, size_t klen, const void *val, size_t vlen,
+                  struct mkv_record *rec, int want_vols, int inside)
+{
+    struct recbin b;
+
+    /* A text record (written by a test tool, or copied in by hand): read
+     * as the original's, validated the same way. */
+    if (!recbin_is(val, vlen))
+        return record_decode(val, vlen, rec) == 0 ? MKV_OK : MKV_BADREC;
+    if (recbin_decode(val, vlen, &b) < 0)
+        return MKV_BADREC;
+    memset(rec, 0, offsetof(struct mkv_record, vols));
+    rec->deleted = !!(b.flags & RECBIN_SOFT);
+    if (b.flags & RECBIN_MD5)
+        for (int i = 0; i < 16; i++)
+            snprintf(rec->hash + 2 * i, 3, "%02x", b.md5[i]);
+    rec->has_size = !!(b.flags & RECBIN_SIZE);
+    rec->size = b.size;
+    rec->mtime = b.mtime;
+    rec->extlen = b.extlen;
+    if (b.extlen)
+        memcpy(rec->ext, b.ext, b.extlen);
+    return want_vols ? resolve_vols(ix, key, klen, &b, rec, inside) : MKV_OK;
+}
+
+/* Whether every volume name of rec has an id in this process's table. */
+static int names_known(struct mkv_index *ix, const struct mkv_record *rec)
+{
+    for (int i = 0; i < rec->nvols; i++) {
+        size_t nl;
+        uint32_t sub, id;
+
+        recbin_split_volpath(rec->vols[i], strlen(rec->vols[i]), &nl, &sub);
+        if (voltab_find_name(ix->vt, rec->vols[i], nl, &id) < 0)
+            return 0;
+    }
+    return 1;
+}
+
+static int add_names(struct mkv_index *ix, DB_TXN *txn, void *arg)
+{
+    const struct mkv_record *rec = arg;
+    int ret = 0;
+
+    for (int i = 0; i < rec->nvols && ret == 0; i++) {
+        size_t nl;
+        uint32_t sub, id;
+
+        recbin_split_volpath(rec->vols[i], strlen(rec->vols[i]), &nl, &sub);
+        ret = voltab_name_id(ix->vt, ix->vdb, txn, rec->vols[i], nl, &id);
+    }
+    return ret;
+}
+
+static int run_txn(struct mkv_index *ix, int how, int (*fn)(struct mkv_index *, DB_TXN *, void *),
+                   void *arg, int *unsure);
+
+/* Gives rec's volume names ids, in a transaction of their own (a name is
+ * new only when a volume is): MKV_OK or MKV_ERR. */
+static int ensure_names(struct mkv_index *ix, const struct mkv_record *rec)
+{
+    int unsure = 0, ret;
+
+    if (names_known(ix, rec))
+        return MKV_OK;
+    if ((ret = run_txn(ix, 0, add_names, (void *)rec, &unsure)) != 0) {
+        note(ix, ret, "adding a volume name");
+        return MKV_ERR;
+    }
+    return reload_table(ix, 0) == 0 && names_known(ix, rec) ? MKV_OK : MKV_ERR;
+}
+
+/* 1 when rec's volumes are key's placement over the set this process
+ * writes with: stored as the set's number alone. */
+static int implied(struct mkv_index *ix, const char *key, size_t klen, const struct mkv_record *rec)
+{
+    struct mkv_placement p;
+    struct voltab_set vs;
+
+    return ix->set && voltab_set(ix->vt, ix->set, &vs) == 0 &&
+           key2volumes_list(vs.names, vs.n, vs.replicas, vs.subvolumes, key, klen, &p) == 0 &&
+           record_matches(rec, &p);
+}
+
+/* The stored form of rec into out: its length, or -1 (a volume name without
+ * an id: ensure_names first; or a field out of range). */
+static int encode_stored(struct mkv_index *ix, const char *key, size_t klen,
+                         const struct mkv_record *rec, unsigned char *out, size_t cap)
+{
+    static struct recbin zero;
+    struct recbin b = zero;
+
+    b.flags = (rec->deleted ? RECBIN_SOFT : 0) | (rec->has_size ? RECBIN_SIZE : 0) |
+              (rec->mtime > 0 ? RECBIN_MTIME : 0) | (rec->extlen ? RECBIN_EXT : 0);
+    if (strlen(rec->hash) == 32) {
+        b.flags |= RECBIN_MD5;
+        for (int i = 0; i < 16; i++)
+            b.md5[i] =
+                (unsigned char)(hexval(rec->hash[2 * i]) << 4 | hexval(rec->hash[2 * i + 1]));
+    }
+    b.size = rec->size;
+    b.mtime = rec->mtime;
+    b.ext = rec->ext;
+    b.extlen = rec->extlen;
+    if (implied(ix, key, klen, rec)) {
+        b.flags |= RECBIN_IMPLIED;
+        b.set = ix->set;
+    } else {
+        b.nvols = rec->nvols;
+        for (int i = 0; i < rec->nvols; i++) {
+            size_t nl;
+
+            recbin_split_volpath(rec->vols[i], strlen(rec->vols[i]), &nl, &b.vols[i].sub);
+            if (voltab_find_name(ix->vt, rec->vols[i], nl, &b.vols[i].name) < 0)
+                return -1;
+        }
+    }
+    return recbin_encode(&b, out, cap);
+}
+
+static int get_stored(struct mkv_index *ix, const char *key, size_t klen, char *buf, size_t cap,
+                      size_t *len);
+
 int index_get(struct mkv_index *ix, const char *key, size_t klen, struct mkv_record *rec)
 {
-    char buf[MKV_RECORD_MAX];
+    char buf[RECBIN_MAX > MKV_RECORD_MAX ? RECBIN_MAX : MKV_RECORD_MAX];
     size_t len;
-    int rc = index_get_raw(ix, key, klen, buf, sizeof(buf), &len);
+    int rc = get_stored(ix, key, klen, buf, sizeof(buf), &len);
 
     if (rc != MKV_OK)
         return rc;
-    if (record_decode(buf, len, rec) < 0)
-        return MKV_BADREC; /* the caller names the key: it knows how to show it */
-    return MKV_OK;
+    /* MKV_BADREC: the caller names the key, it knows how to show it. */
+    return decode_stored(ix, key, klen, buf, len, rec, 1, 0);
+}
+
+struct set_args {
+    char *const *volumes;
+    int n, replicas, subvolumes;
+    uint32_t id;
+};
+
+static int add_set(struct mkv_index *ix, DB_TXN *txn, void *arg)
+{
+    struct set_args *a = arg;
+
+    return voltab_set_id(ix->vt, ix->vdb, txn, a->volumes, a->n, a->replicas, a->subvolumes,
+                         &a->id);
+}
+
+int index_use_placement(struct mkv_index *ix, char *const *volumes, int n, int replicas,
+                        int subvolumes)
+{
+    struct set_args a = {volumes, n, replicas, subvolumes, 0};
+    int unsure = 0, ret;
+
+    ret = run_txn(ix, 0, add_set, &a, &unsure);
+    if (ret == 0 && reload_table(ix, 0) == 0) {
+        ix->set = a.id;
+        return MKV_OK;
+    }
+    note(ix, ret, "adding the volume set");
+    return MKV_ERR;
 }
 
 /* How a write is committed: durable (on disk before the call returns), or
@@ -409,6 +771,23 @@ static int commit(struct mkv_index *ix, DB_TXN *txn, int how, int *unsure)
     return ret;
 }
 
+/* One writer at a time, across processes: a put or delete in the
+ * compressed B-tree reads its leaf before it writes it, so two writers in
+ * one leaf deadlock nearly every time (the detector kills one, it retries,
+ * and under load runs out of retries).  A write lock on one named object,
+ * owned by the transaction, makes them queue instead; it goes with the
+ * commit, which is written but not yet flushed, so writers still share
+ * their fsyncs.  Readers take no part. */
+static int writer_lock(struct mkv_index *ix, DB_TXN *txn)
+{
+    static const char name[] = "mkv-records-writer";
+    DB_LOCK lock;
+    DBT o;
+
+    init_dbt(&o, name, sizeof(name) - 1);
+    return ix->env->lock_get(ix->env, txn->id(txn), 0, &o, DB_LOCK_WRITE, &lock);
+}
+
 /* Runs fn(txn, arg) in its own transaction, retried on deadlock, committed
  * as `how` says.  Returns 0 or the Berkeley DB error; *unsure is set when
  * the error came after the commit (see MKV_UNSURE). */
@@ -422,7 +801,9 @@ static int txn_tries(struct mkv_index *ix, int how, int (*fn)(struct mkv_index *
 
         if ((ret = ix->env->txn_begin(ix->env, NULL, &txn, 0)) != 0)
             break;
-        ret = fn(ix, txn, arg);
+        ret = writer_lock(ix, txn);
+        if (ret == 0)
+            ret = fn(ix, txn, arg);
         if (ret == 0) {
             ret = commit(ix, txn, how, unsure);
             break;
@@ -430,6 +811,7 @@ static int txn_tries(struct mkv_index *ix, int how, int (*fn)(struct mkv_index *
         txn->abort(txn);
         if (ret != DB_LOCK_DEADLOCK)
             break;
+        backoff(i);
     }
     return ret;
 }
@@ -486,14 +868,18 @@ static int write_txn(struct mkv_index *ix, int how, const char *key, size_t klen
 static int put_record(struct mkv_index *ix, int how, const char *key, size_t klen,
                       const struct mkv_record *rec)
 {
-    char buf[MKV_RECORD_MAX];
-    int n = record_encode(rec, buf, sizeof(buf));
+    unsigned char buf[RECBIN_MAX];
+    int n;
 
-    if (n < 0) {
-        log_error("index: record too long to encode");
+    if (ix->old_format)
+        return MKV_OLDFORMAT;
+    if (ensure_names(ix, rec) != MKV_OK)
+        return MKV_ERR;
+    if ((n = encode_stored(ix, key, klen, rec, buf, sizeof(buf))) < 0) {
+        log_error("index: a record that the stored form cannot hold");
         return MKV_ERR;
     }
-    return write_txn(ix, how, key, klen, buf, (size_t)n);
+    return write_txn(ix, how, key, klen, (const char *)buf, (size_t)n);
 }
 
 int index_put(struct mkv_index *ix, const char *key, size_t klen, const struct mkv_record *rec)
@@ -507,8 +893,18 @@ int index_put_written(struct mkv_index *ix, const char *key, size_t klen,
     return put_record(ix, WRITTEN, key, klen, rec);
 }
 
+int index_put_stored(struct mkv_index *ix, const char *key, size_t klen, const char *val,
+                     size_t len)
+{
+    if (ix->old_format)
+        return MKV_OLDFORMAT;
+    return write_txn(ix, DURABLE, key, klen, val, len);
+}
+
 int index_del(struct mkv_index *ix, const char *key, size_t klen)
 {
+    if (ix->old_format)
+        return MKV_OLDFORMAT;
     return write_txn(ix, DURABLE, key, klen, NULL, 0);
 }
 
@@ -701,13 +1097,24 @@ int index_checkpoint(struct mkv_index *ix, unsigned kbytes, unsigned minutes)
     return MKV_OK;
 }
 
-/* One cursor pass from `from` (after it, if `after`).  On a rejoining
- * handle it keeps the last key given to fn in *last (*lastlen bytes), for a
- * pass on the rejoined handle to go on after it.  *stopped: fn said so.
- * Returns 0 or the Berkeley DB error (ENOMEM). */
-static int scan_pass(struct mkv_index *ix, const char *from, size_t fromlen, int after,
-                     index_scan_fn fn, void *arg, char **last, size_t *lastlen, int *stopped)
+/* Berkeley DB's default order: bytes, then the shorter first. */
+static int key_cmp(const void *a, size_t alen, const void *b, size_t blen)
 {
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+
+    return c ? c : (alen > blen) - (alen < blen);
+}
+
+/* One cursor pass from `from` (after it, if `after`).  It keeps the last key
+ * given to fn in *last (*lastlen bytes): a pass on a rejoined handle goes on
+ * after it.  *stopped: fn said so.  Returns 0 or the Berkeley DB error
+ * (ENOMEM). */
+static int scan_pass(struct mkv_index *ix, const char *from, size_t fromlen, int after,
+                     unsigned flags, index_scan_fn fn, void *arg, char **last, size_t *lastlen,
+                     int *stopped)
+{
+    struct mkv_record *rec = malloc(sizeof(*rec));
+
     DBC *c = NULL;
     DBT k, v;
     int ret;
@@ -716,10 +1123,14 @@ static int scan_pass(struct mkv_index *ix, const char *from, size_t fromlen, int
     memset(&k, 0, sizeof(k));
     memset(&v, 0, sizeof(v));
     k.flags = v.flags = DB_DBT_REALLOC;
+    if (!rec)
+        return ENOMEM;
     if (fromlen > 0) {
         k.data = malloc(fromlen);
-        if (!k.data)
+        if (!k.data) {
+            free(rec);
             return ENOMEM;
+        }
         memcpy(k.data, from, fromlen);
         k.size = (u_int32_t)fromlen;
     } else {
@@ -738,9 +1149,13 @@ static int scan_pass(struct mkv_index *ix, const char *from, size_t fromlen, int
         }
         if (ret != 0)
             break;
-        if (after && k.size == fromlen && !memcmp(k.data, from, fromlen))
-            continue; /* given to fn before the rejoin */
-        if (ix->rj) {
+        /* Only forward: the key given to fn before a rejoin (after), and
+         * any key a cursor of the compressed B-tree meets again when an
+         * insert rewrites the run it stands in, are not given twice. */
+        if ((after || *last) &&
+            key_cmp(k.data, k.size, *last ? *last : from, *last ? *lastlen : fromlen) <= 0)
+            continue;
+        {
             char *b = realloc(*last, k.size ? k.size : 1);
             if (!b) {
                 ret = ENOMEM;
@@ -750,7 +1165,10 @@ static int scan_pass(struct mkv_index *ix, const char *from, size_t fromlen, int
             *last = b;
             *lastlen = k.size;
         }
-        if (fn(arg, k.data, k.size, v.data, v.size) != 0) {
+        if (decode_stored(ix, k.data, k.size, v.data, v.size, rec, flags & INDEX_SCAN_VOLS, 1) ==
+                    MKV_OK
+                ? fn(arg, k.data, k.size, rec, v.data, v.size) != 0
+                : fn(arg, k.data, k.size, NULL, v.data, v.size) != 0) {
             *stopped = 1;
             break;
         }
@@ -761,23 +1179,27 @@ cleanup:
         c->close(c);
     free(k.data);
     free(v.data);
+    free(rec);
     return ret;
 }
 
-int index_scan(struct mkv_index *ix, const char *from, size_t fromlen, index_scan_fn fn, void *arg)
+int index_scan(struct mkv_index *ix, const char *from, size_t fromlen, unsigned flags,
+               index_scan_fn fn, void *arg)
 {
     char *last = NULL;
     size_t lastlen = 0;
     unsigned gen;
     int ret, stopped = 0;
 
+    if (ix->old_format)
+        return MKV_OLDFORMAT;
     for (int again = 0;; again++) {
         if (rj_enter(ix, &gen) < 0) {
             ret = ERR_STALE;
             break;
         }
-        ret = last ? scan_pass(ix, last, lastlen, 1, fn, arg, &last, &lastlen, &stopped)
-                   : scan_pass(ix, from, fromlen, 0, fn, arg, &last, &lastlen, &stopped);
+        ret = last ? scan_pass(ix, last, lastlen, 1, flags, fn, arg, &last, &lastlen, &stopped)
+                   : scan_pass(ix, from, fromlen, 0, flags, fn, arg, &last, &lastlen, &stopped);
         rj_leave(ix);
         /* Redone from after the last key given to fn: none twice, none left out. */
         if (ret == 0 || stopped || again >= REDO_MAX || !rj_redo(ix, &ret, gen))
@@ -791,12 +1213,16 @@ int index_scan(struct mkv_index *ix, const char *from, size_t fromlen, index_sca
     return MKV_OK;
 }
 
-int index_get_raw(struct mkv_index *ix, const char *key, size_t klen, char *buf, size_t cap,
-                  size_t *len)
+/* Reads key's stored bytes into buf (cap bytes): MKV_OK with *len,
+ * MKV_NOTFOUND, or MKV_ERR (also when longer than cap). */
+static int get_stored(struct mkv_index *ix, const char *key, size_t klen, char *buf, size_t cap,
+                      size_t *len)
 {
     DBT k, v;
     int ret;
 
+    if (ix->old_format)
+        return MKV_OLDFORMAT;
     if (cap > (u_int32_t)-1)
         cap = (u_int32_t)-1;
     init_dbt(&k, key, klen);
@@ -815,6 +1241,7 @@ int index_get_raw(struct mkv_index *ix, const char *key, size_t klen, char *buf,
             ret = ix->db->get(ix->db, NULL, &k, &v, 0);
             if (ret != DB_LOCK_DEADLOCK)
                 break;
+            backoff(i);
         }
         rj_leave(ix);
         if (again >= REDO_MAX || !rj_redo(ix, &ret, gen))
@@ -841,15 +1268,15 @@ struct batch {
 static int put_all(struct mkv_index *ix, DB_TXN *txn, void *arg)
 {
     const struct batch *b = arg;
-    char buf[MKV_RECORD_MAX];
+    unsigned char buf[RECBIN_MAX];
     DBT k, v;
     int ret;
 
     for (int i = 0; i < b->n; i++) {
-        int len = record_encode(&b->recs[i], buf, sizeof(buf));
+        int len = encode_stored(ix, b->keys[i], b->klens[i], &b->recs[i], buf, sizeof(buf));
 
         if (len < 0) {
-            log_error("index: record too long to encode");
+            log_error("index: a record that the stored form cannot hold");
             return EINVAL;
         }
         init_dbt(&k, b->keys[i], b->klens[i]);
@@ -864,12 +1291,54 @@ int index_put_batch(struct mkv_index *ix, const char *const *keys, const size_t 
                     const struct mkv_record *recs, int n)
 {
     struct batch b = {keys, klens, recs, n};
-    int unsure = 0;
-    int ret = run_txn(ix, DURABLE, put_all, &b, &unsure);
+    int unsure = 0, ret;
+
+    if (ix->old_format)
+        return MKV_OLDFORMAT;
+    for (int i = 0; i < n; i++)
+        if (ensure_names(ix, &recs[i]) != MKV_OK)
+            return MKV_ERR;
+    ret = run_txn(ix, DURABLE, put_all, &b, &unsure);
 
     if (ret != 0) {
         note(ix, ret, unsure ? "log flush after batch commit" : "batch put");
         return unsure ? MKV_UNSURE : MKV_ERR;
+    }
+    return MKV_OK;
+}
+
+int index_exists(struct mkv_index *ix, const char *key, size_t klen)
+{
+    char buf[RECBIN_MAX > MKV_RECORD_MAX ? RECBIN_MAX : MKV_RECORD_MAX];
+    size_t len;
+
+    return get_stored(ix, key, klen, buf, sizeof(buf), &len);
+}
+
+int index_compact(struct mkv_index *ix, unsigned long *freed)
+{
+    unsigned gen;
+    int ret = 0;
+
+    *freed = 0;
+    if (ix->old_format)
+        return MKV_OLDFORMAT;
+    /* Two passes: the first fills pages, the second moves the free ones to
+     * the end of the file, where they can be given back. */
+    for (int pass = 0; pass < 2 && ret == 0; pass++) {
+        DB_COMPACT c;
+
+        memset(&c, 0, sizeof(c));
+        c.compact_fillpercent = 100;
+        if (rj_enter(ix, &gen) < 0)
+            return MKV_ERR;
+        ret = ix->db->compact(ix->db, NULL, NULL, NULL, &c, DB_FREE_SPACE, NULL);
+        rj_leave(ix);
+        *freed += c.compact_pages_truncated;
+    }
+    if (ret != 0) {
+        note(ix, ret, "compact");
+        return MKV_ERR;
     }
     return MKV_OK;
 }
@@ -908,4 +1377,80 @@ int index_lock_wait(struct mkv_index *ix, const char *key, size_t klen, struct m
         rc = index_lock(ix, key, klen, kl);
     }
     return rc;
+}
+
+int index_encode(struct mkv_index *ix, const char *key, size_t klen, const struct mkv_record *rec,
+                 unsigned char *out, size_t cap)
+{
+    if (ensure_names(ix, rec) != MKV_OK)
+        return -1;
+    return encode_stored(ix, key, klen, rec, out, cap);
+}
+
+/* How often index_ready looks for a finished upgrade. */
+#define READY_CHECK_MS 1000
+
+int index_ready(struct mkv_index *ix)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static long long last;
+    long long now = clock_ms();
+    unsigned gen;
+    DB *db = NULL;
+
+    if (!ix->old_format)
+        return 0;
+    pthread_mutex_lock(&mu);
+    if (ix->old_format && now - last >= READY_CHECK_MS) {
+        last = now;
+        if (rj_enter(ix, &gen) == 0) {
+            /* Renamed into place by index_upgrade once complete. */
+            if (open_records(ix->env, ix->vdb, "records.db", 0, &db) == 0) {
+                ix->db = db;
+                atomic_thread_fence(memory_order_release);
+                ix->old_format = 0;
+                log_error("index: upgraded to the current record format: serving");
+            }
+            rj_leave(ix);
+        }
+    }
+    pthread_mutex_unlock(&mu);
+    return ix->old_format ? MKV_OLDFORMAT : 0;
+}
+
+int index_records_open(DB_ENV *env, DB **out)
+{
+    const char *home = NULL;
+    DB *db;
+    int ret;
+
+    if ((ret = env->get_home(env, &home)) != 0)
+        return ret;
+    if (file_exists(home, "records.db") || !file_exists(home, "index.db")) {
+        DB *vdb = NULL;
+
+        /* How the records file was made is in volumes.db. */
+        if ((ret = db_create(&vdb, env, 0)) != 0)
+            return ret;
+        if ((ret = vdb->open(vdb, NULL, "volumes.db", NULL, DB_BTREE, DB_AUTO_COMMIT, 0)) == 0)
+            ret = open_records(env, vdb, "records.db", 0, out);
+        vdb->close(vdb, 0);
+        return ret;
+    }
+    if ((ret = db_create(&db, env, 0)) != 0)
+        return ret;
+    if ((ret = db->open(db, NULL, "index.db", NULL, DB_BTREE, DB_AUTO_COMMIT, 0)) != 0) {
+        db->close(db, 0);
+        return ret;
+    }
+    *out = db;
+    return 0;
+}
+
+int index_use_cfg(struct mkv_index *ix, const struct mkv_config *cfg)
+{
+    if (cfg->nvolumes == 0)
+        return MKV_OK; /* a tool that places nothing */
+    return index_use_placement(ix, (char *const *)cfg->volumes, cfg->nvolumes, cfg->replicas,
+                               cfg->subvolumes);
 }

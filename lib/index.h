@@ -31,6 +31,7 @@ enum {
     MKV_NOTFOUND = -3,
     MKV_BUSY = -4,
     MKV_BADREC = -5,
+    MKV_OLDFORMAT = -6,
 };
 
 struct mkv_rejoin; /* rejoin.c: the state of a handle that rejoins after a recovery */
@@ -43,6 +44,10 @@ struct mkv_index {
     int nosync;            /* commit without flushing the log (bulk tools that can rerun);
                             * index_flush makes everything before it durable */
     struct mkv_rejoin *rj; /* index_open's handles only (see there); NULL otherwise */
+    DB *vdb;               /* volumes.db: the volume table (voltab.h) */
+    struct voltab *vt;
+    atomic_int old_format; /* only index.db, records of mkv 0.1: mkv-upkeep upgrade */
+    unsigned set;          /* index_use_placement's volume set, 0 before */
 };
 
 /* A per-key write lock: a no-wait DB_LOCK_WRITE owned by a transaction that
@@ -116,6 +121,35 @@ int index_attached(const char *home, pid_t *pids, int max);
 
 void index_close(struct mkv_index *ix);
 
+/* The records live in records.db, in the compact form of lib/recbin.h; an
+ * index written by mkv 0.1 holds text records in index.db instead.  Such an
+ * index opens (ix->old_format) but serves nothing until `mkv-upkeep upgrade`
+ * converts it: every call fails with MKV_OLDFORMAT, and index_open refuses it
+ * unless index_allow_old_format was called (mkv-upkeep). */
+void index_allow_old_format(void);
+
+/* Whether a records file this process creates is compressed (the setting
+ * index_compress; default no): a compressed B-tree (recbin_compress) takes
+ * about half the disk and makes each lookup decode part of a page.  Fixed
+ * when the file is created (volumes.db remembers it); an existing file is
+ * opened as it was made.  Before index_open. */
+void index_set_compress(int on);
+
+/* 0 when ix serves records; MKV_OLDFORMAT while the index waits for its
+ * upgrade (checking, at most once a second, whether it is done: a worker
+ * serves again without a restart). */
+int index_ready(struct mkv_index *ix);
+
+/* The placement this process writes with: a record whose volumes are the
+ * key's placement over these volumes is stored without them (recbin.h).
+ * Adds the set to the volume table if new.  MKV_OK or MKV_ERR. */
+int index_use_placement(struct mkv_index *ix, char *const *volumes, int n, int replicas,
+                        int subvolumes);
+
+/* index_use_placement with a configuration's volumes. */
+struct mkv_config;
+int index_use_cfg(struct mkv_index *ix, const struct mkv_config *cfg);
+
 int index_get(struct mkv_index *ix, const char *key, size_t klen, struct mkv_record *rec);
 /* Durable writes: MKV_OK once on disk; MKV_ERR (nothing changed) or
  * MKV_UNSURE (changed, flush failed); index_del also MKV_NOTFOUND. */
@@ -128,6 +162,11 @@ int index_del(struct mkv_index *ix, const char *key, size_t klen);
  * is acknowledged on: PUT's SOFT record while the replicas are written. */
 int index_put_written(struct mkv_index *ix, const char *key, size_t klen,
                       const struct mkv_record *rec);
+
+/* Writes len bytes as key's stored record, unchecked: for test tools that
+ * make the state of a damaged index.  Durable; returns as index_put. */
+int index_put_stored(struct mkv_index *ix, const char *key, size_t klen, const char *val,
+                     size_t len);
 
 /* MKV_OK with the lock held, MKV_BUSY if another thread or process holds it. */
 int index_lock(struct mkv_index *ix, const char *key, size_t klen, struct mkv_keylock *kl);
@@ -159,16 +198,40 @@ int index_failchk(struct mkv_index *ix);
 int index_checkpoint(struct mkv_index *ix, unsigned kbytes, unsigned minutes);
 
 /* Calls fn for every record with key >= from, in byte order, until fn
- * returns non-zero.  Returns MKV_OK or MKV_ERR. */
-typedef int (*index_scan_fn)(void *arg, const char *key, size_t klen, const char *val, size_t vlen);
-int index_scan(struct mkv_index *ix, const char *from, size_t fromlen, index_scan_fn fn, void *arg);
+ * returns non-zero.  rec is NULL for a record that does not decode
+ * (MKV_BADREC; raw holds its stored bytes, for a tool that shows them); its volumes are filled in
+ * only with INDEX_SCAN_VOLS (the volumes of most records are computed from the key, and a listing
+ * needs none).  Returns MKV_OK or MKV_ERR. */
+enum { INDEX_SCAN_VOLS = 1 };
+typedef int (*index_scan_fn)(void *arg, const char *key, size_t klen, const struct mkv_record *rec,
+                             const char *raw, size_t rawlen);
+int index_scan(struct mkv_index *ix, const char *from, size_t fromlen, unsigned flags,
+               index_scan_fn fn, void *arg);
 
-/* Reads key's record as stored, without decoding, into buf (cap bytes, not
- * NUL-terminated); *len gets its length.  MKV_OK, MKV_NOTFOUND, or MKV_ERR
- * (also when the record is longer than cap).  For tools that compare
- * records byte for byte (mkv-import). */
-int index_get_raw(struct mkv_index *ix, const char *key, size_t klen, char *buf, size_t cap,
-                  size_t *len);
+/* MKV_OK when key has a record (sound or not), MKV_NOTFOUND, or MKV_ERR. */
+int index_exists(struct mkv_index *ix, const char *key, size_t klen);
+
+/* Opens the records of an environment that env has open by itself (no
+ * index handle: mkv-upkeep's check of a backup copy), with the settings the
+ * file was made with; index.db for an index of mkv 0.1.  0 or a Berkeley DB
+ * error. */
+int index_records_open(DB_ENV *env, DB **out);
+
+/* Compacts the records file: pages filled, free pages given back to the file
+ * system.  Online: many short transactions.  *freed gets the pages given
+ * back.  MKV_OK or MKV_ERR. */
+int index_compact(struct mkv_index *ix, unsigned long *freed);
+
+/* Converts an index of mkv 0.1 (text records in index.db) into records.db,
+ * built beside it under another name and renamed once complete, so an
+ * interrupted run leaves the old index serving nothing and whole; the old
+ * file is kept as index-v0.db.  Records that do not decode are reported
+ * (report(arg, key, klen, why)) and left out.  Run while nothing writes the
+ * old file (mkv 0.1's workers stopped: the new ones refuse until it is
+ * done).  MKV_OK with the counts, or MKV_ERR with a reason in err. */
+typedef void (*index_upgrade_fn)(void *arg, const char *key, size_t klen, const char *why);
+int index_upgrade(struct mkv_index *ix, unsigned long *copied, unsigned long *skipped,
+                  index_upgrade_fn report, void *arg, char *err, size_t errlen);
 
 /* Writes n records (keys[i], klens[i] bytes -> recs[i]) in one transaction,
  * committed as ix->nosync says; retried whole on a deadlock.  For bulk

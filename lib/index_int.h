@@ -78,4 +78,25 @@ int wait_open(struct mkv_index *ix, const char *home, int cache_mb, int tries, i
  * handle open on home, or none it will use again. */
 void registry_release_self(const char *home);
 
+/* Moves the handles of fresh, just opened, into ix (a rejoin). */
+void index_adopt(struct mkv_index *ix, struct mkv_index *fresh);
+
+/* ---- index.c: the records file, for index_upgrade (upgrade.c) ---- */
+
+/* Opens (flags: DB_CREATE or 0) a records file of env, compressed or not as
+ * vdb's note says (written first, as index_set_compress wants, for a new
+ * index).  0 or a Berkeley DB error. */
+int open_records(DB_ENV *env, DB *vdb, const char *file, u_int32_t flags, DB **out);
+
+/* Decodes a stored record (format 1, or text) of key into rec, with its
+ * volumes if want_vols; inside: in the call bracket already.  MKV_OK or
+ * MKV_BADREC. */
+int decode_stored(struct mkv_index *ix, const char *key, size_t klen, const void *val, size_t vlen,
+                  struct mkv_record *rec, int want_vols, int inside);
+
+/* ensure_names then the stored form of rec into out (cap bytes): its
+ * length, or -1. */
+int index_encode(struct mkv_index *ix, const char *key, size_t klen, const struct mkv_record *rec,
+                 unsigned char *out, size_t cap);
+
 #endif

@@ -13,11 +13,21 @@
 #define MKV_RECORD_VOLS 32 /* volume paths one record may name */
 #define MKV_RECORD_MAX  (7 + 4 + 32 + MKV_RECORD_VOLS * MKV_VOLPATH_MAX)
 
+#define MKV_RECORD_EXT_MAX 1024 /* optional fields (record format 1, lib/recbin.h) */
+
+/* A record as the code uses it.  The original's text holds the state, the
+ * hash and the volumes; the stored form (lib/recbin.h) also the value's size
+ * and write time, and optional fields kept as they are (ext). */
 struct mkv_record {
     int deleted;   /* SOFT: unlinked, or a write in progress or failed */
     char hash[33]; /* lowercase hex MD5, or "" */
     int nvols;
     char vols[MKV_RECORD_VOLS][MKV_VOLPATH_MAX];
+    int has_size; /* size is known (PUT, rebuild); records of the original have none */
+    unsigned long long size;
+    long long mtime; /* write time, seconds since the epoch; 0: unknown */
+    size_t extlen;   /* optional fields, type-length-value (recbin.h), kept verbatim */
+    unsigned char ext[MKV_RECORD_EXT_MAX];
 };
 
 /* Parses len bytes (not NUL-terminated) and validates every field: the hash

@@ -170,6 +170,7 @@ static int rejoin(struct mkv_index *ix, unsigned gen)
      * hold.  Its regions stay mapped, never touched again. */
     ix->env = NULL;
     ix->db = NULL;
+    ix->vdb = NULL;
     /* No thread of ours is inside Berkeley DB (rw): give the registry slot
      * up, so the supervisor's recovery does not wait for us or kill us. */
     registry_release_self(rj->home);
@@ -178,8 +179,7 @@ static int rejoin(struct mkv_index *ix, unsigned gen)
         log_error("index: cannot rejoin the environment: %s", err);
         goto failed;
     }
-    ix->env = fresh.env;
-    ix->db = fresh.db;
+    index_adopt(ix, &fresh);
     rj->rejoins++;
     /* Commits not flushed may not have reached the log file: the recovery
      * did not see them.  The next index_flush says so. */

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "keys.h"
 #include "log.h"
@@ -286,6 +287,10 @@ int store_put(struct mkv_store *s, const char *key, size_t klen, const char *req
     if ((rc = write_replicas(&pt, note, why, whylen)) < 0)
         goto unlock;
     pt.rec.deleted = 0;
+    /* What a store needs and the original's text has no room for (recbin.h). */
+    pt.rec.has_size = 1;
+    pt.rec.size = (unsigned long long)note->bytes_in;
+    pt.rec.mtime = (long long)time(NULL);
     rc = index_put(s->ix, key, klen, &pt.rec);
     if (rc == MKV_UNSURE) {
         rc = unsure_put(s, key, klen, &pt.rec, why, whylen);

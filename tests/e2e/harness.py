@@ -362,6 +362,22 @@ class Dump(dict):
         return dict.get(self, as_bytes(k), default)
 
 
+def built_tool(name):
+    """build/tests/tools/<name>: make builds every tests/tools/X.c against the
+    library objects with the build's own flags (a sanitizer's runtime too)."""
+    exe = os.path.join(mkv_bin(), 'tests', 'tools', name)
+    check(os.access(exe, os.X_OK), '%s is not built: run make' % exe)
+    return exe
+
+
+def esc(b):
+    """%XX-escape every byte that is not printable ASCII (and '%'), as the
+    test tools (ldb-write, index-put) expect."""
+    if isinstance(b, str):
+        b = b.encode('utf-8')
+    return ''.join(chr(c) if 0x21 <= c <= 0x7e and c != 0x25 else '%%%02X' % c for c in b)
+
+
 def unescape_dump_key(s):
     """Undo mkv-dump's %XX escaping of key bytes."""
     out = bytearray()

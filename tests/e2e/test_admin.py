@@ -22,26 +22,10 @@ import urllib.parse
 
 import harness
 from harness import (REPO, check, expect, fresh_key, key2path, key_of, md5hex, nginx_only,
-                     own_cluster, unescape_dump_key)
-
-def built_tool(name):
-    """build/tests/tools/<name>: make builds every tests/tools/X.c against the
-    library objects with the build's own flags (a sanitizer's runtime too)."""
-    exe = os.path.join(harness.mkv_bin(), 'tests', 'tools', name)
-    check(os.access(exe, os.X_OK), '%s is not built: run make' % exe)
-    return exe
-
+                     own_cluster, unescape_dump_key, built_tool, esc)
 
 def ldb_write_bin():
     return built_tool('ldb-write')
-
-
-def esc(b):
-    """%XX-escape every byte that is not printable ASCII (and '%'), as
-    ldb-write expects."""
-    if isinstance(b, str):
-        b = b.encode('utf-8')
-    return ''.join(chr(c) if 0x21 <= c <= 0x7e and c != 0x25 else '%%%02X' % c for c in b)
 
 
 def ldb_write(path, records, compact=False):
@@ -351,7 +335,7 @@ def test_upkeep_checkpoint(cluster):
     # usage errors and an absent index
     rc, _, err = tool(cluster, 'upkeep')
     check(rc == 2 and 'usage' in err, 'no subcommand: exit %d' % rc)
-    rc, _, err = tool(cluster, 'upkeep', 'compact')
+    rc, _, err = tool(cluster, 'upkeep', 'compress')
     check(rc == 2, 'unknown subcommand: exit %d' % rc)
     rc, _, err = tool(cluster, 'upkeep', 'checkpoint', db=os.path.join(cluster.data, 'none'))
     check(rc == 3 and 'no index' in err, 'absent index: exit %d, %r' % (rc, err))
@@ -465,9 +449,9 @@ def test_upkeep_backup(cluster):
     print('  backup in %.2fs while writing: %s (%d keys acked before it, %d after)' % (
         ended - started, out.strip(), n_before, len(w.acked) - n_before))
     files = os.listdir(target)
-    check('index.db' in files and log_files(target) and
-          all(f == 'index.db' or f.startswith('log.') for f in files),
-          'backup holds other files than index.db and logs: %r' % files)
+    check('records.db' in files and 'volumes.db' in files and log_files(target) and
+          all(f in ('records.db', 'volumes.db') or f.startswith('log.') for f in files),
+          'backup holds other files than the index files and logs: %r' % files)
     # the logs were copied (and replayed): the copy's log goes on from the
     # source's log at the time of the backup, it does not start afresh
     check(len(src_logs) >= 2 and log_files(target)[-1] >= src_logs[-1],
@@ -776,14 +760,9 @@ def _raw_get(cluster, target):
 
 
 def db_load_raw(cluster, key, value):
-    """Writes key -> value (bytes) straight into the index with db5.3_load,
-    past every check: a damaged record."""
-    def text(b):
-        return ''.join(chr(c) if 0x20 <= c < 0x7f and c != 0x5c else '\\%02x' % c for c in b)
-    p = subprocess.run(['db5.3_load', '-T', '-t', 'btree', '-h', index_dir(cluster), 'index.db'],
-                       input=(text(key) + '\n' + text(value) + '\n').encode('ascii'),
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
-    check(p.returncode == 0, 'db5.3_load failed: %r' % p.stderr)
+    """Writes key -> value (bytes) straight into the index, stored as those
+    bytes past every check (tests/tools/index-put): a damaged record."""
+    index_put(cluster, key, value)
 
 
 @own_cluster
@@ -864,3 +843,106 @@ def test_dump_escapes_records(cluster):
                   rows[imported][1:] == ['-', esc(imported_rec)], 'imported row: %r' % rows[imported])
             check(rows[damaged] == ['malformed', '-', esc(damaged_rec)],
                   'damaged row: %r' % rows[damaged])
+
+
+UPGRADE_KEYS = int(os.environ.get('MKV_UPGRADE_KEYS', '20000'))
+
+
+def v0_index(cluster, records):
+    """Replace the cluster's index with one written as mkv 0.1 did (text
+    records in index.db: tests/tools/v0-write); workers stopped."""
+    stop_workers(cluster)
+    db = index_dir(cluster)
+    shutil.rmtree(db)
+    lines = ''.join('%s\t%s\n' % (esc(k), esc(v)) for k, v in records.items())
+    p = subprocess.run([built_tool('v0-write'), db], input=lines.encode('ascii'),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=600)
+    check(p.returncode == 0, 'v0-write failed: %r' % p.stderr)
+
+
+@nginx_only
+@own_cluster
+def test_upgrade_from_v0(cluster):
+    """An index of mkv 0.1 (text records in index.db) is refused clearly (503
+    from the workers, exit 3 from the tools) until `mkv-upkeep upgrade`
+    converts it; after it every record dumps byte for byte as before, the
+    workers serve it without a restart, and the old file is kept."""
+    records = {}
+    for i in range(UPGRADE_KEYS):
+        key = '/upgrade/%06d' % i
+        md5 = md5hex(key.encode())
+        kind = i % 10
+        if kind == 7:    # unlinked
+            rec = cluster.expected_record(key, md5, deleted=True)
+        elif kind == 8:  # volumes not the placement (explicit in the new form)
+            rec = 'HASH%s%s' % (md5, ','.join(reversed(cluster.placement(key))))
+        elif kind == 9:  # a failed PUT's leftover: no hash
+            rec = 'DELETED' + ','.join(cluster.placement(key))
+        else:
+            rec = cluster.expected_record(key, md5)
+        records[key.encode()] = rec
+    records[b'/upgrade/odd\nkey\x1b'] = cluster.expected_record('/x', md5hex(b'x'))
+    v0_index(cluster, records)
+    cluster._cluster('workers-start')
+    live = '/upgrade/%06d' % 1
+    r = cluster.get(live, follow=False)
+    check(r[0] == 503 and b'mkv-upkeep upgrade' in r[2], 'GET before the upgrade', *r)
+    rc, out, err = tool(cluster, 'dump')
+    check(rc == 3 and 'mkv-upkeep upgrade' in err, 'mkv-dump before: %d %r' % (rc, err))
+    started = time.time()
+    rc, out, err = tool(cluster, 'upkeep', 'upgrade', timeout=900)
+    took = time.time() - started
+    check(rc == 0 and ('%d records converted, 0 left out' % len(records)) in out,
+          'upgrade: %d %r %r' % (rc, out, err))
+    got = dump_of(cluster, index_dir(cluster))
+    want = {k: v for k, v in records.items()}
+    check(len(got) == len(want), 'records after the upgrade: %d of %d' % (len(got), len(want)))
+    bad = [k for k in want if got.get(k) != want[k]]
+    check(not bad, 'records changed by the upgrade: %r' % [(k, want[k], got.get(k))
+                                                          for k in bad[:3]])
+    files = os.listdir(index_dir(cluster))
+    check('index-v0.db' in files and 'records.db' in files and 'index.db' not in files,
+          'files after the upgrade: %r' % files)
+    old = os.path.getsize(os.path.join(index_dir(cluster), 'index-v0.db'))
+    new = os.path.getsize(os.path.join(index_dir(cluster), 'records.db'))
+    print('  upgraded %d records in %.1fs: index.db %d B (%.0f B/key) -> records.db %d B '
+          '(%.0f B/key)' % (len(records), took, old, old / len(records), new,
+                           new / len(records)))
+    # the workers serve again within their once-a-second check, unrestarted
+    deadline = time.time() + 10
+    while True:
+        r = cluster.get(live, follow=False)
+        if r[0] != 503 or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    # 404 or 302 as the volumes hold the value or not (none here): the
+    # record is what is served
+    check(r[0] in (302, 404), 'GET after the upgrade', *r)
+    check(r[1].get('key-volumes') == ','.join(cluster.placement(live)), 'volumes', *r)
+    again = tool(cluster, 'upkeep', 'upgrade')
+    check(again[0] == 0 and 'current format already' in again[1], 'second upgrade: %r' % (again,))
+
+
+@nginx_only
+@own_cluster
+def test_size_in_record(cluster):
+    """A PUT records the value's size: HEAD answers it as Content-Length.  A
+    record without one (written as the original's text) gets it from the
+    volumes' listings when mkv-rebuild meets its files."""
+    key = fresh_key('/size-')
+    body = os.urandom(12345)
+    expect(cluster.put(key, body), 201)
+    r = cluster.get(key, method='HEAD', follow=False)
+    check(r[0] == 302 and r[1].get('content-length') == '12345', 'HEAD after PUT', *r)
+    r = cluster.get(key, follow=False)
+    check(r[0] == 302 and r[1].get('content-length') in ('0', None), 'GET 302 length', *r)
+    # the same record as the original's text: no size until a rebuild
+    index_put(cluster, key_of(key), cluster.expected_record(key, md5hex(body)))
+    r = cluster.get(key, method='HEAD', follow=False)
+    check(r[0] == 302 and r[1].get('content-length') == '0', 'HEAD of a sizeless record', *r)
+    rc, out, err = tool(cluster, 'rebuild', '--volumes=' + ','.join(cluster.volumes))
+    check(rc == 0, 'mkv-rebuild: %d %s %s' % (rc, out, err))
+    r = cluster.get(key, method='HEAD', follow=False)
+    check(r[0] == 302 and r[1].get('content-length') == '12345', 'HEAD after rebuild', *r)
+    check(cluster.dump()[key_of(key)] == cluster.expected_record(key, md5hex(body)),
+          'the dump shows the original text')

@@ -4,9 +4,9 @@
  *
  *     index-put DB KEY RECORD
  *
- * KEY and RECORD may use %XX escapes for any byte.  RECORD is split as the
- * original splits it ("DELETED", "HASH" and 32 bytes, then ','-separated
- * volume paths), without validating anything, and written with index_put.
+ * KEY and RECORD may use %XX escapes for any byte.  RECORD is stored as
+ * those bytes (index_put_stored): the original's text, which readers of the
+ * index take as a record of the original's and validate, or any bytes.
  * Built by make as build/tests/tools/index-put. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,13 +14,11 @@
 
 #include "index.h"
 #include "keys.h"
-#include "record.h"
 
 int main(int argc, char **argv)
 {
-    static struct mkv_record rec;
     struct mkv_index ix;
-    char err[512], *p, *end;
+    char err[512];
     long klen, vlen;
 
     if (argc != 4) {
@@ -33,35 +31,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "index-put: bad %%XX escape\n");
         return 2;
     }
-    p = argv[3];
-    end = p + vlen;
-    if (end - p >= 7 && !memcmp(p, "DELETED", 7)) {
-        rec.deleted = 1;
-        p += 7;
-    }
-    if (end - p >= 36 && !memcmp(p, "HASH", 4)) {
-        memcpy(rec.hash, p + 4, 32);
-        p += 36;
-    }
-    for (;;) {
-        char *comma = memchr(p, ',', (size_t)(end - p));
-        size_t n = (size_t)((comma ? comma : end) - p);
-
-        if (rec.nvols == MKV_RECORD_VOLS || n >= MKV_VOLPATH_MAX) {
-            fprintf(stderr, "index-put: too many or too long volume paths\n");
-            return 2;
-        }
-        memcpy(rec.vols[rec.nvols++], p, n);
-        if (!comma)
-            break;
-        p = comma + 1;
-    }
     if (index_open(&ix, argv[1], 8, err, sizeof(err)) < 0) {
         fprintf(stderr, "index-put: %s\n", err);
         return 1;
     }
-    if (index_put(&ix, argv[2], (size_t)klen, &rec) != MKV_OK) {
-        fprintf(stderr, "index-put: index_put failed\n");
+    if (index_put_stored(&ix, argv[2], (size_t)klen, argv[3], (size_t)vlen) != MKV_OK) {
+        fprintf(stderr, "index-put: index_put_stored failed\n");
         index_close(&ix);
         return 1;
     }

@@ -2,10 +2,12 @@
  * on a real Berkeley DB environment in a temporary directory. */
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "index.h"
+#include "placement.h"
 #include "seen.h"
 #include "unit.h"
 
@@ -237,5 +239,65 @@ static void test_rejoin_after_panic(void)
     remove_home();
 }
 
-UNIT_MAIN("index", T(test_reopen_after_failed_open), T(test_no_recovery_under_live_process),
-          T(test_lock_after_dead_holder), T(test_seen_marks_retries), T(test_rejoin_after_panic))
+/* Records keep every field through the stored form: implied volumes (the
+ * placement over the set in use), explicit ones, a name another handle
+ * added after this one read the table, size, time and optional fields. */
+static void stored_form(void)
+{
+    static char *vols[] = {"localhost:3001", "localhost:3002", "localhost:3003"};
+    static struct mkv_record r, got;
+    struct mkv_placement p;
+    struct mkv_index a, b;
+    char err[256];
+
+    make_home();
+    CHECK(index_open(&a, home, 8, err, sizeof(err)) == 0);
+    CHECK(index_open(&b, home, 8, err, sizeof(err)) == 0);
+    CHECK(index_use_placement(&a, vols, 3, 2, 10) == MKV_OK);
+    CHECK(key2volumes_list(vols, 3, 2, 10, "/k", 2, &p) == 0);
+    memset(&r, 0, sizeof(r));
+    strcpy(r.hash, "5d41402abc4b2a76b9719d911017c592");
+    record_set_vols(&r, &p);
+    r.has_size = 1;
+    r.size = 5;
+    r.mtime = 1764590000;
+    r.extlen = 3;
+    memcpy(r.ext, "\x07\x01z", 3);
+    CHECK(index_put(&a, "/k", 2, &r) == MKV_OK);
+    CHECK(index_get(&b, "/k", 2, &got) == MKV_OK); /* b learns the set from the table */
+    CHECK(got.nvols == 2 && !strcmp(got.vols[0], p.vols[0]) && !strcmp(got.vols[1], p.vols[1]));
+    CHECK(got.has_size && got.size == 5 && got.mtime == r.mtime && got.extlen == 3 &&
+          !memcmp(got.ext, r.ext, 3) && !strcmp(got.hash, r.hash));
+    /* explicit: a volume no set names, written by b, read by a */
+    memset(&r, 0, sizeof(r));
+    r.deleted = 1;
+    r.nvols = 2;
+    strcpy(r.vols[0], "newhost:4000/sv0B");
+    strcpy(r.vols[1], "localhost:3001/sv001"); /* not the original's form: kept as is */
+    CHECK(index_put(&b, "/e", 2, &r) == MKV_OK);
+    CHECK(index_get(&a, "/e", 2, &got) == MKV_OK);
+    CHECK(got.deleted && got.nvols == 2 && !strcmp(got.vols[0], "newhost:4000/sv0B") &&
+          !strcmp(got.vols[1], "localhost:3001/sv001") && !got.has_size && got.hash[0] == '\0');
+    CHECK(index_exists(&a, "/e", 2) == MKV_OK && index_exists(&a, "/none", 5) == MKV_NOTFOUND);
+    index_close(&b);
+    index_close(&a);
+    remove_home();
+}
+
+static void test_stored_form(void)
+{
+    index_set_compress(0);
+    stored_form();
+}
+
+/* The same through a compressed records file (recbin_compress). */
+static void test_stored_form_compressed(void)
+{
+    index_set_compress(1);
+    stored_form();
+    index_set_compress(0);
+}
+
+UNIT_MAIN("index", T(test_stored_form), T(test_stored_form_compressed), T(test_reopen_after_failed_open),
+          T(test_no_recovery_under_live_process), T(test_lock_after_dead_holder),
+          T(test_seen_marks_retries), T(test_rejoin_after_panic))
