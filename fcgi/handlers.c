@@ -173,8 +173,15 @@ static void handle_get(struct worker *w, struct req *r)
             reply(r, 404, md5hdr[0] ? md5hdr : NULL, NULL, NULL, 0);
         return;
     }
-    if (key2path(r->key, r->klen, path) < 0 || key2volumes(w->cfg, r->key, r->klen, &p) < 0 ||
-        record_join_vols(&rec, vols, sizeof(vols)) < 0) {
+    /* The volumes of most records are the placement, computed by the read. */
+    if (index_placed(w->ix, &rec)) {
+        p.n = rec.nvols;
+        memcpy(p.vols, rec.vols, (size_t)rec.nvols * sizeof(p.vols[0]));
+    } else if (key2volumes(w->cfg, r->key, r->klen, &p) < 0) {
+        reply_error(r, 500, "placement failed");
+        return;
+    }
+    if (key2path(r->key, r->klen, path) < 0 || record_join_vols(&rec, vols, sizeof(vols)) < 0) {
         reply_error(r, 500, "placement failed");
         return;
     }

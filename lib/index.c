@@ -560,6 +560,7 @@ static int resolve_vols(struct mkv_index *ix, const char *key, size_t klen, cons
             key2volumes_list(vs.names, vs.n, vs.replicas, vs.subvolumes, key, klen, &p) < 0)
             return MKV_BADREC;
         record_set_vols(rec, &p);
+        rec->set = b->set;
         return MKV_OK;
     }
     for (int i = 0; i < b->nvols; i++) {
@@ -593,6 +594,7 @@ int decode_stored(struct mkv_index *ix, const char *key, size_t klen, const void
     rec->size = b.size;
     rec->mtime = b.mtime;
     rec->extlen = b.extlen;
+    rec->set = 0;
     if (b.extlen)
         memcpy(rec->ext, b.ext, b.extlen);
     return want_vols ? resolve_vols(ix, key, klen, &b, rec, inside) : MKV_OK;
@@ -1453,4 +1455,9 @@ int index_use_cfg(struct mkv_index *ix, const struct mkv_config *cfg)
         return MKV_OK; /* a tool that places nothing */
     return index_use_placement(ix, (char *const *)cfg->volumes, cfg->nvolumes, cfg->replicas,
                                cfg->subvolumes);
+}
+
+int index_placed(const struct mkv_index *ix, const struct mkv_record *rec)
+{
+    return ix->set != 0 && rec->set == ix->set;
 }

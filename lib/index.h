@@ -146,6 +146,11 @@ int index_ready(struct mkv_index *ix);
 int index_use_placement(struct mkv_index *ix, char *const *volumes, int n, int replicas,
                         int subvolumes);
 
+/* 1 when rec (as index_get read it) lists exactly the key's placement over
+ * the volume set this process writes with: the placement need not be
+ * computed again (GET's Key-Balance). */
+int index_placed(const struct mkv_index *ix, const struct mkv_record *rec);
+
 /* index_use_placement with a configuration's volumes. */
 struct mkv_config;
 int index_use_cfg(struct mkv_index *ix, const struct mkv_config *cfg);

@@ -19,7 +19,8 @@ static unsigned char *put_varint(unsigned char *p, const unsigned char *end, uin
     return p;
 }
 
-/* Reads a varint of at most 10 bytes; NULL past end or on overflow. */
+/* Reads a varint of at most 10 bytes, in its shortest form; NULL past the
+ * end, on overflow, or for a longer form. */
 static const unsigned char *get_varint(const unsigned char *p, const unsigned char *end,
                                        uint64_t *v)
 {
@@ -28,11 +29,17 @@ static const unsigned char *get_varint(const unsigned char *p, const unsigned ch
     for (int shift = 0; shift < 64; shift += 7) {
         if (p == end)
             return NULL;
+        if (shift == 63 && (*p & 0x7e))
+            return NULL; /* past 64 bits */
         r |= (uint64_t)(*p & 0x7f) << shift;
-        if (!(*p++ & 0x80)) {
+        if (!(*p & 0x80)) {
+            /* Only the shortest form: a record reads back to its bytes. */
+            if (*p == 0 && shift > 0)
+                return NULL;
             *v = r;
-            return p;
+            return p + 1;
         }
+        p++;
     }
     return NULL;
 }

@@ -27,6 +27,7 @@ struct mkv_record {
     unsigned long long size;
     long long mtime; /* write time, seconds since the epoch; 0: unknown */
     size_t extlen;   /* optional fields, type-length-value (recbin.h), kept verbatim */
+    unsigned set;    /* read: the volume set whose placement the volumes are, or 0 */
     unsigned char ext[MKV_RECORD_EXT_MAX];
 };
 

@@ -268,6 +268,8 @@ static void stored_form(void)
     CHECK(got.nvols == 2 && !strcmp(got.vols[0], p.vols[0]) && !strcmp(got.vols[1], p.vols[1]));
     CHECK(got.has_size && got.size == 5 && got.mtime == r.mtime && got.extlen == 3 &&
           !memcmp(got.ext, r.ext, 3) && !strcmp(got.hash, r.hash));
+    CHECK(!index_placed(&b, &got)); /* b writes with no set */
+    CHECK(index_get(&a, "/k", 2, &got) == MKV_OK && index_placed(&a, &got));
     /* explicit: a volume no set names, written by b, read by a */
     memset(&r, 0, sizeof(r));
     r.deleted = 1;
@@ -278,6 +280,7 @@ static void stored_form(void)
     CHECK(index_get(&a, "/e", 2, &got) == MKV_OK);
     CHECK(got.deleted && got.nvols == 2 && !strcmp(got.vols[0], "newhost:4000/sv0B") &&
           !strcmp(got.vols[1], "localhost:3001/sv001") && !got.has_size && got.hash[0] == '\0');
+    CHECK(!index_placed(&a, &got));
     CHECK(index_exists(&a, "/e", 2) == MKV_OK && index_exists(&a, "/none", 5) == MKV_NOTFOUND);
     index_close(&b);
     index_close(&a);

@@ -57,6 +57,20 @@ static void test_malformed(void)
     CHECK(recbin_decode(trailing, sizeof(trailing), &r) == -1);
     CHECK(recbin_decode(bad_ext, sizeof(bad_ext), &r) == -1);
     CHECK(recbin_decode(too_many, sizeof(too_many), &r) == -1);
+    /* varints only in their shortest form, and within 64 bits (the fuzzer's finds) */
+    {
+        const unsigned char overlong[] = {1, RECBIN_IMPLIED, 0x81, 0x00};
+        const unsigned char past64[] = {1,    RECBIN_IMPLIED | RECBIN_SIZE,
+                                        1,    0x80,
+                                        0x80, 0x80,
+                                        0x80, 0x80,
+                                        0x80, 0x80,
+                                        0x80, 0x80,
+                                        0x02};
+
+        CHECK(recbin_decode(overlong, sizeof(overlong), &r) == -1);
+        CHECK(recbin_decode(past64, sizeof(past64), &r) == -1);
+    }
     CHECK(!recbin_is("HASHabc", 7) && !recbin_is("\x01", 1));
 }
 
