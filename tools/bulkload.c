@@ -227,6 +227,27 @@ static int batch_alloc(struct batch *b, int n)
     return 0;
 }
 
+#define TRIM_EVERY 1000000 /* records between log trims */
+
+/* Makes what was written durable, checkpoints and removes the log files
+ * the checkpoint made unneeded: a load of 10M records would otherwise keep
+ * every byte of log it wrote (gigabytes).  A bulk load owns the index while
+ * it runs (workers stopped, no backup under way: see the usage). */
+static int trim_log(struct mkv_index *ix)
+{
+    DB_ENV *env;
+    int ret;
+
+    if (index_flush(ix) != MKV_OK || !(env = index_env_hold(ix)))
+        return -1;
+    if ((ret = env->txn_checkpoint(env, 0, 0, DB_FORCE)) == 0)
+        ret = env->log_archive(env, NULL, DB_ARCH_REMOVE);
+    index_env_release(ix);
+    if (ret != 0)
+        fprintf(stderr, "bulkload: trimming the log: %s\n", db_strerror(ret));
+    return ret == 0 ? 0 : -1;
+}
+
 static int load(const struct mkv_config *cfg, struct mkv_index *ix, const struct options *o)
 {
     struct batch b;
@@ -249,6 +270,8 @@ static int load(const struct mkv_config *cfg, struct mkv_index *ix, const struct
             goto fail;
         }
         done += n;
+        if (done % TRIM_EVERY < n && done < o->count && trim_log(ix) < 0)
+            goto fail;
     }
     batch_free(&b);
     return 0;
