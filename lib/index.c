@@ -20,6 +20,7 @@
 #include "config.h"
 #include "index_int.h"
 #include "log.h"
+#include "md5.h"
 #include "placement.h"
 #include "recbin.h"
 #include "voltab.h"
@@ -509,6 +510,9 @@ static void backoff(int attempt)
 
 /* ---- records: the stored form (recbin.h) and the code's (record.h) ---- */
 
+static int get_stored(struct mkv_index *ix, const char *key, size_t klen, char *buf, size_t cap,
+                      size_t *len);
+
 static int hexval(char c)
 {
     return c >= '0' && c <= '9' ? c - '0' : c - 'a' + 10;
@@ -588,8 +592,7 @@ int decode_stored(struct mkv_index *ix, const char *key, size_t klen, const void
     memset(rec, 0, offsetof(struct mkv_record, vols));
     rec->deleted = !!(b.flags & RECBIN_SOFT);
     if (b.flags & RECBIN_MD5)
-        for (int i = 0; i < 16; i++)
-            snprintf(rec->hash + 2 * i, 3, "%02x", b.md5[i]);
+        md5_hex(b.md5, rec->hash);
     rec->has_size = !!(b.flags & RECBIN_SIZE);
     rec->size = b.size;
     rec->mtime = b.mtime;
@@ -659,8 +662,10 @@ static int implied(struct mkv_index *ix, const char *key, size_t klen, const str
            record_matches(rec, &p);
 }
 
-/* The stored form of rec into out: its length, or -1 (a volume name without
- * an id: ensure_names first; or a field out of range). */
+#define NO_NAME (-2) /* encode_stored: a volume name has no id yet */
+
+/* The stored form of rec into out: its length, NO_NAME (ensure_names, then
+ * again), or -1 (a field out of range). */
 static int encode_stored(struct mkv_index *ix, const char *key, size_t klen,
                          const struct mkv_record *rec, unsigned char *out, size_t cap)
 {
@@ -689,14 +694,11 @@ static int encode_stored(struct mkv_index *ix, const char *key, size_t klen,
 
             recbin_split_volpath(rec->vols[i], strlen(rec->vols[i]), &nl, &b.vols[i].sub);
             if (voltab_find_name(ix->vt, rec->vols[i], nl, &b.vols[i].name) < 0)
-                return -1;
+                return NO_NAME;
         }
     }
     return recbin_encode(&b, out, cap);
 }
-
-static int get_stored(struct mkv_index *ix, const char *key, size_t klen, char *buf, size_t cap,
-                      size_t *len);
 
 int index_get(struct mkv_index *ix, const char *key, size_t klen, struct mkv_record *rec)
 {
@@ -875,9 +877,7 @@ static int put_record(struct mkv_index *ix, int how, const char *key, size_t kle
 
     if (ix->old_format)
         return MKV_OLDFORMAT;
-    if (ensure_names(ix, rec) != MKV_OK)
-        return MKV_ERR;
-    if ((n = encode_stored(ix, key, klen, rec, buf, sizeof(buf))) < 0) {
+    if ((n = index_encode(ix, key, klen, rec, buf, sizeof(buf))) < 0) {
         log_error("index: a record that the stored form cannot hold");
         return MKV_ERR;
     }
@@ -1384,9 +1384,13 @@ int index_lock_wait(struct mkv_index *ix, const char *key, size_t klen, struct m
 int index_encode(struct mkv_index *ix, const char *key, size_t klen, const struct mkv_record *rec,
                  unsigned char *out, size_t cap)
 {
-    if (ensure_names(ix, rec) != MKV_OK)
+    int n = encode_stored(ix, key, klen, rec, out, cap);
+
+    /* Names are new only when volumes are: the table is written then. */
+    if (n == NO_NAME &&
+        (ensure_names(ix, rec) != MKV_OK || (n = encode_stored(ix, key, klen, rec, out, cap)) < 0))
         return -1;
-    return encode_stored(ix, key, klen, rec, out, cap);
+    return n;
 }
 
 /* How often index_ready looks for a finished upgrade. */

@@ -94,8 +94,8 @@ int open_records(DB_ENV *env, DB *vdb, const char *file, u_int32_t flags, DB **o
 int decode_stored(struct mkv_index *ix, const char *key, size_t klen, const void *val, size_t vlen,
                   struct mkv_record *rec, int want_vols, int inside);
 
-/* ensure_names then the stored form of rec into out (cap bytes): its
- * length, or -1. */
+/* The stored form of rec into out (cap bytes), giving new volume names ids
+ * first if it names any: its length, or -1. */
 int index_encode(struct mkv_index *ix, const char *key, size_t klen, const struct mkv_record *rec,
                  unsigned char *out, size_t cap);
 
