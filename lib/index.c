@@ -36,6 +36,7 @@
 #define THREAD_COUNT 1024
 
 static const char lock_prefix[] = "mkv-key:";
+static const char admin_prefix[] = "mkv-admin:"; /* marks an admin tool's key lock */
 
 static void note(struct mkv_index *ix, int ret, const char *what)
 {
@@ -910,19 +911,32 @@ int index_del(struct mkv_index *ix, const char *key, size_t klen)
     return write_txn(ix, DURABLE, key, klen, NULL, 0);
 }
 
-int index_lock(struct mkv_index *ix, const char *key, size_t klen, struct mkv_keylock *kl)
+/* Fills obj with prefix + key: a lock object.  Returns its length. */
+static size_t lock_object(char *obj, const char *prefix, size_t plen, const char *key, size_t klen)
 {
-    char obj[sizeof(lock_prefix) + MKV_KEY_MAX];
+    memcpy(obj, prefix, plen);
+    memcpy(obj + plen, key, klen);
+    return plen + klen;
+}
+
+/* One try at the key lock in a new lock-only transaction, no waiting.  With
+ * admin, the key's admin marker is taken first in the same transaction, so
+ * that a worker that finds the key busy can tell an admin tool's hold (worth
+ * waiting for) from another client's write (a 409 at once, as the original
+ * answers).  Both go when the transaction is aborted. */
+static int take_key_lock(struct mkv_index *ix, const char *key, size_t klen, struct mkv_keylock *kl,
+                         int admin)
+{
+    char kobj[sizeof(lock_prefix) + MKV_KEY_MAX], aobj[sizeof(admin_prefix) + MKV_KEY_MAX];
     DB_LOCK lock;
-    DBT o;
+    DBT ko, ao;
     int ret;
 
     kl->txn = NULL;
     if (klen > MKV_KEY_MAX)
         return MKV_ERR;
-    memcpy(obj, lock_prefix, sizeof(lock_prefix) - 1);
-    memcpy(obj + sizeof(lock_prefix) - 1, key, klen);
-    init_dbt(&o, obj, sizeof(lock_prefix) - 1 + klen);
+    init_dbt(&ko, kobj, lock_object(kobj, lock_prefix, sizeof(lock_prefix) - 1, key, klen));
+    init_dbt(&ao, aobj, lock_object(aobj, admin_prefix, sizeof(admin_prefix) - 1, key, klen));
     for (int again = 0;; again++) {
         const char *what = "txn_begin for key lock";
         unsigned gen;
@@ -932,9 +946,13 @@ int index_lock(struct mkv_index *ix, const char *key, size_t klen, struct mkv_ke
             return MKV_ERR;
         }
         if ((ret = ix->env->txn_begin(ix->env, NULL, &kl->txn, 0)) == 0) {
+            u_int32_t id = kl->txn->id(kl->txn);
+
             what = "lock_get";
-            ret = ix->env->lock_get(ix->env, kl->txn->id(kl->txn), DB_LOCK_NOWAIT, &o,
-                                    DB_LOCK_WRITE, &lock);
+            if (admin)
+                ret = ix->env->lock_get(ix->env, id, DB_LOCK_NOWAIT, &ao, DB_LOCK_WRITE, &lock);
+            if (ret == 0)
+                ret = ix->env->lock_get(ix->env, id, DB_LOCK_NOWAIT, &ko, DB_LOCK_WRITE, &lock);
             if (ret != 0) {
                 kl->txn->abort(kl->txn);
                 kl->txn = NULL;
@@ -955,6 +973,55 @@ int index_lock(struct mkv_index *ix, const char *key, size_t klen, struct mkv_ke
             return MKV_ERR;
         }
     }
+}
+
+int index_lock(struct mkv_index *ix, const char *key, size_t klen, struct mkv_keylock *kl)
+{
+    return take_key_lock(ix, key, klen, kl, 0);
+}
+
+int index_lock_admin(struct mkv_index *ix, const char *key, size_t klen, struct mkv_keylock *kl)
+{
+    return take_key_lock(ix, key, klen, kl, 1);
+}
+
+/* Whether an admin tool holds key (its marker is taken): a no-wait read
+ * lock on the marker in a throwaway transaction.  0 on any error: the
+ * caller then answers as for a client's hold. */
+static int admin_holds(struct mkv_index *ix, const char *key, size_t klen)
+{
+    char aobj[sizeof(admin_prefix) + MKV_KEY_MAX];
+    DB_TXN *txn = NULL;
+    DB_LOCK lock;
+    DBT ao;
+    unsigned gen;
+    int ret, held = 0;
+
+    if (klen > MKV_KEY_MAX || rj_enter(ix, &gen) < 0)
+        return 0;
+    init_dbt(&ao, aobj, lock_object(aobj, admin_prefix, sizeof(admin_prefix) - 1, key, klen));
+    if (ix->env->txn_begin(ix->env, NULL, &txn, 0) == 0) {
+        ret = ix->env->lock_get(ix->env, txn->id(txn), DB_LOCK_NOWAIT, &ao, DB_LOCK_READ, &lock);
+        held = ret == DB_LOCK_NOTGRANTED;
+        txn->abort(txn);
+    }
+    rj_leave(ix);
+    return held;
+}
+
+int index_lock_behind_admin(struct mkv_index *ix, const char *key, size_t klen,
+                            struct mkv_keylock *kl, int wait_ms)
+{
+    const struct timespec pause = {0, 10 * 1000 * 1000};
+    int rc = MKV_BUSY, waited = 0;
+
+    for (; waited < wait_ms && admin_holds(ix, key, klen); waited += 10) {
+        nanosleep(&pause, NULL);
+        if ((rc = index_lock(ix, key, klen, kl)) != MKV_BUSY)
+            return rc;
+    }
+    /* The tool let go since the last try, or a client holds the key. */
+    return waited > 0 ? index_lock(ix, key, klen, kl) : rc;
 }
 
 /* A process that is gone, or dead but not yet reaped (a zombie still passes
@@ -1372,11 +1439,11 @@ int index_lock_wait(struct mkv_index *ix, const char *key, size_t klen, struct m
                     int wait_ms)
 {
     const struct timespec pause = {0, 10 * 1000 * 1000};
-    int rc = index_lock(ix, key, klen, kl);
+    int rc = index_lock_admin(ix, key, klen, kl);
 
     for (int waited = 0; rc == MKV_BUSY && waited < wait_ms; waited += 10) {
         nanosleep(&pause, NULL);
-        rc = index_lock(ix, key, klen, kl);
+        rc = index_lock_admin(ix, key, klen, kl);
     }
     return rc;
 }

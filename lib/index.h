@@ -177,8 +177,21 @@ int index_put_stored(struct mkv_index *ix, const char *key, size_t klen, const c
 int index_lock(struct mkv_index *ix, const char *key, size_t klen, struct mkv_keylock *kl);
 void index_unlock(struct mkv_index *ix, struct mkv_keylock *kl);
 
-/* index_lock, retried every 10 ms for up to wait_ms while the key is busy:
- * for admin tools, which wait for a worker's write to end instead of
+/* index_lock for admin tools: the lock also carries the key's admin marker,
+ * so that a worker's write that meets it waits for the tool
+ * (index_lock_behind_admin) instead of failing.  Released by index_unlock. */
+int index_lock_admin(struct mkv_index *ix, const char *key, size_t klen, struct mkv_keylock *kl);
+
+/* For a key index_lock found busy: while an admin tool holds it (a
+ * rebalance moving the key, say), retries every 10 ms for up to wait_ms.  A
+ * client's write of the key during a rebalance is then answered as without
+ * one.  Returns as index_lock; MKV_BUSY at once when the holder is not an
+ * admin tool. */
+int index_lock_behind_admin(struct mkv_index *ix, const char *key, size_t klen,
+                            struct mkv_keylock *kl, int wait_ms);
+
+/* index_lock_admin, retried every 10 ms for up to wait_ms while the key is
+ * busy: for admin tools, which wait for a worker's write to end instead of
  * failing the key.  Returns as index_lock. */
 int index_lock_wait(struct mkv_index *ix, const char *key, size_t klen, struct mkv_keylock *kl,
                     int wait_ms);

@@ -332,7 +332,7 @@ enum rb_outcome rebalance_key(const struct mkv_config *cfg, struct mkv_index *ix
     }
     if (klen > MKV_KEY_MAX)
         return overlong(&j, notes);
-    rc = index_lock(ix, key, klen, &kl);
+    rc = index_lock_admin(ix, key, klen, &kl);
     if (rc == MKV_BUSY)
         return RB_BUSY;
     if (rc != MKV_OK) {

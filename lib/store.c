@@ -15,6 +15,9 @@
  * its supervisor runs failchk as soon as it reaps it; another pool's
  * supervisor within its monitor period (5 s) if the whole pool died. */
 #define DEAD_HOLDER_WAIT_MS 8000
+/* An admin tool holds a key for one copy of its value (mkv-rebalance) or a
+ * record check: wait that long rather than fail a client's write. */
+#define ADMIN_HOLD_WAIT_MS 30000
 
 static int fail(char *why, size_t whylen, int rc, const char *reason)
 {
@@ -53,6 +56,8 @@ static int lock_key(struct mkv_store *s, const char *key, size_t klen, const cha
         rc = index_lock_after_dead(s->ix, key, klen, kl, DEAD_HOLDER_WAIT_MS);
         *retry |= rc == MKV_OK;
     }
+    if (rc == MKV_BUSY)
+        rc = index_lock_behind_admin(s->ix, key, klen, kl, ADMIN_HOLD_WAIT_MS);
     if (rc == MKV_OK)
         return STORE_OK;
     if (rc == MKV_BUSY)

@@ -1,11 +1,13 @@
 /* test_index.c: opening the shared environment after a process died in it,
  * on a real Berkeley DB environment in a temporary directory. */
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "index.h"
 #include "placement.h"
 #include "seen.h"
@@ -180,6 +182,67 @@ static void test_lock_after_dead_holder(void)
     remove_home();
 }
 
+/* An admin tool in another thread: takes the key, holds it 300 ms.  (Key
+ * locks are a thread's own: index_unlock from the thread that took it.) */
+struct admin_thread {
+    struct mkv_index *ix;
+    int taken[2];
+};
+
+static void *hold_300ms(void *arg)
+{
+    struct admin_thread *a = arg;
+    struct mkv_keylock kl;
+    int ok = index_lock_admin(a->ix, "/k", 2, &kl) == MKV_OK;
+
+    if (write(a->taken[1], &ok, sizeof(ok)) != sizeof(ok))
+        ok = 0;
+    usleep(300000);
+    if (ok)
+        index_unlock(a->ix, &kl);
+    return NULL;
+}
+
+/* A key held by an admin tool (index_lock_admin) is waited for by a client's
+ * write (index_lock_behind_admin) until the tool lets go; a key held by a
+ * client is refused at once, to the tool too, which then leaves no marker. */
+static void test_lock_behind_admin(void)
+{
+    struct mkv_index ix;
+    struct mkv_keylock admin, client, other;
+    struct admin_thread a = {&ix, {-1, -1}};
+    char err[512];
+    pthread_t t;
+    double t0;
+    int ok = 0;
+
+    make_home();
+    CHECK(index_open(&ix, home, 8, err, sizeof(err)) == 0);
+    /* a client's hold: busy at once, for the tool too */
+    CHECK(index_lock(&ix, "/k", 2, &other) == MKV_OK);
+    t0 = clock_ms();
+    CHECK(index_lock_behind_admin(&ix, "/k", 2, &client, 5000) == MKV_BUSY);
+    CHECK(index_lock_admin(&ix, "/k", 2, &admin) == MKV_BUSY);
+    CHECK(index_lock_behind_admin(&ix, "/k", 2, &client, 5000) == MKV_BUSY);
+    CHECK(clock_ms() - t0 < 1000);
+    index_unlock(&ix, &other);
+    /* the tool's hold: waited for, then taken */
+    CHECK(pipe(a.taken) == 0);
+    CHECK(pthread_create(&t, NULL, hold_300ms, &a) == 0);
+    CHECK(read(a.taken[0], &ok, sizeof(ok)) == sizeof(ok) && ok);
+    CHECK(index_lock(&ix, "/k", 2, &client) == MKV_BUSY);
+    CHECK(index_lock_behind_admin(&ix, "/k", 2, &client, 50) == MKV_BUSY);
+    t0 = clock_ms();
+    CHECK(index_lock_behind_admin(&ix, "/k", 2, &client, 5000) == MKV_OK);
+    CHECK(clock_ms() - t0 >= 150);
+    CHECK(pthread_join(t, NULL) == 0);
+    index_unlock(&ix, &client);
+    close(a.taken[0]);
+    close(a.taken[1]);
+    index_close(&ix);
+    remove_home();
+}
+
 static void test_seen_marks_retries(void)
 {
     struct mkv_seen a, b;
@@ -301,6 +364,7 @@ static void test_stored_form_compressed(void)
     index_set_compress(0);
 }
 
-UNIT_MAIN("index", T(test_stored_form), T(test_stored_form_compressed), T(test_reopen_after_failed_open),
-          T(test_no_recovery_under_live_process), T(test_lock_after_dead_holder),
-          T(test_seen_marks_retries), T(test_rejoin_after_panic))
+UNIT_MAIN("index", T(test_stored_form), T(test_stored_form_compressed),
+          T(test_reopen_after_failed_open), T(test_no_recovery_under_live_process),
+          T(test_lock_after_dead_holder), T(test_lock_behind_admin), T(test_seen_marks_retries),
+          T(test_rejoin_after_panic))

@@ -154,8 +154,13 @@ static void test_split(void)
  * written into records that every reader then refuses. */
 static void test_volume_names(void)
 {
-    static const char *bad[] = {"host:3001/prefix", "host:3001/sv01", "a\r\nX-Evil: 1",
-                                "host:99999", "host name:1", "", "h:1,"};
+    static const char *bad[] = {"host:3001/prefix",
+                                "host:3001/sv01",
+                                "a\r\nX-Evil: 1",
+                                "host:99999",
+                                "host name:1",
+                                "",
+                                "h:1,"};
     static const char *good[] = {"localhost:3001", "127.0.0.1:3001,127.0.0.1:3002", "[::1]:3001",
                                  "larry,moe,curly"};
     struct mkv_config cfg;

@@ -84,7 +84,8 @@ static void test_k200(void)
     check_long_path(key, 200, "/9f/f5/", "L3h4", "eHh4", 65, "eHg=");
     {
         char path[MKV_PATH_MAX];
-        CHECK(key2path(key, 200, path) == 7 + 268); /* a 268-char name, as docs/compat.md §2.3 says */
+        CHECK(key2path(key, 200, path) ==
+              7 + 268); /* a 268-char name, as docs/compat.md §2.3 says */
     }
 }
 
