@@ -387,6 +387,78 @@ def test_upkeep_checkpoint(cluster):
     check(rc == 0 and parse_checkpoint(out)[2] >= 1, 'second checkpoint: %d %r %r' % (rc, out, err))
 
 
+def log_dir_bytes(db):
+    total = 0
+    for f in log_files(db):
+        try:
+            total += os.path.getsize(os.path.join(db, f))
+        except FileNotFoundError:  # removed by a checkpoint meanwhile
+            pass
+    return total
+
+
+@nginx_only
+@own_cluster
+def test_log_stays_bounded_under_writes(cluster):
+    """Under a sustained PUT/DELETE load, with `mkv-upkeep checkpoint` on its
+    cadence (the crontab's 5 minutes scaled down to 2 s, and log files of
+    128 KiB instead of 10 MB), the log directory never holds more than what
+    two intervals wrote plus two log files: the README's bound.  The load
+    writes several times that, so the bound would fail without the
+    checkpoints."""
+    from test_faults import LoadClient
+    lg_max, interval, run_for = 128 * 1024, 2.0, 16.0
+    small_log_index(cluster, lg_max)
+    db = index_dir(cluster)
+
+    def newest():
+        logs = log_files(db)
+        return int(logs[-1][4:]) if logs else 0
+
+    peak, marks, stop = [0], [newest()], threading.Event()
+
+    def sampler():
+        while not stop.is_set():
+            peak[0] = max(peak[0], log_dir_bytes(db))
+            time.sleep(0.05)
+
+    s = threading.Thread(target=sampler, daemon=True)
+    load = LoadClient(cluster, threads=4, sizes=(1024, 1024), timeout=30, prefix='/logb-')
+    s.start()
+    load.start()
+    try:
+        # run_for at least, longer (to 60 s) until the load has written
+        # three times the bound (a slow build writes less a second)
+        t0 = time.time()
+        while True:
+            time.sleep(interval)
+            rc, out, err = tool(cluster, 'upkeep', 'checkpoint')
+            check(rc == 0, 'checkpoint exited %d: %s%s' % (rc, out, err))
+            marks.append(newest())
+            most = max(b - a for a, b in zip(marks, marks[1:]))
+            enough = (marks[-1] - marks[0]) >= 3 * (2 * most + 2)
+            if time.time() - t0 >= 60 or (time.time() - t0 >= run_for and enough):
+                break
+    finally:
+        load.stop()
+        stop.set()
+        s.join(5)
+    fails = load.failures()
+    check(not fails, 'writes failed: %r' % [(o.what, o.key, o.detail[:100]) for o in fails[:5]])
+    # Log written per interval, in whole files (a file is lg_max long).
+    per = [(b - a) * lg_max for a, b in zip(marks, marks[1:])]
+    bound = 2 * max(per) + 2 * lg_max
+    written = (marks[-1] - marks[0]) * lg_max
+    print('  %s; %d checkpoints; log written %d KiB (at most %d KiB an interval); '
+          'log dir at most %d KiB, bound %d KiB' % (
+              load.summary(), len(per), written // 1024, max(per) // 1024, peak[0] // 1024,
+              bound // 1024))
+    check(written >= 2 * bound, 'the load wrote too little log to test the bound: %d KiB, bound '
+          '%d KiB' % (written // 1024, bound // 1024))
+    check(peak[0] <= bound, 'the log directory reached %d KiB, over the bound of %d KiB' % (
+        peak[0] // 1024, bound // 1024))
+
+
 class Writer(threading.Thread):
     """PUTs fresh keys until stopped; remembers when each was acknowledged."""
 
