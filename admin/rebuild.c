@@ -624,7 +624,7 @@ static void usage(void)
             "[--name=value ...]\n\n"
             "Rebuilds the index from the files on the volumes.  Safe while workers\n"
             "serve; run into an empty index directory to start from scratch.  Run it\n"
-            "when the index is lost, not from cron.  About 2 minutes per million\n"
+            "when the index is lost, not from cron.  About 18 minutes per million\n"
             "keys (3 replicas) on 2 CPUs; memory does not grow with the keys.\n"
             "A volume that cannot be crawled stops it before it writes anything\n"
             "(exit status 1), unless --skip-unreachable.\n\n"
