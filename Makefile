@@ -122,8 +122,8 @@ faults: deps all
 bench: deps all
 	@MKV_BIN=$(abspath $(BUILD)) tools/bench
 
-# The index at scale (not part of `make bench`: up to 100M keys, about 80 GB
-# of disk and 1.5 h on 2 cores; it prints its own estimate before starting).
+# The index at scale (not part of `make bench`: up to 100M keys, about 35 GB
+# of disk and 1 h 45 min on 2 cores; it prints its own estimate first).
 bench-scale: deps all
 	@MKV_BIN=$(abspath $(BUILD)) tools/bench --scale
 
