@@ -919,24 +919,15 @@ static size_t lock_object(char *obj, const char *prefix, size_t plen, const char
     return plen + klen;
 }
 
-/* One try at the key lock in a new lock-only transaction, no waiting.  With
- * admin, the key's admin marker is taken first in the same transaction, so
- * that a worker that finds the key busy can tell an admin tool's hold (worth
- * waiting for) from another client's write (a 409 at once, as the original
- * answers).  Both go when the transaction is aborted. */
-static int take_key_lock(struct mkv_index *ix, const char *key, size_t klen, struct mkv_keylock *kl,
-                         int admin)
+/* One try at the n lock objects, in order, in mode, in a new lock-only
+ * transaction, no waiting: MKV_OK with all held (until index_unlock aborts
+ * the transaction), MKV_BUSY if one is held elsewhere (none is then kept). */
+static int take_locks(struct mkv_index *ix, DBT *objs, int n, db_lockmode_t mode,
+                      struct mkv_keylock *kl)
 {
-    char kobj[sizeof(lock_prefix) + MKV_KEY_MAX], aobj[sizeof(admin_prefix) + MKV_KEY_MAX];
     DB_LOCK lock;
-    DBT ko, ao;
     int ret;
 
-    kl->txn = NULL;
-    if (klen > MKV_KEY_MAX)
-        return MKV_ERR;
-    init_dbt(&ko, kobj, lock_object(kobj, lock_prefix, sizeof(lock_prefix) - 1, key, klen));
-    init_dbt(&ao, aobj, lock_object(aobj, admin_prefix, sizeof(admin_prefix) - 1, key, klen));
     for (int again = 0;; again++) {
         const char *what = "txn_begin for key lock";
         unsigned gen;
@@ -949,10 +940,8 @@ static int take_key_lock(struct mkv_index *ix, const char *key, size_t klen, str
             u_int32_t id = kl->txn->id(kl->txn);
 
             what = "lock_get";
-            if (admin)
-                ret = ix->env->lock_get(ix->env, id, DB_LOCK_NOWAIT, &ao, DB_LOCK_WRITE, &lock);
-            if (ret == 0)
-                ret = ix->env->lock_get(ix->env, id, DB_LOCK_NOWAIT, &ko, DB_LOCK_WRITE, &lock);
+            for (int i = 0; i < n && ret == 0; i++)
+                ret = ix->env->lock_get(ix->env, id, DB_LOCK_NOWAIT, &objs[i], mode, &lock);
             if (ret != 0) {
                 kl->txn->abort(kl->txn);
                 kl->txn = NULL;
@@ -977,51 +966,73 @@ static int take_key_lock(struct mkv_index *ix, const char *key, size_t klen, str
 
 int index_lock(struct mkv_index *ix, const char *key, size_t klen, struct mkv_keylock *kl)
 {
-    return take_key_lock(ix, key, klen, kl, 0);
+    char kobj[sizeof(lock_prefix) + MKV_KEY_MAX];
+    DBT ko;
+
+    kl->txn = NULL;
+    if (klen > MKV_KEY_MAX)
+        return MKV_ERR;
+    init_dbt(&ko, kobj, lock_object(kobj, lock_prefix, sizeof(lock_prefix) - 1, key, klen));
+    return take_locks(ix, &ko, 1, DB_LOCK_WRITE, kl);
 }
 
+/* The key's admin marker is taken first, in the same transaction as its
+ * lock, so that a worker that finds the key busy can tell an admin tool's
+ * hold (worth waiting for) from another client's write (a 409 at once, as
+ * the original answers). */
 int index_lock_admin(struct mkv_index *ix, const char *key, size_t klen, struct mkv_keylock *kl)
 {
-    return take_key_lock(ix, key, klen, kl, 1);
+    char kobj[sizeof(lock_prefix) + MKV_KEY_MAX], aobj[sizeof(admin_prefix) + MKV_KEY_MAX];
+    DBT objs[2];
+
+    kl->txn = NULL;
+    if (klen > MKV_KEY_MAX)
+        return MKV_ERR;
+    init_dbt(&objs[0], aobj, lock_object(aobj, admin_prefix, sizeof(admin_prefix) - 1, key, klen));
+    init_dbt(&objs[1], kobj, lock_object(kobj, lock_prefix, sizeof(lock_prefix) - 1, key, klen));
+    return take_locks(ix, objs, 2, DB_LOCK_WRITE, kl);
 }
 
-/* Whether an admin tool holds key (its marker is taken): a no-wait read
- * lock on the marker in a throwaway transaction.  0 on any error: the
- * caller then answers as for a client's hold. */
+/* Whether an admin tool holds key: a no-wait read lock on its marker,
+ * let go at once.  0 on any error: the caller then answers as for a
+ * client's hold. */
 static int admin_holds(struct mkv_index *ix, const char *key, size_t klen)
 {
     char aobj[sizeof(admin_prefix) + MKV_KEY_MAX];
-    DB_TXN *txn = NULL;
-    DB_LOCK lock;
+    struct mkv_keylock probe;
     DBT ao;
-    unsigned gen;
-    int ret, held = 0;
+    int rc;
 
-    if (klen > MKV_KEY_MAX || rj_enter(ix, &gen) < 0)
+    if (klen > MKV_KEY_MAX)
         return 0;
     init_dbt(&ao, aobj, lock_object(aobj, admin_prefix, sizeof(admin_prefix) - 1, key, klen));
-    if (ix->env->txn_begin(ix->env, NULL, &txn, 0) == 0) {
-        ret = ix->env->lock_get(ix->env, txn->id(txn), DB_LOCK_NOWAIT, &ao, DB_LOCK_READ, &lock);
-        held = ret == DB_LOCK_NOTGRANTED;
-        txn->abort(txn);
+    if ((rc = take_locks(ix, &ao, 1, DB_LOCK_READ, &probe)) == MKV_OK)
+        index_unlock(ix, &probe);
+    return rc == MKV_BUSY;
+}
+
+/* For a key index_lock found busy: retries it every 10 ms for up to
+ * wait_ms while holding(ix, key, klen) says the holder is one worth
+ * waiting for; once it says not, one last try (the holder may have let go
+ * since).  MKV_BUSY at once when it says not from the start. */
+static int lock_while(struct mkv_index *ix, const char *key, size_t klen, struct mkv_keylock *kl,
+                      int wait_ms, int (*holding)(struct mkv_index *, const char *, size_t))
+{
+    const struct timespec pause = {0, 10 * 1000 * 1000};
+    int rc = MKV_BUSY, waited = 0;
+
+    for (; waited < wait_ms && holding(ix, key, klen); waited += 10) {
+        nanosleep(&pause, NULL);
+        if ((rc = index_lock(ix, key, klen, kl)) != MKV_BUSY)
+            return rc;
     }
-    rj_leave(ix);
-    return held;
+    return waited > 0 ? index_lock(ix, key, klen, kl) : rc;
 }
 
 int index_lock_behind_admin(struct mkv_index *ix, const char *key, size_t klen,
                             struct mkv_keylock *kl, int wait_ms)
 {
-    const struct timespec pause = {0, 10 * 1000 * 1000};
-    int rc = MKV_BUSY, waited = 0;
-
-    for (; waited < wait_ms && admin_holds(ix, key, klen); waited += 10) {
-        nanosleep(&pause, NULL);
-        if ((rc = index_lock(ix, key, klen, kl)) != MKV_BUSY)
-            return rc;
-    }
-    /* The tool let go since the last try, or a client holds the key. */
-    return waited > 0 ? index_lock(ix, key, klen, kl) : rc;
+    return lock_while(ix, key, klen, kl, wait_ms, admin_holds);
 }
 
 /* A process that is gone, or dead but not yet reaped (a zombie still passes
@@ -1066,19 +1077,21 @@ static int dead_txn_active(struct mkv_index *ix)
     return dead;
 }
 
+/* lock_while's holding for index_lock_after_dead: the key does not
+ * matter, any dead process's transaction may hold its lock.  Once none is
+ * left, the holder is alive (a plain 409, one refused lock), or failchk
+ * freed it since the last try. */
+static int dead_holder(struct mkv_index *ix, const char *key, size_t klen)
+{
+    (void)key;
+    (void)klen;
+    return dead_txn_active(ix);
+}
+
 int index_lock_after_dead(struct mkv_index *ix, const char *key, size_t klen,
                           struct mkv_keylock *kl, int wait_ms)
 {
-    int rc = MKV_BUSY, waited = 0;
-
-    for (; waited < wait_ms && dead_txn_active(ix); waited += 10) {
-        usleep(10000);
-        if ((rc = index_lock(ix, key, klen, kl)) != MKV_BUSY)
-            return rc;
-    }
-    /* No dead transaction (left): the holder is alive (a plain 409, one
-     * refused lock), or failchk freed it since our last try: once more. */
-    return waited > 0 ? index_lock(ix, key, klen, kl) : rc;
+    return lock_while(ix, key, klen, kl, wait_ms, dead_holder);
 }
 
 void index_unlock(struct mkv_index *ix, struct mkv_keylock *kl)

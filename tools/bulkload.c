@@ -238,10 +238,10 @@ static int trim_log(struct mkv_index *ix)
     DB_ENV *env;
     int ret;
 
-    if (index_flush(ix) != MKV_OK || !(env = index_env_hold(ix)))
+    if (index_flush(ix) != MKV_OK || index_checkpoint(ix, 0, 0) != MKV_OK ||
+        !(env = index_env_hold(ix)))
         return -1;
-    if ((ret = env->txn_checkpoint(env, 0, 0, DB_FORCE)) == 0)
-        ret = env->log_archive(env, NULL, DB_ARCH_REMOVE);
+    ret = env->log_archive(env, NULL, DB_ARCH_REMOVE);
     index_env_release(ix);
     if (ret != 0)
         fprintf(stderr, "bulkload: trimming the log: %s\n", db_strerror(ret));
