@@ -2,7 +2,7 @@
 CC ?= cc
 BUILD ?= build
 VERSION = 0.1
-PKGS = libcurl jansson fcgi openssl
+PKGS = libcurl jansson fcgi openssl expat
 CFLAGS ?= -O2 -g
 WARN = -Wall -Wextra -Werror -std=gnu11
 # Each object's header dependencies, written beside it as X.d (included below).
@@ -98,7 +98,8 @@ $(BUILD)/tests/tools/%: tests/tools/%.c $(LIB_OBJ)
 
 # HTTPS on 3443 beside HTTP on 3000 (MKV_TLS_PORT= turns it off).
 run: deps all
-	@MKV_TLS_PORT=$${MKV_TLS_PORT-3443} tools/cluster start
+	@MKV_TLS_PORT=$${MKV_TLS_PORT-3443} MKV_S3_PORT=$${MKV_S3_PORT-3900} \
+	    MKV_S3_TLS_PORT=$${MKV_S3_TLS_PORT-3943} tools/cluster start
 
 stop:
 	@tools/cluster stop
