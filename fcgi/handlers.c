@@ -25,6 +25,7 @@
 #include "placement.h"
 #include "rebalance.h"
 #include "record.h"
+#include "s3.h"
 #include "store.h"
 
 /* The largest Content-Length taken: 18 digits, as far below 2^63 as any
@@ -62,7 +63,7 @@ static ssize_t read_fd(void *arg, char *buf, size_t cap)
     return (ssize_t)got;
 }
 
-static ssize_t read_fcgi(void *arg, char *buf, size_t cap)
+ssize_t read_fcgi(void *arg, char *buf, size_t cap)
 {
     FCGX_Stream *in = arg;
     int n = FCGX_GetStr(buf, cap > (1u << 30) ? (1 << 30) : (int)cap, in);
@@ -101,9 +102,8 @@ static void shuffle(struct worker *w, int *a, int n)
  * while mkv-rebalance moves the key, the new copies first: the old ones are
  * about to be removed and must not get new redirects.  *answered: some
  * volume answered a probe (why: the last failure otherwise). */
-static int choose_replica(struct worker *w, const struct mkv_record *rec,
-                          const struct mkv_placement *p, const char *path, int *answered, char *why,
-                          size_t whylen)
+int choose_replica(struct worker *w, const struct mkv_record *rec, const struct mkv_placement *p,
+                   const char *path, int *answered, char *why, size_t whylen)
 {
     int order[MKV_RECORD_VOLS];
 
@@ -236,7 +236,7 @@ static void reply_store(struct req *r, int rc, int ok, const struct store_note *
         reply_error(r, status, why);
 }
 
-static struct mkv_store store_of(struct worker *w)
+struct mkv_store store_of(struct worker *w)
 {
     return (struct mkv_store){.cfg = w->cfg, .ix = w->ix, .vc = &w->vc, .seen = w->seen};
 }
@@ -768,6 +768,10 @@ void handle(struct worker *w, struct req *r)
     enum mkv_method m = method_id(r->method);
     int is_get = m == MKV_M_GET, is_head = m == MKV_M_HEAD, is_put = m == MKV_M_PUT;
 
+    if (!strcmp(param(r, "MKV_API"), "s3")) {
+        s3_handle(w, r);
+        return;
+    }
     r->head = is_head;
     r->head_length = -1;
     if (m == MKV_M_OTHER) {

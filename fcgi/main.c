@@ -66,8 +66,9 @@ static atomic_int failed;
 struct server {
     struct mkv_config cfg;
     struct mkv_index ix;
-    struct mkv_stats *stats; /* shared with every worker (created before fork) */
-    struct mkv_seen seen;    /* write requests seen lately, shared through the index dir */
+    struct mkv_stats *stats;     /* shared with every worker (created before fork) */
+    struct mkv_seen seen;        /* write requests seen lately, shared through the index dir */
+    struct sigv4_creds *s3creds; /* setting s3_credentials, read at start; NULL: none */
     int listen_fd;
 };
 
@@ -151,6 +152,7 @@ static void *serve_thread(void *arg)
     w.seed = (unsigned)time(NULL) ^ (unsigned)getpid() ^ (unsigned)(uintptr_t)&w;
     w.st = s->stats;
     w.seen = &s->seen;
+    w.s3creds = s->s3creds;
     if (vclient_init(&w.vc, &s->cfg) < 0) {
         log_error("cannot create a curl client: worker exits");
         atomic_store(&failed, 1);
@@ -223,6 +225,11 @@ static int run_worker(struct server *s)
      * their volumes; without the set they are stored in full. */
     if (index_use_cfg(&s->ix, &s->cfg) != MKV_OK)
         log_error("index: cannot record the volume set: records keep their volumes in full");
+    if (s->cfg.s3_credentials[0] &&
+        sigv4_creds_load(s->cfg.s3_credentials, &s->s3creds, err, sizeof(err)) < 0) {
+        log_error("s3_credentials: %s", err);
+        return 1;
+    }
     if (seen_open(&s->seen, s->cfg.db) < 0)
         log_error("cannot map %s/%s (%s): a retried write gets 403/404 if its first try "
                   "succeeded",

@@ -66,6 +66,10 @@ static const struct setting settings[] = {
      "CA certificates (PEM) that https volumes must verify against (default: the system's)"},
     {"write_secret", K_STR, OFF(write_secret), SZ(write_secret), 0, 0, "",
      "if set, PUT/DELETE/UNLINK/REBALANCE need the header X-Mkv-Secret with this value"},
+    {"s3_credentials", K_STR, OFF(s3_credentials), SZ(s3_credentials), 0, 0, "",
+     "file of S3 keys, lines \"ACCESS_KEY SECRET\" (default: none; S3 requests are refused)"},
+    {"s3_region", K_STR, OFF(s3_region), SZ(s3_region), 0, 0, "us-east-1",
+     "the region S3 clients sign for and GetBucketLocation answers"},
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 

@@ -31,11 +31,13 @@ struct mkv_config {
     int threads;
     int cache_mb;
     int log_level;
-    char listen[PATH_MAX];        /* FastCGI socket to open; empty = use fd 0 */
-    char log_file[PATH_MAX];      /* append log lines here; empty = stderr */
-    char volume_scheme[8];        /* "http" or "https": how volumes are reached */
-    char volume_cafile[PATH_MAX]; /* CA bundle that verifies https volumes; empty = system */
-    char write_secret[129];       /* writes need X-Mkv-Secret equal to this; empty = off */
+    char listen[PATH_MAX];         /* FastCGI socket to open; empty = use fd 0 */
+    char log_file[PATH_MAX];       /* append log lines here; empty = stderr */
+    char volume_scheme[8];         /* "http" or "https": how volumes are reached */
+    char volume_cafile[PATH_MAX];  /* CA bundle that verifies https volumes; empty = system */
+    char write_secret[129];        /* writes need X-Mkv-Secret equal to this; empty = off */
+    char s3_credentials[PATH_MAX]; /* S3 keys, lines "ACCESS_KEY SECRET"; empty = no S3 */
+    char s3_region[64];            /* the region S3 clients are told (GetBucketLocation) */
 };
 
 /* Fill cfg from defaults, the config file (-c FILE, or $MKV_CONF, or none),

@@ -1545,3 +1545,148 @@ int index_placed(const struct mkv_index *ix, const struct mkv_record *rec)
 {
     return ix->set != 0 && rec->set == ix->set;
 }
+
+/* ---- named entries beside the volume table (volumes.db) ---- */
+
+struct meta_write {
+    DBT k, v;
+    int del;
+};
+
+static int do_meta(struct mkv_index *ix, DB_TXN *txn, void *arg)
+{
+    struct meta_write *w = arg;
+
+    return w->del ? ix->vdb->del(ix->vdb, txn, &w->k, 0)
+                  : ix->vdb->put(ix->vdb, txn, &w->k, &w->v, DB_NOOVERWRITE);
+}
+
+/* kind + name: the entry's key.  Kinds are letters the volume table does
+ * not use ('n', 's', 'f'): voltab_load skips the others. */
+static int meta_key(char *buf, char kind, const char *name, size_t len)
+{
+    if (len == 0 || len > INDEX_META_NAME_MAX || kind == 'n' || kind == 's' || kind == 'f')
+        return -1;
+    buf[0] = kind;
+    memcpy(buf + 1, name, len);
+    return 0;
+}
+
+static int meta_write(struct mkv_index *ix, char kind, const char *name, size_t len,
+                      const void *val, size_t vlen, int del)
+{
+    char kb[1 + INDEX_META_NAME_MAX];
+    struct meta_write w;
+    int unsure = 0, ret;
+
+    if (meta_key(kb, kind, name, len) < 0 || vlen > INDEX_META_VALUE_MAX)
+        return MKV_ERR;
+    init_dbt(&w.k, kb, len + 1);
+    init_dbt(&w.v, val, vlen);
+    w.del = del;
+    ret = run_txn(ix, 0, do_meta, &w, &unsure);
+    if (ret == DB_KEYEXIST)
+        return MKV_EXISTS;
+    if (ret == DB_NOTFOUND)
+        return MKV_NOTFOUND;
+    if (ret != 0) {
+        note(ix, ret, del ? "deleting an entry of volumes.db" : "adding an entry to volumes.db");
+        return unsure ? MKV_UNSURE : MKV_ERR;
+    }
+    return MKV_OK;
+}
+
+int index_meta_add(struct mkv_index *ix, char kind, const char *name, size_t len, const void *val,
+                   size_t vlen)
+{
+    return meta_write(ix, kind, name, len, val, vlen, 0);
+}
+
+int index_meta_del(struct mkv_index *ix, char kind, const char *name, size_t len)
+{
+    return meta_write(ix, kind, name, len, "", 0, 1);
+}
+
+int index_meta_get(struct mkv_index *ix, char kind, const char *name, size_t len, void *val,
+                   size_t cap, size_t *vlen)
+{
+    char kb[1 + INDEX_META_NAME_MAX];
+    unsigned gen;
+    DBT k, v;
+    int ret;
+
+    if (meta_key(kb, kind, name, len) < 0)
+        return MKV_NOTFOUND;
+    init_dbt(&k, kb, len + 1);
+    memset(&v, 0, sizeof(v));
+    v.data = val;
+    v.ulen = (u_int32_t)cap;
+    v.flags = DB_DBT_USERMEM;
+    for (int again = 0;; again++) {
+        if (rj_enter(ix, &gen) < 0) {
+            ret = ERR_STALE;
+            break;
+        }
+        for (int i = 0; i < RETRIES; i++) {
+            if ((ret = ix->vdb->get(ix->vdb, NULL, &k, &v, 0)) != DB_LOCK_DEADLOCK)
+                break;
+            backoff(i);
+        }
+        rj_leave(ix);
+        if (again >= REDO_MAX || !rj_redo(ix, &ret, gen))
+            break;
+    }
+    if (ret == DB_NOTFOUND)
+        return MKV_NOTFOUND;
+    if (ret != 0) {
+        note(ix, ret, "reading an entry of volumes.db");
+        return MKV_ERR;
+    }
+    if (vlen)
+        *vlen = v.size;
+    return MKV_OK;
+}
+
+int index_meta_list(struct mkv_index *ix, char kind, const char *from, size_t fromlen,
+                    index_meta_fn fn, void *arg)
+{
+    unsigned char kb[1 + INDEX_META_NAME_MAX], vb[INDEX_META_VALUE_MAX];
+    DBC *c = NULL;
+    unsigned gen;
+    DBT k, v;
+    int ret;
+
+    if (fromlen > INDEX_META_NAME_MAX || rj_enter(ix, &gen) < 0)
+        return MKV_ERR;
+    memset(&k, 0, sizeof(k));
+    memset(&v, 0, sizeof(v));
+    kb[0] = (unsigned char)kind;
+    if (fromlen)
+        memcpy(kb + 1, from, fromlen);
+    k.data = kb;
+    k.size = (u_int32_t)(1 + fromlen);
+    k.ulen = sizeof(kb);
+    k.flags = DB_DBT_USERMEM;
+    v.data = vb;
+    v.ulen = sizeof(vb);
+    v.flags = DB_DBT_USERMEM;
+    if ((ret = ix->vdb->cursor(ix->vdb, NULL, &c, 0)) != 0)
+        goto cleanup;
+    for (ret = c->get(c, &k, &v, DB_SET_RANGE); ret == 0; ret = c->get(c, &k, &v, DB_NEXT)) {
+        if (k.size < 2 || kb[0] != (unsigned char)kind)
+            break;
+        if (fn(arg, (const char *)kb + 1, k.size - 1, vb, v.size))
+            break;
+    }
+    if (ret == DB_NOTFOUND)
+        ret = 0;
+cleanup:
+    if (c)
+        c->close(c);
+    rj_leave(ix);
+    if (ret != 0) {
+        note(ix, ret, "listing entries of volumes.db");
+        return MKV_ERR;
+    }
+    return MKV_OK;
+}

@@ -32,6 +32,7 @@ enum {
     MKV_BUSY = -4,
     MKV_BADREC = -5,
     MKV_OLDFORMAT = -6,
+    MKV_EXISTS = -7,
 };
 
 struct mkv_rejoin; /* rejoin.c: the state of a handle that rejoins after a recovery */
@@ -268,5 +269,23 @@ struct mkv_index_stats {
 
 /* Fills st.  MKV_OK, or MKV_ERR (st zeroed) when Berkeley DB cannot say. */
 int index_stats(struct mkv_index *ix, struct mkv_index_stats *st);
+
+/* Named entries kept in volumes.db beside the volume table, for the S3
+ * routes: kind 'b' a bucket (its creation time), 'u' a multipart upload.
+ * A name of up to INDEX_META_NAME_MAX bytes, a value of up to
+ * INDEX_META_VALUE_MAX.  add: MKV_OK, MKV_EXISTS; del, get: MKV_OK,
+ * MKV_NOTFOUND (get: MKV_ERR also when the value passes cap); each MKV_ERR
+ * on an index failure.  list calls fn for the entries of kind from name
+ * `from` on, in name order, until it returns non-zero. */
+#define INDEX_META_NAME_MAX  1100
+#define INDEX_META_VALUE_MAX 2048
+int index_meta_add(struct mkv_index *ix, char kind, const char *name, size_t len, const void *val,
+                   size_t vlen);
+int index_meta_del(struct mkv_index *ix, char kind, const char *name, size_t len);
+int index_meta_get(struct mkv_index *ix, char kind, const char *name, size_t len, void *val,
+                   size_t cap, size_t *vlen);
+typedef int (*index_meta_fn)(void *arg, const char *name, size_t len, const void *val, size_t vlen);
+int index_meta_list(struct mkv_index *ix, char kind, const char *from, size_t fromlen,
+                    index_meta_fn fn, void *arg);
 
 #endif

@@ -125,6 +125,37 @@ static int ext_ok(const unsigned char *p, const unsigned char *end)
     return 1;
 }
 
+int recbin_ext_add(unsigned char *ext, size_t cap, size_t *len, unsigned type, const void *v,
+                   size_t n)
+{
+    unsigned char *p = ext + *len, *end = ext + cap;
+
+    if (*len > cap || !(p = put_varint(p, end, type)) || !(p = put_varint(p, end, n)) ||
+        (size_t)(end - p) < n)
+        return -1;
+    memcpy(p, v, n);
+    *len = (size_t)(p + n - ext);
+    return 0;
+}
+
+int recbin_ext_next(const unsigned char *ext, size_t len, size_t *pos, unsigned *type,
+                    const unsigned char **v, size_t *n)
+{
+    const unsigned char *p = ext + *pos, *end = ext + len;
+    uint64_t t, l;
+
+    if (*pos >= len)
+        return 0;
+    if (!(p = get_varint(p, end, &t)) || !(p = get_varint(p, end, &l)) || l > (uint64_t)(end - p) ||
+        t > UINT32_MAX)
+        return -1;
+    *type = (unsigned)t;
+    *v = p;
+    *n = (size_t)l;
+    *pos = (size_t)(p + l - ext);
+    return 1;
+}
+
 static const unsigned char *get_vols(struct recbin *r, const unsigned char *p,
                                      const unsigned char *end)
 {

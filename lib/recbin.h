@@ -88,6 +88,16 @@ void recbin_split_volpath(const char *path, size_t len, size_t *namelen, uint32_
  * volume path in out (MKV_VOLPATH_MAX bytes).  0, or -1 if it does not fit. */
 int recbin_join_volpath(const char *name, size_t namelen, uint32_t sub, char *out);
 
+/* Appends one optional field (type, n bytes of v) to the *len bytes of
+ * fields at ext (cap bytes): 0, or -1 when it does not fit. */
+int recbin_ext_add(unsigned char *ext, size_t cap, size_t *len, unsigned type, const void *v,
+                   size_t n);
+
+/* The optional field at *pos of the len bytes at ext: 1 with its type and
+ * bytes (*pos moves past it), 0 at the end, -1 when they do not parse. */
+int recbin_ext_next(const unsigned char *ext, size_t len, size_t *pos, unsigned *type,
+                    const unsigned char **v, size_t *n);
+
 /* The B-tree compression of the records file (DB->set_bt_compress): each
  * pair is stored as the lengths of the prefix and suffix it shares with the
  * pair before it (key and data both; 3 bytes for most pairs) and the bytes

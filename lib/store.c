@@ -5,6 +5,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/rand.h>
+
 #include "keys.h"
 #include "log.h"
 #include "md5.h"
@@ -216,6 +218,8 @@ static int check_existing(struct put *pt, int retry, char *why, size_t whylen)
         return rc;
     if (pt->rec.deleted)
         return STORE_OK;
+    if (pt->body.b->overwrite)
+        return 2; /* replace it */
     if (retry && same_body(&pt->body, pt->rec.hash))
         return 1; /* done already */
     return fail(why, whylen, STORE_EXISTS,
@@ -245,6 +249,121 @@ static int write_replicas(struct put *pt, struct store_note *note, char *why, si
     }
     if (pt->s->cfg->md5sum)
         md5_hex(v.md5, pt->rec.hash);
+    memcpy(note->md5, v.md5, 16);
+    return STORE_OK;
+}
+
+/* The replicas' URLs of the value, and the first for the log line. */
+static void set_urls(struct put *pt, struct store_note *note)
+{
+    for (int i = 0; i < pt->p.n; i++) {
+        volume_url(pt->s->cfg, pt->url[i], URL_MAX, pt->p.vols[i], pt->path);
+        pt->urls[i] = pt->url[i];
+    }
+    snprintf(note->volume, sizeof(note->volume), "%s", pt->p.vols[0]);
+}
+
+/* The live record store_put writes once the replicas hold the value. */
+static void set_live(struct put *pt, const struct store_note *note)
+{
+    const struct store_body *b = pt->body.b;
+
+    pt->rec.deleted = 0;
+    /* What a store needs and the original's text has no room for (recbin.h). */
+    pt->rec.has_size = 1;
+    pt->rec.size = (unsigned long long)note->bytes_in;
+    pt->rec.mtime = (long long)time(NULL);
+    pt->rec.extlen = b->ext && b->extlen <= sizeof(pt->rec.ext) ? b->extlen : 0;
+    if (pt->rec.extlen)
+        memcpy(pt->rec.ext, b->ext, pt->rec.extlen);
+}
+
+/* ---- overwrite -------------------------------------------------------- */
+
+/* Old copies the new record no longer names (a key mid-rebalance): removed
+ * once it is live, or they would be orphans. */
+static void drop_stale(struct put *pt, const struct mkv_record *old)
+{
+    char url[MKV_RECORD_VOLS][URL_MAX], *urls[MKV_RECORD_VOLS], why[256];
+    int n = 0;
+
+    for (int i = 0; i < old->nvols; i++) {
+        int kept = 0;
+
+        for (int j = 0; j < pt->p.n; j++)
+            kept |= !strcmp(old->vols[i], pt->p.vols[j]);
+        if (kept)
+            continue;
+        volume_url(pt->s->cfg, url[n], URL_MAX, old->vols[i], pt->path);
+        urls[n] = url[n];
+        n++;
+    }
+    if (n > 0 && vclient_delete(pt->s->vc, urls, n, why, sizeof(why)) < 0)
+        log_error("PUT over a live key left an old copy behind: %s", why);
+}
+
+/* Replaces the live value of pt->rec: the body to a temporary name on each
+ * replica, checked, then moved over the value's file, then the record.  A
+ * failure before the moves leaves the old value as it was; one during them
+ * leaves replicas of either value, and the record SOFT (?unlinked lists the
+ * key; DELETE purges it), since no one value is then on every replica. */
+static int replace_live(struct put *pt, struct store_note *note, char *why, size_t whylen)
+{
+    const struct store_body *b = pt->body.b;
+    char tmp[MKV_MAX_REPLICAS][URL_MAX], *tmps[MKV_MAX_REPLICAS];
+    struct mkv_record old = pt->rec;
+    unsigned char r[8];
+    struct vput v;
+    int rc;
+
+    if (RAND_bytes(r, sizeof(r)) != 1)
+        return fail(why, whylen, STORE_VOLUME, "no random bytes for a temporary name");
+    for (int i = 0; i < pt->p.n; i++) {
+        snprintf(tmp[i], URL_MAX, "%s.mkvtmp-%02x%02x%02x%02x%02x%02x%02x%02x", pt->url[i], r[0],
+                 r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+        tmps[i] = tmp[i];
+    }
+    memset(&v, 0, sizeof(v));
+    v.length = b->length;
+    v.rd = peeked_read;
+    v.rdarg = &pt->body;
+    rc = vclient_put(pt->s->vc, tmps, pt->p.n, &v);
+    note->bytes_in = v.sent;
+    if (rc == 0 && b->want_md5 && memcmp(b->want_md5, v.md5, 16) != 0)
+        rc = fail(why, whylen, STORE_BADMD5, "Content-MD5 does not match the body");
+    else if (rc < 0)
+        rc = fail(why, whylen, rc == VPUT_BODY ? STORE_BODY : STORE_VOLUME, v.why);
+    if (rc < 0) {
+        char w2[256];
+
+        if (vclient_delete(pt->s->vc, tmps, pt->p.n, w2, sizeof(w2)) < 0)
+            log_error("PUT over a live key left a temporary file: %s", w2);
+        return rc;
+    }
+    if (vclient_move(pt->s->vc, tmps, pt->urls, pt->p.n, why, whylen) < 0) {
+        pt->rec.deleted = 1;
+        if (index_put(pt->s->ix, pt->key, pt->klen, &pt->rec) != MKV_OK)
+            log_error("PUT over a live key: moves and index write failed");
+        return STORE_VOLUME;
+    }
+    memset(&pt->rec, 0, sizeof(pt->rec));
+    record_set_vols(&pt->rec, &pt->p);
+    if (pt->s->cfg->md5sum)
+        md5_hex(v.md5, pt->rec.hash);
+    memcpy(note->md5, v.md5, 16);
+    set_live(pt, note);
+    rc = index_put(pt->s->ix, pt->key, pt->klen, &pt->rec);
+    if (rc == MKV_UNSURE)
+        return unsure_put(pt->s, pt->key, pt->klen, &pt->rec, why, whylen);
+    if (rc != MKV_OK) {
+        /* The files hold the new value, the record the old one's hash: the
+         * key must not stay live with a hash its bytes do not have. */
+        old.deleted = 1;
+        if (index_put(pt->s->ix, pt->key, pt->klen, &old) != MKV_OK)
+            log_error("PUT over a live key: index write failed twice");
+        return index_fail(pt->s, why, whylen, "index write failed");
+    }
+    drop_stale(pt, &old);
     return STORE_OK;
 }
 
@@ -269,6 +388,10 @@ int store_put(struct mkv_store *s, const char *key, size_t klen, const char *req
     if ((rc = check_not_empty(&pt.body, why, whylen)) < 0)
         goto unlock;
     if ((rc = check_existing(&pt, retry, why, whylen)) != STORE_OK) {
+        if (rc == 2) {
+            set_urls(&pt, note);
+            rc = replace_live(&pt, note, why, whylen);
+        }
         rc = rc > 0 ? STORE_OK : rc;
         goto unlock;
     }
@@ -284,18 +407,10 @@ int store_put(struct mkv_store *s, const char *key, size_t klen, const char *req
         rc = index_fail(s, why, whylen, "index write failed");
         goto unlock;
     }
-    for (int i = 0; i < pt.p.n; i++) {
-        volume_url(s->cfg, pt.url[i], URL_MAX, pt.p.vols[i], pt.path);
-        pt.urls[i] = pt.url[i];
-    }
-    snprintf(note->volume, sizeof(note->volume), "%s", pt.p.vols[0]);
+    set_urls(&pt, note);
     if ((rc = write_replicas(&pt, note, why, whylen)) < 0)
         goto unlock;
-    pt.rec.deleted = 0;
-    /* What a store needs and the original's text has no room for (recbin.h). */
-    pt.rec.has_size = 1;
-    pt.rec.size = (unsigned long long)note->bytes_in;
-    pt.rec.mtime = (long long)time(NULL);
+    set_live(&pt, note);
     rc = index_put(s->ix, key, klen, &pt.rec);
     if (rc == MKV_UNSURE) {
         rc = unsure_put(s, key, klen, &pt.rec, why, whylen);

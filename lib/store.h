@@ -57,17 +57,27 @@ struct store_body {
     body_read_fn rd;  /* reads it */
     void *rdarg;
     const unsigned char *want_md5; /* 16 bytes the body must hash to, or NULL */
+    /* S3's PutObject: a live value is replaced (atomically: store_put) instead
+     * of STORE_EXISTS, and the record keeps these optional fields (recbin.h's
+     * EXT; lib/s3meta.h says which). */
+    int overwrite;
+    const unsigned char *ext;
+    size_t extlen;
 };
 
 /* What a call did besides its result: for the caller's log line and stats. */
 struct store_note {
     long long bytes_in;           /* body bytes read (PUT) */
     char volume[MKV_VOLPATH_MAX]; /* the first volume written or removed from */
+    unsigned char md5[16];        /* PUT: the MD5 of the value stored */
 };
 
 /* Stores a new value for key: 0 once every replica holds it and its live
- * record is on disk.  request_id (nginx's $request_id, "" when none) lets
- * the retry of a PUT whose worker died after storing this same body succeed
+ * record is on disk.  Over a live value (b->overwrite) the new one is
+ * written beside the old file on each replica ("<path>.mkvtmp-<random>",
+ * a name mkv-rebuild skips) and moved over it; the record changes last, so a
+ * reader meets the old value or the new one, never a missing one.  request_id (nginx's $request_id,
+ * "" when none) lets the retry of a PUT whose worker died after storing this same body succeed
  * instead of meeting STORE_EXISTS. */
 int store_put(struct mkv_store *s, const char *key, size_t klen, const char *request_id,
               const struct store_body *b, struct store_note *note, char *why, size_t whylen);

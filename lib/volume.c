@@ -509,14 +509,34 @@ int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, struct vput *v
 }
 
 /* DELETEs up to MKV_MAX_REPLICAS URLs at once (one easy handle each). */
-static int delete_group(struct mkv_vclient *vc, char *const *urls, int n, char *why, size_t whylen)
+/* Sends method to n URLs at once (dsts: each one's WebDAV Destination, or
+ * NULL); every one must answer ok1 or ok2.  Keeps going after a failure, so
+ * a DELETE removes every copy it can. */
+static int request_group(struct mkv_vclient *vc, const char *method, char *const *urls,
+                         char *const *dsts, int n, long ok1, long ok2, char *why, size_t whylen)
 {
+    struct curl_slist *hdr[MKV_MAX_REPLICAS] = {0};
     int running = 0, left = n, rc = 0;
 
     for (int i = 0; i < n; i++) {
         base_opts(vc, vc->easy[i], urls[i]);
-        curl_easy_setopt(vc->easy[i], CURLOPT_CUSTOMREQUEST, "DELETE");
+        curl_easy_setopt(vc->easy[i], CURLOPT_CUSTOMREQUEST, method);
         curl_easy_setopt(vc->easy[i], CURLOPT_PRIVATE, (char *)urls[i]);
+        if (dsts) {
+            char line[16 + URL_MAX];
+            struct curl_slist *l;
+
+            snprintf(line, sizeof(line), "Destination: %s", dsts[i]);
+            if (!(l = curl_slist_append(NULL, line)) ||
+                !(hdr[i] = curl_slist_append(l, "Overwrite: T"))) {
+                curl_slist_free_all(l);
+                snprintf(why, whylen, "out of memory");
+                left = i;
+                rc = -1;
+                break;
+            }
+            curl_easy_setopt(vc->easy[i], CURLOPT_HTTPHEADER, hdr[i]);
+        }
         curl_multi_add_handle(vc->multi, vc->easy[i]);
     }
     while (left > 0) {
@@ -530,14 +550,15 @@ static int delete_group(struct mkv_vclient *vc, char *const *urls, int n, char *
                 continue;
             left--;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &url);
-            /* Keep going after a failure: remove every copy we can. */
-            if (check_done(vc, msg->easy_handle, msg->data.result, url, 204, 404, why, whylen) < 0)
+            if (check_done(vc, msg->easy_handle, msg->data.result, url, ok1, ok2, why, whylen) < 0)
                 rc = -1;
         }
         if (left > 0)
             curl_multi_poll(vc->multi, NULL, 0, 100, NULL);
     }
     remove_all(vc, n);
+    for (int i = 0; i < n; i++)
+        curl_slist_free_all(hdr[i]);
     return rc;
 }
 
@@ -547,10 +568,20 @@ int vclient_delete(struct mkv_vclient *vc, char *const *urls, int n, char *why, 
 
     for (int i = 0; i < n; i += MKV_MAX_REPLICAS) {
         int k = n - i < MKV_MAX_REPLICAS ? n - i : MKV_MAX_REPLICAS;
-        if (delete_group(vc, urls + i, k, why, whylen) < 0)
+        if (request_group(vc, "DELETE", urls + i, NULL, k, 204, 404, why, whylen) < 0)
             rc = -1;
     }
     return rc;
+}
+
+int vclient_move(struct mkv_vclient *vc, char *const *src, char *const *dst, int n, char *why,
+                 size_t whylen)
+{
+    if (n > MKV_MAX_REPLICAS) {
+        snprintf(why, whylen, "too many files to move at once");
+        return -1;
+    }
+    return request_group(vc, "MOVE", src, dst, n, 201, 204, why, whylen);
 }
 
 /* Runs the one transfer set up on h through the thread's multi handle (so it

@@ -79,6 +79,13 @@ int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, struct vput *v
  * there), -1 otherwise with why set. */
 int vclient_delete(struct mkv_vclient *vc, char *const *urls, int n, char *why, size_t whylen);
 
+/* WebDAV MOVEs src[i] to dst[i] (the same volume) for n <= MKV_MAX_REPLICAS
+ * files at once, replacing what is there: nginx renames the file, so a
+ * reader of dst gets the old value or the new one whole.  0 when each
+ * answered 201/204, -1 otherwise with why set. */
+int vclient_move(struct mkv_vclient *vc, char *const *src, char *const *dst, int n, char *why,
+                 size_t whylen);
+
 /* HEADs url with the probe timeout; 1 when it answers 200. */
 int vclient_probe(struct mkv_vclient *vc, const char *url);
 

@@ -442,6 +442,17 @@ class Cluster:
         while self.port == self.tls_port:
             self.port = free_port()
         ports = set([self.port, self.tls_port])
+        # MKV_S3_PORT='auto' (and MKV_S3_TLS_PORT='auto'): the S3 listener
+        # on free ports; s3_env() gives the clients' keys.
+        for k in ('MKV_S3_PORT', 'MKV_S3_TLS_PORT'):
+            if self.extra.get(k) == 'auto':
+                p = free_port()
+                while p in ports:
+                    p = free_port()
+                ports.add(p)
+                self.extra[k] = str(p)
+        self.s3_port = int(self.extra.get('MKV_S3_PORT') or 0)
+        self.s3_tls_port = int(self.extra.get('MKV_S3_TLS_PORT') or 0)
         self.volume_ports = []
         while len(self.volume_ports) < nvolumes:
             p = free_port()
@@ -472,6 +483,15 @@ class Cluster:
         except BaseException:
             self.stop(remove=not keep)
             raise
+
+    def s3_env(self):
+        """The S3 keys the cluster made (run/s3.env), as a dict."""
+        env = {}
+        for line in read_file(os.path.join(self.data, 's3.env')).decode().splitlines():
+            k, _, v = line.partition('=')
+            if k:
+                env[k] = v
+        return env
 
     # -- process control ----------------------------------------------------
 
