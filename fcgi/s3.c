@@ -723,24 +723,22 @@ static void get_object_bytes(struct s3req *q)
     reply(q->r, 200, loc, NULL, NULL, 0);
 }
 
-static void put_object(struct s3req *q)
+/* Stores the request's body at key (the object, or a part) and answers
+ * with its ETag. */
+static void put_body(struct s3req *q, const char *key, size_t klen, const unsigned char *ext,
+                     size_t extlen)
 {
     struct mkv_store s = store_of(q->w);
     struct store_note note = {0};
     struct s3body b;
-    unsigned char want[16], ext[MKV_RECORD_EXT_MAX];
-    size_t extlen = 0;
+    unsigned char want[16];
     const char *cmd5 = hdr(q, "content-md5");
-    char why[512], h[128];
+    char why[512], h[128], hex[33];
     struct store_body sb;
     int rc;
 
     if (*cmd5 && parse_content_md5(cmd5, want) < 0) {
         s3_error(q, "InvalidDigest", NULL);
-        return;
-    }
-    if (s3meta_from_request(q->r->fr->envp, ext, sizeof(ext), &extlen, why, sizeof(why)) < 0) {
-        s3_error(q, "MetadataTooLarge", why);
         return;
     }
     if (open_s3body(q, &b) < 0)
@@ -756,19 +754,15 @@ static void put_object(struct s3req *q)
         s3_error(q, "InvalidRequest", "mkv does not store empty values");
         goto cleanup;
     }
-    rc = store_put(&s, q->r->key, q->r->klen, param(q->r, "MKV_REQUEST_ID"), &sb, &note, why,
-                   sizeof(why));
+    rc = store_put(&s, key, klen, param(q->r, "MKV_REQUEST_ID"), &sb, &note, why, sizeof(why));
     q->r->bytes_in = note.bytes_in;
     snprintf(q->r->volume, sizeof(q->r->volume), "%s", note.volume);
     switch (rc) {
-    case STORE_OK: {
-        char hex[33];
-
+    case STORE_OK:
         md5_hex(note.md5, hex);
         snprintf(h, sizeof(h), "ETag: \"%s\"\r\n", hex);
         s3_empty(q, 200, h);
         break;
-    }
     case STORE_BODY:
         if (b.bad)
             s3_error(q, b.bad, b.why);
@@ -784,35 +778,17 @@ cleanup:
     s3body_free(&b);
 }
 
-/* S3's DeleteObject: 204 whether or not the key was there. */
-static int delete_key(struct s3req *q, const char *key, size_t klen, char *why, size_t whylen)
+static void put_object(struct s3req *q)
 {
-    struct mkv_store s = store_of(q->w);
-    struct store_note note = {0};
-    int rc = store_delete(&s, key, klen, "", 0, &note, why, whylen);
+    unsigned char ext[MKV_RECORD_EXT_MAX];
+    size_t extlen = 0;
+    char why[256];
 
-    return rc == STORE_ABSENT ? STORE_OK : rc;
-}
-
-static const char *delete_code(int rc)
-{
-    switch (rc) {
-    case STORE_PROTECTED: return "AccessDenied";
-    case STORE_BUSY: return "OperationAborted";
-    case STORE_RECOVERING: return "ServiceUnavailable";
-    default: return "InternalError";
+    if (s3meta_from_request(q->r->fr->envp, ext, sizeof(ext), &extlen, why, sizeof(why)) < 0) {
+        s3_error(q, "MetadataTooLarge", why);
+        return;
     }
-}
-
-static void delete_object(struct s3req *q)
-{
-    char why[512];
-    int rc = delete_key(q, q->r->key, q->r->klen, why, sizeof(why));
-
-    if (rc == STORE_OK)
-        s3_empty(q, 204, NULL);
-    else
-        s3_error(q, delete_code(rc), why);
+    put_body(q, q->r->key, q->r->klen, ext, extlen);
 }
 
 /* Reads a small XML body whole into the parser. */
@@ -844,6 +820,421 @@ static int read_xml(struct s3req *q, struct s3xml_parser *p, size_t max, int nee
         return -1;
     }
     return 0;
+}
+
+/* ---- copies ----------------------------------------------------------- */
+
+/* The copy's source (x-amz-copy-source: "[/]BUCKET/KEY[?versionId=null]",
+ * URL-encoded) as a native key into key: 0, or answered and -1. */
+static int copy_source(struct s3req *q, char *key, size_t cap, size_t *klen)
+{
+    const char *src = hdr(q, "x-amz-copy-source"), *qm = strchr(src, '?');
+    size_t n = qm ? (size_t)(qm - src) : strlen(src);
+    struct mkv_reject rej;
+    const char *slash;
+    long long ct;
+
+    if (*src == '/') {
+        src++;
+        n--;
+    }
+    if (qm && strcmp(qm, "?versionId=null") != 0) {
+        s3_error(q, "NotImplemented", "versions are not kept: only versionId=null is served");
+        return -1;
+    }
+    key[0] = '/';
+    if (url_decode(src, n, 0, key + 1, cap - 1, klen, &rej) < 0 || *klen == 0) {
+        s3_error(q, "InvalidArgument",
+                 "Copy Source must mention the source bucket and key: "
+                 "sourcebucket/sourcekey");
+        return -1;
+    }
+    (*klen)++;
+    slash = memchr(key + 1, '/', *klen - 1);
+    if (!slash || slash == key + *klen - 1) {
+        s3_error(q, "InvalidArgument",
+                 "Copy Source must mention the source bucket and key: "
+                 "sourcebucket/sourcekey");
+        return -1;
+    }
+    if (s3_bucket_get(q->w->ix, key + 1, (size_t)(slash - key - 1), &ct) != S3STORE_OK) {
+        s3_error(q, "NoSuchBucket", NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* The copy's object fields: the source's (COPY, the default; not its
+ * multipart ETag: the copy is one value with its own MD5) or the request's
+ * (REPLACE). */
+static int copy_fields(struct s3req *q, const char *src, size_t srclen, unsigned char *ext,
+                       size_t *extlen)
+{
+    const char *dir = hdr(q, "x-amz-metadata-directive");
+    struct mkv_record rec;
+    size_t pos = 0, n;
+    unsigned type;
+    const unsigned char *v;
+    char why[256];
+
+    *extlen = 0;
+    if (!strcmp(dir, "REPLACE")) {
+        if (s3meta_from_request(q->r->fr->envp, ext, MKV_RECORD_EXT_MAX, extlen, why, sizeof(why)) <
+            0) {
+            s3_error(q, "MetadataTooLarge", why);
+            return -1;
+        }
+        return 0;
+    }
+    if (*dir && strcmp(dir, "COPY")) {
+        s3_error(q, "InvalidArgument", "Unknown metadata directive.");
+        return -1;
+    }
+    if (index_get(q->w->ix, src, srclen, &rec) != MKV_OK || rec.deleted) {
+        s3_error(q, "NoSuchKey", NULL);
+        return -1;
+    }
+    while (recbin_ext_next(rec.ext, rec.extlen, &pos, &type, &v, &n) == 1)
+        if (type != S3META_ETAG)
+            recbin_ext_add(ext, MKV_RECORD_EXT_MAX, extlen, type, v, n);
+    return 0;
+}
+
+/* "bytes=FIRST-LAST" of x-amz-copy-source-range: 0 (first -1: none), or
+ * answered and -1. */
+static int copy_range(struct s3req *q, long long *first, long long *last)
+{
+    const char *r = hdr(q, "x-amz-copy-source-range");
+    char a[24], b[24];
+    const char *dash;
+
+    *first = *last = -1;
+    if (!*r)
+        return 0;
+    if (strncmp(r, "bytes=", 6) || !(dash = strchr(r + 6, '-')) ||
+        (size_t)(dash - r - 6) >= sizeof(a) || strlen(dash + 1) >= sizeof(b))
+        goto bad;
+    snprintf(a, sizeof(a), "%.*s", (int)(dash - r - 6), r + 6);
+    snprintf(b, sizeof(b), "%s", dash + 1);
+    if (num_parse(a, 0, S3_LENGTH_MAX, first) < 0 || num_parse(b, 0, S3_LENGTH_MAX, last) < 0 ||
+        *first > *last)
+        goto bad;
+    return 0;
+bad:
+    s3_error(q, "InvalidArgument",
+             "The x-amz-copy-source-range value must be of the form "
+             "bytes=first-last where first and last are the zero-based "
+             "offsets of the first and last bytes to copy");
+    return -1;
+}
+
+/* CopyObject (part 0), or UploadPartCopy into the native key dst. */
+static void copy_into(struct s3req *q, const char *dst, size_t dstlen, int part)
+{
+    struct mkv_store s = store_of(q->w);
+    struct store_note note;
+    struct s3xml_out o = {0};
+    unsigned char ext[MKV_RECORD_EXT_MAX];
+    char src[MKV_URI_MAX], why[512], hex[33], t[32];
+    size_t srclen, extlen = 0;
+    long long first = -1, last = -1;
+    int rc;
+
+    if (copy_source(q, src, sizeof(src), &srclen) < 0 ||
+        (part ? copy_range(q, &first, &last) : copy_fields(q, src, srclen, ext, &extlen)) < 0)
+        return;
+    if (!part && srclen == dstlen && !memcmp(src, dst, dstlen) &&
+        strcmp(hdr(q, "x-amz-metadata-directive"), "REPLACE") != 0) {
+        s3_error(q, "InvalidRequest",
+                 "This copy request is illegal because it is trying to copy an object to itself "
+                 "without changing the object's metadata, storage class, website redirect "
+                 "location or encryption attributes.");
+        return;
+    }
+    rc = s3_copy(&s, src, srclen, first, last, dst, dstlen, ext, extlen,
+                 param(q->r, "MKV_REQUEST_ID"), &note, why, sizeof(why));
+    q->r->bytes_in = note.bytes_in;
+    snprintf(q->r->volume, sizeof(q->r->volume), "%s", note.volume);
+    if (rc == S3STORE_NOSOURCE) {
+        s3_error(q, "NoSuchKey", NULL);
+        return;
+    }
+    if (rc == S3STORE_RANGE) {
+        s3_error(q, "InvalidRange", why);
+        return;
+    }
+    if (rc != S3STORE_OK) {
+        s3_error(q, "InternalError", why);
+        return;
+    }
+    md5_hex(note.md5, hex);
+    s3xml_time(t, (long long)time(NULL));
+    s3xml_open(&o, part ? "CopyPartResult" : "CopyObjectResult");
+    s3xml_elem(&o, "LastModified", t, strlen(t));
+    s3xml_elemf(&o, "ETag", "\"%s\"", hex);
+    s3xml_close(&o, part ? "CopyPartResult" : "CopyObjectResult");
+    s3_xml(q, 200, NULL, &o);
+    s3xml_out_free(&o);
+}
+
+/* ---- multipart uploads ------------------------------------------------ */
+
+/* The request's upload (uploadId, of this key): 0, or answered and -1. */
+static int need_upload(struct s3req *q, struct s3_upload *u)
+{
+    char id[S3_UPLOAD_ID_LEN + 8] = "";
+    int rc = qparam(q, "uploadId", id, sizeof(id), NULL);
+
+    if (rc > 0)
+        rc = s3_upload_get(q->w->ix, id, q->r->key, q->r->klen, u);
+    if (rc == S3STORE_OK)
+        return 0;
+    if (rc == S3STORE_INDEX)
+        s3_error(q, "InternalError", "index read failed");
+    else
+        s3_error(q, "NoSuchUpload", NULL);
+    return -1;
+}
+
+static void create_upload(struct s3req *q)
+{
+    unsigned char ext[MKV_RECORD_EXT_MAX];
+    struct s3_upload *u = malloc(sizeof(*u));
+    struct s3xml_out o = {0};
+    size_t extlen = 0;
+    char why[256];
+
+    if (!u) {
+        s3_error(q, "InternalError", "out of memory");
+        return;
+    }
+    if (s3meta_from_request(q->r->fr->envp, ext, sizeof(ext), &extlen, why, sizeof(why)) < 0) {
+        s3_error(q, "MetadataTooLarge", why);
+        goto cleanup;
+    }
+    if (s3_upload_create(q->w->ix, q->r->key, q->r->klen, ext, extlen, (long long)time(NULL), u) !=
+        S3STORE_OK) {
+        s3_error(q, "InternalError", "index write failed");
+        goto cleanup;
+    }
+    s3xml_open(&o, "InitiateMultipartUploadResult");
+    s3xml_elem(&o, "Bucket", q->bucket, q->blen);
+    s3xml_elem(&o, "Key", q->okey, q->oklen);
+    s3xml_elem(&o, "UploadId", u->id, S3_UPLOAD_ID_LEN);
+    s3xml_close(&o, "InitiateMultipartUploadResult");
+    s3_xml(q, 200, NULL, &o);
+cleanup:
+    s3xml_out_free(&o);
+    free(u);
+}
+
+static void upload_part(struct s3req *q)
+{
+    struct s3_upload *u = malloc(sizeof(*u));
+    char num[16] = "", key[64];
+    long long n;
+    int kl;
+
+    if (!u) {
+        s3_error(q, "InternalError", "out of memory");
+        return;
+    }
+    if (need_upload(q, u) < 0)
+        goto cleanup;
+    if (qparam(q, "partNumber", num, sizeof(num), NULL) <= 0 ||
+        num_parse(num, 1, S3_PART_MAX, &n) < 0) {
+        s3_error(q, "InvalidArgument",
+                 "Part number must be an integer between 1 and 10000, "
+                 "inclusive");
+        goto cleanup;
+    }
+    kl = s3_part_key(u->id, (int)n, key);
+    if (*hdr(q, "x-amz-copy-source"))
+        copy_into(q, key, (size_t)kl, 1);
+    else
+        put_body(q, key, (size_t)kl, NULL, 0);
+cleanup:
+    free(u);
+}
+
+static void complete_upload(struct s3req *q)
+{
+    struct s3xml_parser *p = s3xml_parser_new(S3XML_COMPLETE);
+    struct s3_upload *u = malloc(sizeof(*u));
+    struct s3_part_ref *refs = NULL;
+    struct mkv_store s = store_of(q->w);
+    struct store_note note;
+    struct s3xml_out o = {0};
+    char etag[48], why[512], loc[MKV_URI_MAX + 64];
+    size_t n;
+    int rc;
+
+    if (!p || !u) {
+        s3_error(q, "InternalError", "out of memory");
+        goto cleanup;
+    }
+    if (need_upload(q, u) < 0 || read_xml(q, p, S3XML_BODY_MAX, 1) < 0)
+        goto cleanup;
+    n = s3xml_nparts(p);
+    if (!(refs = calloc(n ? n : 1, sizeof(*refs)))) {
+        s3_error(q, "InternalError", "out of memory");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct s3xml_part part;
+
+        if (s3xml_part(p, i, &part) < 0) {
+            s3_error(q, "MalformedXML", NULL);
+            goto cleanup;
+        }
+        refs[i].number = part.number;
+        if (part.etag_is_md5)
+            snprintf(refs[i].md5, sizeof(refs[i].md5), "%s", part.etag);
+    }
+    rc = s3_upload_complete(&s, u, refs, (int)n, param(q->r, "MKV_REQUEST_ID"), etag, &note, why,
+                            sizeof(why));
+    q->r->bytes_in = 0;
+    snprintf(q->r->volume, sizeof(q->r->volume), "%s", note.volume);
+    switch (rc) {
+    case S3STORE_OK: break;
+    case S3STORE_BADPART: s3_error(q, "InvalidPart", why); goto cleanup;
+    case S3STORE_ORDER: s3_error(q, "InvalidPartOrder", why); goto cleanup;
+    case S3STORE_SMALL: s3_error(q, "EntityTooSmall", why); goto cleanup;
+    default: s3_error(q, "InternalError", why); goto cleanup;
+    }
+    snprintf(loc, sizeof(loc), "http://%s%.*s", hdr(q, "host"), (int)q->pathlen, q->path);
+    s3xml_open(&o, "CompleteMultipartUploadResult");
+    s3xml_elem(&o, "Location", loc, strlen(loc));
+    s3xml_elem(&o, "Bucket", q->bucket, q->blen);
+    s3xml_elem(&o, "Key", q->okey, q->oklen);
+    s3xml_elemf(&o, "ETag", "\"%s\"", etag);
+    s3xml_close(&o, "CompleteMultipartUploadResult");
+    s3_xml(q, 200, NULL, &o);
+cleanup:
+    s3xml_out_free(&o);
+    s3xml_parser_free(p);
+    free(refs);
+    free(u);
+}
+
+static void abort_upload(struct s3req *q)
+{
+    struct s3_upload *u = malloc(sizeof(*u));
+    struct mkv_store s = store_of(q->w);
+    char why[512];
+
+    if (!u) {
+        s3_error(q, "InternalError", "out of memory");
+        return;
+    }
+    if (need_upload(q, u) == 0) {
+        if (s3_upload_abort(&s, u, why, sizeof(why)) == S3STORE_OK)
+            s3_empty(q, 204, NULL);
+        else
+            s3_error(q, "InternalError", why);
+    }
+    free(u);
+}
+
+struct parts_page {
+    struct s3xml_out *o;
+    int max, count, truncated, last;
+};
+
+static int list_part(void *arg, int number, const struct mkv_record *rec)
+{
+    struct parts_page *pg = arg;
+    char t[32];
+
+    if (pg->count == pg->max) {
+        pg->truncated = 1;
+        return 1;
+    }
+    pg->count++;
+    pg->last = number;
+    s3xml_time(t, rec->mtime);
+    s3xml_open(pg->o, "Part");
+    s3xml_elemf(pg->o, "PartNumber", "%d", number);
+    s3xml_elem(pg->o, "LastModified", t, strlen(t));
+    s3xml_elemf(pg->o, "ETag", "\"%s\"", rec->hash);
+    s3xml_elemf(pg->o, "Size", "%llu", rec->size);
+    s3xml_close(pg->o, "Part");
+    return 0;
+}
+
+static void list_parts(struct s3req *q)
+{
+    struct s3_upload *u = malloc(sizeof(*u));
+    struct s3xml_out o = {0};
+    struct parts_page pg = {.o = &o, .max = 1000};
+    char num[16] = "", mx[16] = "";
+    long long marker = 0, max = 1000;
+
+    if (!u) {
+        s3_error(q, "InternalError", "out of memory");
+        return;
+    }
+    if (need_upload(q, u) < 0)
+        goto cleanup;
+    if (qparam(q, "part-number-marker", num, sizeof(num), NULL) < 0 ||
+        qparam(q, "max-parts", mx, sizeof(mx), NULL) < 0 ||
+        (*num && num_parse(num, 0, S3_PART_MAX, &marker) < 0) ||
+        (*mx && num_parse(mx, 0, 1000000, &max) < 0)) {
+        s3_error(q, "InvalidArgument", "part-number-marker and max-parts must be numbers");
+        goto cleanup;
+    }
+    pg.max = max > 1000 ? 1000 : (int)max;
+    s3xml_open(&o, "ListPartsResult");
+    s3xml_elem(&o, "Bucket", q->bucket, q->blen);
+    s3xml_elem(&o, "Key", q->okey, q->oklen);
+    s3xml_elem(&o, "UploadId", u->id, S3_UPLOAD_ID_LEN);
+    s3xml_elemf(&o, "PartNumberMarker", "%lld", marker);
+    s3xml_elemf(&o, "MaxParts", "%d", pg.max);
+    s3xml_elemf(&o, "StorageClass", "STANDARD");
+    if (pg.max > 0 &&
+        s3_upload_parts(q->w->ix, u->id, (int)marker + 1, list_part, &pg) != S3STORE_OK) {
+        s3_error(q, "InternalError", "index read failed");
+        goto cleanup;
+    }
+    if (pg.truncated)
+        s3xml_elemf(&o, "NextPartNumberMarker", "%d", pg.last);
+    s3xml_elemf(&o, "IsTruncated", "%s", pg.truncated ? "true" : "false");
+    s3xml_close(&o, "ListPartsResult");
+    s3_xml(q, 200, NULL, &o);
+cleanup:
+    s3xml_out_free(&o);
+    free(u);
+}
+
+/* S3's DeleteObject: 204 whether or not the key was there. */
+static int delete_key(struct s3req *q, const char *key, size_t klen, char *why, size_t whylen)
+{
+    struct mkv_store s = store_of(q->w);
+    struct store_note note = {0};
+    int rc = store_delete(&s, key, klen, "", 0, &note, why, whylen);
+
+    return rc == STORE_ABSENT ? STORE_OK : rc;
+}
+
+static const char *delete_code(int rc)
+{
+    switch (rc) {
+    case STORE_PROTECTED: return "AccessDenied";
+    case STORE_BUSY: return "OperationAborted";
+    case STORE_RECOVERING: return "ServiceUnavailable";
+    default: return "InternalError";
+    }
+}
+
+static void delete_object(struct s3req *q)
+{
+    char why[512];
+    int rc = delete_key(q, q->r->key, q->r->klen, why, sizeof(why));
+
+    if (rc == STORE_OK)
+        s3_empty(q, 204, NULL);
+    else
+        s3_error(q, delete_code(rc), why);
 }
 
 static void delete_objects(struct s3req *q)
@@ -1263,21 +1654,85 @@ cleanup:
     free(l);
 }
 
+struct uploads_page {
+    struct s3req *q;
+    struct s3xml_out *o;
+    char prefix[MKV_URI_MAX];
+    size_t plen;
+    int max, count, truncated;
+    char last_key[MKV_KEY_MAX + 1], last_id[S3_UPLOAD_ID_LEN + 1];
+};
+
+static int list_upload(void *arg, const struct s3_upload *u)
+{
+    struct uploads_page *pg = arg;
+    char t[32];
+
+    if (u->klen < pg->plen || memcmp(u->key, pg->prefix, pg->plen) != 0)
+        return 0;
+    if (pg->count == pg->max) {
+        pg->truncated = 1;
+        return 1;
+    }
+    pg->count++;
+    snprintf(pg->last_key, sizeof(pg->last_key), "%s", u->key + pg->q->blen + 2);
+    snprintf(pg->last_id, sizeof(pg->last_id), "%s", u->id);
+    s3xml_time(t, u->ctime);
+    s3xml_open(pg->o, "Upload");
+    s3xml_elem(pg->o, "Key", u->key + pg->q->blen + 2, u->klen - pg->q->blen - 2);
+    s3xml_elem(pg->o, "UploadId", u->id, S3_UPLOAD_ID_LEN);
+    s3xml_elemf(pg->o, "StorageClass", "STANDARD");
+    s3xml_elem(pg->o, "Initiated", t, strlen(t));
+    s3xml_close(pg->o, "Upload");
+    return 0;
+}
+
+/* In upload id order (not key order, as S3's): the uploads of this bucket
+ * whose key has the prefix. */
 static void list_uploads(struct s3req *q)
 {
+    struct uploads_page *pg = calloc(1, sizeof(*pg));
     struct s3xml_out o = {0};
+    char prefix[MKV_URI_MAX] = "", from[S3_UPLOAD_ID_LEN + 8] = "";
+    size_t plen = 0;
 
-    if (need_bucket(q, NULL) < 0)
+    if (!pg) {
+        s3_error(q, "InternalError", "out of memory");
         return;
+    }
+    if (need_bucket(q, NULL) < 0)
+        goto cleanup;
+    if (qparam(q, "prefix", prefix, sizeof(prefix) - 1, &plen) < 0 ||
+        qparam(q, "upload-id-marker", from, sizeof(from), NULL) < 0 ||
+        q->blen + 2 + plen >= sizeof(pg->prefix)) {
+        s3_error(q, "InvalidArgument", "a query parameter is malformed or too long");
+        goto cleanup;
+    }
+    pg->q = q;
+    pg->o = &o;
+    pg->max = 1000;
+    pg->plen =
+        (size_t)snprintf(pg->prefix, sizeof(pg->prefix), "/%s/%.*s", q->bucket, (int)plen, prefix);
     s3xml_open(&o, "ListMultipartUploadsResult");
     s3xml_elem(&o, "Bucket", q->bucket, q->blen);
     s3xml_elem(&o, "KeyMarker", "", 0);
-    s3xml_elem(&o, "UploadIdMarker", "", 0);
-    s3xml_elemf(&o, "MaxUploads", "1000");
-    s3xml_elemf(&o, "IsTruncated", "false");
+    s3xml_elem(&o, "UploadIdMarker", from, strlen(from));
+    s3xml_elem(&o, "Prefix", prefix, plen);
+    s3xml_elemf(&o, "MaxUploads", "%d", pg->max);
+    if (s3_upload_list(q->w->ix, from, list_upload, pg) != S3STORE_OK) {
+        s3_error(q, "InternalError", "index read failed");
+        goto cleanup;
+    }
+    if (pg->truncated) {
+        s3xml_elem(&o, "NextKeyMarker", pg->last_key, strlen(pg->last_key));
+        s3xml_elem(&o, "NextUploadIdMarker", pg->last_id, strlen(pg->last_id));
+    }
+    s3xml_elemf(&o, "IsTruncated", "%s", pg->truncated ? "true" : "false");
     s3xml_close(&o, "ListMultipartUploadsResult");
     s3_xml(q, 200, NULL, &o);
+cleanup:
     s3xml_out_free(&o);
+    free(pg);
 }
 
 static void bucket_versioning(struct s3req *q)
@@ -1332,7 +1787,7 @@ static int unsupported_sub(struct s3req *q)
 
 static void route_bucket(struct s3req *q, enum mkv_method m)
 {
-    if (unsupported_sub(q) || has_sub(q, "uploadId")) {
+    if (unsupported_sub(q)) {
         s3_error(q, "NotImplemented", "mkv does not serve this S3 operation");
         return;
     }
@@ -1368,24 +1823,40 @@ static void route_bucket(struct s3req *q, enum mkv_method m)
 static void route_object(struct s3req *q, enum mkv_method m)
 {
     struct mkv_reject rej;
+    int post = !strcmp(q->r->method, "POST"), upload = has_sub(q, "uploadId");
 
-    if (unsupported_sub(q) || has_sub(q, "uploads") || has_sub(q, "uploadId") ||
-        (m == MKV_M_PUT && *hdr(q, "x-amz-copy-source"))) {
-        s3_error(q, "NotImplemented", "mkv does not serve this S3 operation yet");
+    if (unsupported_sub(q)) {
+        s3_error(q, "NotImplemented", "mkv does not serve this S3 operation");
         return;
     }
     if (need_bucket(q, NULL) < 0)
         return;
     if (key_check(q->r->key, q->r->klen, &rej) < 0 &&
-        (m == MKV_M_PUT || key_check_stored(q->r->key, q->r->klen, &rej) < 0)) {
+        (m == MKV_M_PUT || post || key_check_stored(q->r->key, q->r->klen, &rej) < 0)) {
         s3_error(q, rej.status == 414 ? "KeyTooLongError" : "InvalidArgument", rej.why);
         return;
     }
+    if (post) {
+        if (has_sub(q, "uploads"))
+            create_upload(q);
+        else if (upload)
+            complete_upload(q);
+        else
+            s3_error(q, "NotImplemented", "mkv does not serve this S3 operation");
+        return;
+    }
     switch (m) {
-    case MKV_M_PUT: put_object(q); return;
-    case MKV_M_GET: get_object_bytes(q); return;
+    case MKV_M_PUT:
+        if (upload)
+            upload_part(q);
+        else if (*hdr(q, "x-amz-copy-source"))
+            copy_into(q, q->r->key, q->r->klen, 0);
+        else
+            put_object(q);
+        return;
+    case MKV_M_GET: upload ? list_parts(q) : get_object_bytes(q); return;
     case MKV_M_HEAD: head_object(q); return;
-    case MKV_M_DELETE: delete_object(q); return;
+    case MKV_M_DELETE: upload ? abort_upload(q) : delete_object(q); return;
     default: s3_error(q, "MethodNotAllowed", NULL);
     }
 }

@@ -665,12 +665,20 @@ static size_t write_sink(char *p, size_t size, size_t n, void *arg)
 long vclient_get(struct mkv_vclient *vc, const char *url, body_write_fn wr, void *arg, char *why,
                  size_t whylen)
 {
+    return vclient_get_range(vc, url, NULL, wr, arg, why, whylen);
+}
+
+long vclient_get_range(struct mkv_vclient *vc, const char *url, const char *range, body_write_fn wr,
+                       void *arg, char *why, size_t whylen)
+{
     struct sink k = {wr, arg, 0};
     CURL *h = vc->easy[0];
     CURLcode res;
     long code = -1;
 
     base_opts(vc, h, url);
+    if (range)
+        curl_easy_setopt(h, CURLOPT_RANGE, range);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_sink);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &k);
     res = run_one(vc, h);

@@ -109,4 +109,9 @@ typedef int (*body_write_fn)(void *arg, const char *data, size_t len);
 long vclient_get(struct mkv_vclient *vc, const char *url, body_write_fn wr, void *arg, char *why,
                  size_t whylen);
 
+/* vclient_get of the bytes range says ("FIRST-LAST", curl's CURLOPT_RANGE;
+ * NULL: all): the volume answers 206. */
+long vclient_get_range(struct mkv_vclient *vc, const char *url, const char *range, body_write_fn wr,
+                       void *arg, char *why, size_t whylen);
+
 #endif
