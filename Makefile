@@ -205,6 +205,7 @@ man_name_mkv-rebalance = move mkv replicas to where placement puts them, or repa
 man_name_mkv-upkeep = checkpoint the mkv index, remove old logs, make hot backups
 man_name_mkv-import = copy an original minikeyvalue LevelDB index into mkv
 man_name_mkv-dump = print the mkv index as text
+man_name_mkv-s3-expire = remove abandoned S3 multipart uploads from mkv
 man_name_mkv-delete = remove mkv keys by their raw bytes, files included
 $(BUILD)/man/%.1: $(BUILD)/%
 	@mkdir -p $(dir $@)
