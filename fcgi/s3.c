@@ -335,7 +335,9 @@ static int open_s3body(struct s3req *q, struct s3body *b)
         s3_error(q, "InvalidArgument", "invalid Content-Length");
         return -1;
     }
-    if (!*cl) {
+    /* An aws-chunked body announces its length in x-amz-decoded-content-length
+     * (and may come with Transfer-Encoding: chunked, no Content-Length). */
+    if (!*cl && (pm == SIGV4_PAYLOAD_SHA256 || pm == SIGV4_PAYLOAD_UNSIGNED)) {
         s3_error(q, "MissingContentLength", "You must provide the Content-Length HTTP header.");
         return -1;
     }
