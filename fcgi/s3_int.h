@@ -1,0 +1,87 @@
+/* s3_int.h: what the S3 route files share (fcgi/s3.c: requests, signatures,
+ * errors, routing; s3_object.c: objects and copies; s3_bucket.c: buckets and
+ * listings; s3_multipart.c: multipart uploads).  Internal to fcgi/. */
+#ifndef MKV_S3_INT_H
+#define MKV_S3_INT_H
+
+#include <stddef.h>
+
+#include "s3.h"
+#include "s3store.h"
+#include "s3xml.h"
+#include "sigv4.h"
+
+#define S3_LENGTH_MAX (5LL << 30) /* S3's largest PutObject: 5 GiB */
+#define LIST_MAX_KEYS 1000
+
+/* One S3 request as the routes see it. */
+struct s3req {
+    struct worker *w;
+    struct req *r;
+    const char *path; /* raw path, no query */
+    size_t pathlen;
+    const char *query; /* raw, or NULL */
+    char bucket[S3_BUCKET_MAX + 1];
+    size_t blen;
+    const char *okey; /* the object key: into r->key after "/B/" */
+    size_t oklen;
+    int has_key; /* "/B/..." with something after the slash */
+    struct sigv4_auth auth;
+    char reqid[40];
+};
+
+/* ---- s3.c ---- */
+
+/* S3's error document for code (message NULL: S3's own), its status. */
+void s3_error(struct s3req *q, const char *code, const char *message);
+/* A 200-style answer with the XML in o (extra: header lines or NULL). */
+void s3_xml(struct s3req *q, int status, const char *extra, struct s3xml_out *o);
+/* An answer without a body. */
+void s3_empty(struct s3req *q, int status, const char *extra);
+/* A request header by its lowercase name (NULL when absent) / ("" when). */
+const char *s3_header(void *arg, const char *lname);
+const char *s3_hdr(struct s3req *q, const char *lname);
+/* A query parameter, decoded: 1 found, 0 absent, -1 malformed. */
+int s3_qparam(struct s3req *q, const char *name, char *out, size_t cap, size_t *len);
+/* Whether the query names subresource (with or without a value). */
+int s3_has_sub(struct s3req *q, const char *name);
+/* The bucket exists: 0, or the error answered and -1. */
+int s3_need_bucket(struct s3req *q, long long *ctime);
+/* Reads a small XML body into p: 0, 1 (empty and !need), or answered and -1. */
+int s3_read_xml(struct s3req *q, struct s3xml_parser *p, size_t max, int need);
+
+/* ---- s3_object.c ---- */
+
+/* The ETag of a record: its MD5, or the multipart one it keeps. */
+void s3_etag_of(const struct mkv_record *rec, char *out, size_t cap);
+/* Stores the request's body at key (an object or a part), answers its ETag. */
+void s3_put_body(struct s3req *q, const char *key, size_t klen, const unsigned char *ext,
+                 size_t extlen);
+void s3_put_object(struct s3req *q);
+void s3_get_object(struct s3req *q);
+void s3_head_object(struct s3req *q);
+void s3_delete_object(struct s3req *q);
+void s3_delete_objects(struct s3req *q);
+/* CopyObject (part 0) or UploadPartCopy into the native key dst. */
+void s3_copy_into(struct s3req *q, const char *dst, size_t dstlen, int part);
+
+/* ---- s3_bucket.c ---- */
+
+enum { LIST_V1, LIST_V2, LIST_VERSIONS };
+void s3_list_buckets(struct s3req *q);
+void s3_create_bucket(struct s3req *q);
+void s3_delete_bucket(struct s3req *q);
+void s3_bucket_location(struct s3req *q);
+void s3_bucket_versioning(struct s3req *q);
+void s3_list_objects(struct s3req *q, int kind);
+
+/* ---- s3_multipart.c ---- */
+
+void s3_create_upload(struct s3req *q);
+void s3_upload_part(struct s3req *q);
+void s3_complete_upload(struct s3req *q);
+void s3_abort_upload(struct s3req *q);
+void s3_list_parts(struct s3req *q);
+void s3_list_uploads(struct s3req *q);
+
+#endif

@@ -1,0 +1,337 @@
+/* s3_multipart.c: the S3 multipart routes: CreateMultipartUpload,
+ * UploadPart (UploadPartCopy: s3_copy_into), CompleteMultipartUpload,
+ * AbortMultipartUpload, ListParts, ListMultipartUploads (lib/s3store.h
+ * keeps the uploads and assembles the object). */
+#include "s3_int.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netdb.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "keys.h"
+#include "log.h"
+#include "md5.h"
+#include "num.h"
+#include "placement.h"
+#include "recbin.h"
+#include "s3meta.h"
+#include "s3store.h"
+#include "s3xml.h"
+#include "sigv4.h"
+#include "store.h"
+
+/* ---- multipart uploads ------------------------------------------------ */
+
+/* The request's upload (uploadId, of this key): 0, or answered and -1. */
+static int need_upload(struct s3req *q, struct s3_upload *u)
+{
+    char id[S3_UPLOAD_ID_LEN + 8] = "";
+    int rc = s3_qparam(q, "uploadId", id, sizeof(id), NULL);
+
+    if (rc > 0)
+        rc = s3_upload_get(q->w->ix, id, q->r->key, q->r->klen, u);
+    if (rc == S3STORE_OK)
+        return 0;
+    if (rc == S3STORE_INDEX)
+        s3_error(q, "InternalError", "index read failed");
+    else
+        s3_error(q, "NoSuchUpload", NULL);
+    return -1;
+}
+
+void s3_create_upload(struct s3req *q)
+{
+    unsigned char ext[MKV_RECORD_EXT_MAX];
+    struct s3_upload *u = malloc(sizeof(*u));
+    struct s3xml_out o = {0};
+    size_t extlen = 0;
+    char why[256];
+
+    if (!u) {
+        s3_error(q, "InternalError", "out of memory");
+        return;
+    }
+    if (s3meta_from_request(q->r->fr->envp, ext, sizeof(ext), &extlen, why, sizeof(why)) < 0) {
+        s3_error(q, "MetadataTooLarge", why);
+        goto cleanup;
+    }
+    if (s3_upload_create(q->w->ix, q->r->key, q->r->klen, ext, extlen, (long long)time(NULL), u) !=
+        S3STORE_OK) {
+        s3_error(q, "InternalError", "index write failed");
+        goto cleanup;
+    }
+    s3xml_open(&o, "InitiateMultipartUploadResult");
+    s3xml_elem(&o, "Bucket", q->bucket, q->blen);
+    s3xml_elem(&o, "Key", q->okey, q->oklen);
+    s3xml_elem(&o, "UploadId", u->id, S3_UPLOAD_ID_LEN);
+    s3xml_close(&o, "InitiateMultipartUploadResult");
+    s3_xml(q, 200, NULL, &o);
+cleanup:
+    s3xml_out_free(&o);
+    free(u);
+}
+
+void s3_upload_part(struct s3req *q)
+{
+    struct s3_upload *u = malloc(sizeof(*u));
+    char num[16] = "", key[64];
+    long long n;
+    int kl;
+
+    if (!u) {
+        s3_error(q, "InternalError", "out of memory");
+        return;
+    }
+    if (need_upload(q, u) < 0)
+        goto cleanup;
+    if (s3_qparam(q, "partNumber", num, sizeof(num), NULL) <= 0 ||
+        num_parse(num, 1, S3_PART_MAX, &n) < 0) {
+        s3_error(q, "InvalidArgument",
+                 "Part number must be an integer between 1 and 10000, "
+                 "inclusive");
+        goto cleanup;
+    }
+    kl = s3_part_key(u->id, (int)n, key);
+    if (*s3_hdr(q, "x-amz-copy-source"))
+        s3_copy_into(q, key, (size_t)kl, 1);
+    else
+        s3_put_body(q, key, (size_t)kl, NULL, 0);
+cleanup:
+    free(u);
+}
+
+void s3_complete_upload(struct s3req *q)
+{
+    struct s3xml_parser *p = s3xml_parser_new(S3XML_COMPLETE);
+    struct s3_upload *u = malloc(sizeof(*u));
+    struct s3_part_ref *refs = NULL;
+    struct mkv_store s = store_of(q->w);
+    struct store_note note;
+    struct s3xml_out o = {0};
+    char etag[48], why[512], loc[MKV_URI_MAX + 64];
+    size_t n;
+    int rc;
+
+    if (!p || !u) {
+        s3_error(q, "InternalError", "out of memory");
+        goto cleanup;
+    }
+    if (need_upload(q, u) < 0 || s3_read_xml(q, p, S3XML_BODY_MAX, 1) < 0)
+        goto cleanup;
+    n = s3xml_nparts(p);
+    if (!(refs = calloc(n ? n : 1, sizeof(*refs)))) {
+        s3_error(q, "InternalError", "out of memory");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct s3xml_part part;
+
+        if (s3xml_part(p, i, &part) < 0) {
+            s3_error(q, "MalformedXML", NULL);
+            goto cleanup;
+        }
+        refs[i].number = part.number;
+        if (part.etag_is_md5)
+            snprintf(refs[i].md5, sizeof(refs[i].md5), "%s", part.etag);
+    }
+    rc = s3_upload_complete(&s, u, refs, (int)n, param(q->r, "MKV_REQUEST_ID"), etag, &note, why,
+                            sizeof(why));
+    q->r->bytes_in = 0;
+    snprintf(q->r->volume, sizeof(q->r->volume), "%s", note.volume);
+    switch (rc) {
+    case S3STORE_OK: break;
+    case S3STORE_BADPART: s3_error(q, "InvalidPart", why); goto cleanup;
+    case S3STORE_ORDER: s3_error(q, "InvalidPartOrder", why); goto cleanup;
+    case S3STORE_SMALL: s3_error(q, "EntityTooSmall", why); goto cleanup;
+    default: s3_error(q, "InternalError", why); goto cleanup;
+    }
+    snprintf(loc, sizeof(loc), "http://%s%.*s", s3_hdr(q, "host"), (int)q->pathlen, q->path);
+    s3xml_open(&o, "CompleteMultipartUploadResult");
+    s3xml_elem(&o, "Location", loc, strlen(loc));
+    s3xml_elem(&o, "Bucket", q->bucket, q->blen);
+    s3xml_elem(&o, "Key", q->okey, q->oklen);
+    s3xml_elemf(&o, "ETag", "\"%s\"", etag);
+    s3xml_close(&o, "CompleteMultipartUploadResult");
+    s3_xml(q, 200, NULL, &o);
+cleanup:
+    s3xml_out_free(&o);
+    s3xml_parser_free(p);
+    free(refs);
+    free(u);
+}
+
+void s3_abort_upload(struct s3req *q)
+{
+    struct s3_upload *u = malloc(sizeof(*u));
+    struct mkv_store s = store_of(q->w);
+    char why[512];
+
+    if (!u) {
+        s3_error(q, "InternalError", "out of memory");
+        return;
+    }
+    if (need_upload(q, u) == 0) {
+        if (s3_upload_abort(&s, u, why, sizeof(why)) == S3STORE_OK)
+            s3_empty(q, 204, NULL);
+        else
+            s3_error(q, "InternalError", why);
+    }
+    free(u);
+}
+
+struct parts_page {
+    struct s3xml_out *o;
+    int max, count, truncated, last;
+};
+
+static int list_part(void *arg, int number, const struct mkv_record *rec)
+{
+    struct parts_page *pg = arg;
+    char t[32];
+
+    if (pg->count == pg->max) {
+        pg->truncated = 1;
+        return 1;
+    }
+    pg->count++;
+    pg->last = number;
+    s3xml_time(t, rec->mtime);
+    s3xml_open(pg->o, "Part");
+    s3xml_elemf(pg->o, "PartNumber", "%d", number);
+    s3xml_elem(pg->o, "LastModified", t, strlen(t));
+    s3xml_elemf(pg->o, "ETag", "\"%s\"", rec->hash);
+    s3xml_elemf(pg->o, "Size", "%llu", rec->size);
+    s3xml_close(pg->o, "Part");
+    return 0;
+}
+
+void s3_list_parts(struct s3req *q)
+{
+    struct s3_upload *u = malloc(sizeof(*u));
+    struct s3xml_out o = {0};
+    struct parts_page pg = {.o = &o, .max = 1000};
+    char num[16] = "", mx[16] = "";
+    long long marker = 0, max = 1000;
+
+    if (!u) {
+        s3_error(q, "InternalError", "out of memory");
+        return;
+    }
+    if (need_upload(q, u) < 0)
+        goto cleanup;
+    if (s3_qparam(q, "part-number-marker", num, sizeof(num), NULL) < 0 ||
+        s3_qparam(q, "max-parts", mx, sizeof(mx), NULL) < 0 ||
+        (*num && num_parse(num, 0, S3_PART_MAX, &marker) < 0) ||
+        (*mx && num_parse(mx, 0, 1000000, &max) < 0)) {
+        s3_error(q, "InvalidArgument", "part-number-marker and max-parts must be numbers");
+        goto cleanup;
+    }
+    pg.max = max > 1000 ? 1000 : (int)max;
+    s3xml_open(&o, "ListPartsResult");
+    s3xml_elem(&o, "Bucket", q->bucket, q->blen);
+    s3xml_elem(&o, "Key", q->okey, q->oklen);
+    s3xml_elem(&o, "UploadId", u->id, S3_UPLOAD_ID_LEN);
+    s3xml_elemf(&o, "PartNumberMarker", "%lld", marker);
+    s3xml_elemf(&o, "MaxParts", "%d", pg.max);
+    s3xml_elemf(&o, "StorageClass", "STANDARD");
+    if (pg.max > 0 &&
+        s3_upload_parts(q->w->ix, u->id, (int)marker + 1, list_part, &pg) != S3STORE_OK) {
+        s3_error(q, "InternalError", "index read failed");
+        goto cleanup;
+    }
+    if (pg.truncated)
+        s3xml_elemf(&o, "NextPartNumberMarker", "%d", pg.last);
+    s3xml_elemf(&o, "IsTruncated", "%s", pg.truncated ? "true" : "false");
+    s3xml_close(&o, "ListPartsResult");
+    s3_xml(q, 200, NULL, &o);
+cleanup:
+    s3xml_out_free(&o);
+    free(u);
+}
+
+struct uploads_page {
+    struct s3req *q;
+    struct s3xml_out *o;
+    char prefix[MKV_URI_MAX];
+    size_t plen;
+    int max, count, truncated;
+    char last_key[MKV_KEY_MAX + 1], last_id[S3_UPLOAD_ID_LEN + 1];
+};
+
+static int list_upload(void *arg, const struct s3_upload *u)
+{
+    struct uploads_page *pg = arg;
+    char t[32];
+
+    if (u->klen < pg->plen || memcmp(u->key, pg->prefix, pg->plen) != 0)
+        return 0;
+    if (pg->count == pg->max) {
+        pg->truncated = 1;
+        return 1;
+    }
+    pg->count++;
+    snprintf(pg->last_key, sizeof(pg->last_key), "%s", u->key + pg->q->blen + 2);
+    snprintf(pg->last_id, sizeof(pg->last_id), "%s", u->id);
+    s3xml_time(t, u->ctime);
+    s3xml_open(pg->o, "Upload");
+    s3xml_elem(pg->o, "Key", u->key + pg->q->blen + 2, u->klen - pg->q->blen - 2);
+    s3xml_elem(pg->o, "UploadId", u->id, S3_UPLOAD_ID_LEN);
+    s3xml_elemf(pg->o, "StorageClass", "STANDARD");
+    s3xml_elem(pg->o, "Initiated", t, strlen(t));
+    s3xml_close(pg->o, "Upload");
+    return 0;
+}
+
+/* In upload id order (not key order, as S3's): the uploads of this bucket
+ * whose key has the prefix. */
+void s3_list_uploads(struct s3req *q)
+{
+    struct uploads_page *pg = calloc(1, sizeof(*pg));
+    struct s3xml_out o = {0};
+    char prefix[MKV_URI_MAX] = "", from[S3_UPLOAD_ID_LEN + 8] = "";
+    size_t plen = 0;
+
+    if (!pg) {
+        s3_error(q, "InternalError", "out of memory");
+        return;
+    }
+    if (s3_need_bucket(q, NULL) < 0)
+        goto cleanup;
+    if (s3_qparam(q, "prefix", prefix, sizeof(prefix) - 1, &plen) < 0 ||
+        s3_qparam(q, "upload-id-marker", from, sizeof(from), NULL) < 0 ||
+        q->blen + 2 + plen >= sizeof(pg->prefix)) {
+        s3_error(q, "InvalidArgument", "a query parameter is malformed or too long");
+        goto cleanup;
+    }
+    pg->q = q;
+    pg->o = &o;
+    pg->max = 1000;
+    pg->plen =
+        (size_t)snprintf(pg->prefix, sizeof(pg->prefix), "/%s/%.*s", q->bucket, (int)plen, prefix);
+    s3xml_open(&o, "ListMultipartUploadsResult");
+    s3xml_elem(&o, "Bucket", q->bucket, q->blen);
+    s3xml_elem(&o, "KeyMarker", "", 0);
+    s3xml_elem(&o, "UploadIdMarker", from, strlen(from));
+    s3xml_elem(&o, "Prefix", prefix, plen);
+    s3xml_elemf(&o, "MaxUploads", "%d", pg->max);
+    if (s3_upload_list(q->w->ix, from, list_upload, pg) != S3STORE_OK) {
+        s3_error(q, "InternalError", "index read failed");
+        goto cleanup;
+    }
+    if (pg->truncated) {
+        s3xml_elem(&o, "NextKeyMarker", pg->last_key, strlen(pg->last_key));
+        s3xml_elem(&o, "NextUploadIdMarker", pg->last_id, strlen(pg->last_id));
+    }
+    s3xml_elemf(&o, "IsTruncated", "%s", pg->truncated ? "true" : "false");
+    s3xml_close(&o, "ListMultipartUploadsResult");
+    s3_xml(q, 200, NULL, &o);
+cleanup:
+    s3xml_out_free(&o);
+    free(pg);
+}

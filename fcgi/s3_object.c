@@ -1,0 +1,825 @@
+/* s3_object.c: the S3 object routes: PutObject (the body as sent, plain or
+ * aws-chunked, its hashes checked as it passes), GetObject (an internal
+ * redirect the front follows to a replica), HeadObject, DeleteObject(s),
+ * CopyObject and UploadPartCopy.  The store does the writing (lib/store.h,
+ * lib/s3store.h). */
+#include "s3_int.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <netdb.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "keys.h"
+#include "log.h"
+#include "md5.h"
+#include "num.h"
+#include "placement.h"
+#include "recbin.h"
+#include "s3meta.h"
+#include "s3store.h"
+#include "s3xml.h"
+#include "sigv4.h"
+#include "store.h"
+
+/* ---- the body of a PUT ------------------------------------------------ */
+
+/* Reads the value the way it was sent (plain, or aws-chunked), and checks
+ * what the request said of it: the signed SHA-256, a checksum header.  The
+ * check runs as the last byte passes, before it is handed on, so a mismatch
+ * fails the store's read and nothing is kept. */
+struct s3body {
+    body_read_fn rd;
+    void *rdarg;
+    long long length, got;
+    EVP_MD_CTX *sha; /* the signed payload hash, or NULL */
+    unsigned char want_sha[32];
+    struct sigv4_sum sum; /* a checksum header, alg 0: none */
+    const char *want_sum;
+    struct sigv4_chunked *chunked;
+    const char *bad; /* the S3 error code of a failed check */
+    char why[160];
+};
+
+static int body_final(struct s3body *b)
+{
+    unsigned char d[32];
+    unsigned int dl = 0;
+    char tail[1];
+
+    if (b->chunked && sigv4_chunked_read(b->chunked, tail, sizeof(tail)) != 0) {
+        b->bad = "IncompleteBody";
+        snprintf(b->why, sizeof(b->why), "%s", b->chunked->why);
+        return -1;
+    }
+    if (b->sha && (EVP_DigestFinal_ex(b->sha, d, &dl) != 1 || memcmp(d, b->want_sha, 32) != 0)) {
+        b->bad = "XAmzContentSHA256Mismatch";
+        snprintf(b->why, sizeof(b->why),
+                 "The provided 'x-amz-content-sha256' header does not match what was computed.");
+        return -1;
+    }
+    if (b->sum.alg && !sigv4_sum_matches(&b->sum, b->want_sum)) {
+        b->bad = "BadDigest";
+        snprintf(b->why, sizeof(b->why),
+                 "The checksum you specified did not match the calculated checksum.");
+        return -1;
+    }
+    return 0;
+}
+
+static ssize_t s3body_read(void *arg, char *buf, size_t cap)
+{
+    struct s3body *b = arg;
+    ssize_t n;
+
+    if (b->length >= 0 && (long long)cap > b->length - b->got)
+        cap = (size_t)(b->length - b->got);
+    if (cap == 0)
+        return 0;
+    n = b->rd(b->rdarg, buf, cap);
+    if (n < 0) {
+        if (b->chunked && !b->bad) {
+            b->bad = "InvalidRequest";
+            snprintf(b->why, sizeof(b->why), "%s", b->chunked->why);
+        }
+        return -1;
+    }
+    if (n == 0)
+        return 0; /* short: the store says so */
+    if (b->sha && EVP_DigestUpdate(b->sha, buf, (size_t)n) != 1)
+        return -1;
+    if (b->sum.alg)
+        sigv4_sum_update(&b->sum, buf, (size_t)n);
+    b->got += n;
+    if (b->got == b->length && body_final(b) < 0)
+        return -1;
+    return n;
+}
+
+static void s3body_free(struct s3body *b)
+{
+    if (b->sha)
+        EVP_MD_CTX_free(b->sha);
+    if (b->sum.alg)
+        sigv4_sum_free(&b->sum);
+    if (b->chunked) {
+        sigv4_chunked_free(b->chunked);
+        free(b->chunked);
+    }
+}
+
+/* The checksum header the request carries, if any. */
+static const char *const sum_headers[] = {"x-amz-checksum-crc32", "x-amz-checksum-crc32c",
+                                          "x-amz-checksum-crc64nvme", "x-amz-checksum-sha1",
+                                          "x-amz-checksum-sha256"};
+
+static int open_s3body(struct s3req *q, struct s3body *b)
+{
+    const char *cl = s3_hdr(q, "content-length");
+    int pm = q->auth.payload;
+
+    memset(b, 0, sizeof(*b));
+    b->rd = read_fcgi;
+    b->rdarg = q->r->fr->in;
+    b->length = -1;
+    if (*cl && num_parse(cl, 0, S3_LENGTH_MAX * 2, &b->length) < 0) {
+        s3_error(q, "InvalidArgument", "invalid Content-Length");
+        return -1;
+    }
+    /* An aws-chunked body announces its length in x-amz-decoded-content-length
+     * (and may come with Transfer-Encoding: chunked, no Content-Length). */
+    if (!*cl && (pm == SIGV4_PAYLOAD_SHA256 || pm == SIGV4_PAYLOAD_UNSIGNED)) {
+        s3_error(q, "MissingContentLength", "You must provide the Content-Length HTTP header.");
+        return -1;
+    }
+    if (pm == SIGV4_PAYLOAD_SHA256) {
+        memcpy(b->want_sha, q->auth.payload_sha256, 32);
+        if (!(b->sha = EVP_MD_CTX_new()) || EVP_DigestInit_ex(b->sha, EVP_sha256(), NULL) != 1) {
+            s3_error(q, "InternalError", "no SHA-256");
+            return -1;
+        }
+    } else if (pm != SIGV4_PAYLOAD_UNSIGNED) {
+        const char *dl = s3_hdr(q, "x-amz-decoded-content-length");
+        long long n;
+
+        if (num_parse(dl, 0, S3_LENGTH_MAX, &n) < 0) {
+            s3_error(q, "MissingContentLength",
+                     "aws-chunked uploads need "
+                     "x-amz-decoded-content-length");
+            return -1;
+        }
+        if (!(b->chunked = calloc(1, sizeof(*b->chunked)))) {
+            s3_error(q, "InternalError", "out of memory");
+            return -1;
+        }
+        sigv4_chunked_init(b->chunked, &q->auth, pm, read_fcgi, q->r->fr->in,
+                           s3_header(q->r, "x-amz-trailer"));
+        sigv4_chunked_set_length(b->chunked, n);
+        b->rd = sigv4_chunked_read;
+        b->rdarg = b->chunked;
+        b->length = n;
+    }
+    if (b->length > S3_LENGTH_MAX) {
+        s3_error(q, "EntityTooLarge", NULL);
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof(sum_headers) / sizeof(sum_headers[0]); i++) {
+        const char *v = s3_header(q->r, sum_headers[i]);
+
+        if (!v)
+            continue;
+        if (sigv4_sum_init(&b->sum, sum_headers[i]) < 0) {
+            s3_error(q, "InvalidRequest", "unsupported checksum algorithm");
+            return -1;
+        }
+        b->want_sum = v;
+        break;
+    }
+    return 0;
+}
+
+/* ---- objects ---------------------------------------------------------- */
+
+/* The record's S3 fields: metadata kept at PutObject (s3meta.h). */
+static void meta_headers(const struct mkv_record *rec, char *out, size_t cap, int *has_ctype)
+{
+    size_t pos = 0, o = 0;
+    unsigned type;
+    const unsigned char *v;
+    size_t n;
+
+    *has_ctype = 0;
+    out[0] = '\0';
+    while (recbin_ext_next(rec->ext, rec->extlen, &pos, &type, &v, &n) == 1) {
+        const char *name = s3meta_header(type);
+        int k;
+
+        if (!name)
+            continue;
+        *has_ctype |= type == S3META_CONTENT_TYPE;
+        if (type == S3META_USER)
+            k = snprintf(out + o, cap - o, "x-amz-meta-%.*s\r\n", (int)n, (const char *)v);
+        else
+            k = snprintf(out + o, cap - o, "%s: %.*s\r\n", name, (int)n, (const char *)v);
+        if (k < 0 || (size_t)k >= cap - o) {
+            out[o] = '\0';
+            return;
+        }
+        o += (size_t)k;
+    }
+}
+
+/* The object's stored record: 0, or answered (NoSuchKey, ...) and -1. */
+static int get_object(struct s3req *q, struct mkv_record *rec)
+{
+    int rc = index_get(q->w->ix, q->r->key, q->r->klen, rec);
+
+    if (rc == MKV_OK && !rec->deleted)
+        return 0;
+    if (rc == MKV_OK || rc == MKV_NOTFOUND) {
+        if (q->r->head)
+            s3_empty(q, 404, NULL);
+        else
+            s3_error(q, "NoSuchKey", NULL);
+    } else {
+        if (rc == MKV_BADREC)
+            record_log_malformed(q->r->key, q->r->klen);
+        s3_error(q, "InternalError", "index read failed");
+    }
+    return -1;
+}
+
+/* An HTTP date (RFC 1123): the time, or -1. */
+static long long parse_http_date(const char *s)
+{
+    struct tm tm;
+    const char *end;
+
+    memset(&tm, 0, sizeof(tm));
+    end = strptime(s, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (!end || *end)
+        return -1;
+    return (long long)timegm(&tm);
+}
+
+/* Whether etag (32 hex, no quotes) is in the list (a header's "a", "b" or *). */
+static int etag_in(const char *list, const char *etag)
+{
+    size_t n = strlen(etag);
+
+    if (!strcmp(list, "*"))
+        return 1;
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == ',' || *p == '"')
+            p++;
+        if (!strncmp(p, "W/", 2))
+            p += 2;
+        while (*p == '"')
+            p++;
+        if (!strncmp(p, etag, n) && (p[n] == '"' || p[n] == ',' || p[n] == ' ' || !p[n]))
+            return 1;
+        while (*p && *p != ',')
+            p++;
+    }
+    return 0;
+}
+
+/* S3's conditional reads: 0 to go on, or answered (304, 412) and -1. */
+static int preconditions(struct s3req *q, const char *etag, long long mtime, const char *extra)
+{
+    const char *im = s3_hdr(q, "if-match"), *inm = s3_hdr(q, "if-none-match");
+    const char *ims = s3_hdr(q, "if-modified-since"), *ius = s3_hdr(q, "if-unmodified-since");
+    long long t;
+
+    if (*im && !etag_in(im, etag)) {
+        s3_error(q, "PreconditionFailed", NULL);
+        return -1;
+    }
+    if (!*im && *ius && (t = parse_http_date(ius)) >= 0 && mtime > t) {
+        s3_error(q, "PreconditionFailed", NULL);
+        return -1;
+    }
+    if (*inm && etag_in(inm, etag)) {
+        s3_empty(q, 304, extra);
+        return -1;
+    }
+    if (!*inm && *ims && (t = parse_http_date(ims)) >= 0 && mtime <= t) {
+        s3_empty(q, 304, extra);
+        return -1;
+    }
+    return 0;
+}
+
+/* The ETag of a record: its MD5 (multipart: the one CompleteMultipartUpload
+ * kept). */
+void s3_etag_of(const struct mkv_record *rec, char *out, size_t cap)
+{
+    size_t pos = 0, n;
+    unsigned type;
+    const unsigned char *v;
+
+    while (recbin_ext_next(rec->ext, rec->extlen, &pos, &type, &v, &n) == 1)
+        if (type == S3META_ETAG && n < cap) {
+            memcpy(out, v, n);
+            out[n] = '\0';
+            return;
+        }
+    snprintf(out, cap, "%s", rec->hash);
+}
+
+static void object_headers(const struct mkv_record *rec, const char *etag, char *out, size_t cap)
+{
+    char date[40], meta[2048];
+    int has_ctype;
+
+    s3xml_http_date(date, rec->mtime);
+    meta_headers(rec, meta, sizeof(meta), &has_ctype);
+    snprintf(out, cap, "ETag: \"%s\"\r\nLast-Modified: %s\r\nAccept-Ranges: bytes\r\n%s%s", etag,
+             date, meta, has_ctype ? "" : "Content-Type: binary/octet-stream\r\n");
+}
+
+void s3_head_object(struct s3req *q)
+{
+    struct mkv_record rec;
+    char etag[80], h[4096];
+
+    if (get_object(q, &rec) < 0)
+        return;
+    s3_etag_of(&rec, etag, sizeof(etag));
+    object_headers(&rec, etag, h, sizeof(h));
+    if (preconditions(q, etag, rec.mtime, h) < 0)
+        return;
+    q->r->head_length = rec.has_size ? (long long)rec.size : -1;
+    s3_empty(q, 200, h);
+}
+
+/* ---- volume addresses ---- */
+
+/* The front proxies a replica without a resolver of its own (stock nginx
+ * resolves names in a variable proxy_pass only through `resolver`, a DNS
+ * server, never /etc/hosts): the worker names the volume by address.
+ * Addresses are kept a minute, per process. */
+#define ADDR_CACHE 64
+#define ADDR_TTL   60
+
+static struct {
+    char name[MKV_VOLNAME_MAX + 1];
+    char addr[64];
+    time_t at;
+} addr_cache[ADDR_CACHE];
+static pthread_mutex_t addr_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int lookup_host(const char *host, char *out, size_t cap)
+{
+    struct addrinfo hints, *ai = NULL;
+    int rc;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if ((rc = getaddrinfo(host, NULL, &hints, &ai)) != 0 || !ai)
+        return -1;
+    /* IPv4 first: the address of "localhost" the volumes surely listen on. */
+    for (struct addrinfo *a = ai; a; a = a->ai_next)
+        if (a->ai_family == AF_INET) {
+            inet_ntop(AF_INET, &((struct sockaddr_in *)a->ai_addr)->sin_addr, out, (socklen_t)cap);
+            freeaddrinfo(ai);
+            return 0;
+        }
+    if (ai->ai_family == AF_INET6 && cap > 2) {
+        out[0] = '[';
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, out + 1,
+                  (socklen_t)(cap - 2));
+        strcat(out, "]");
+        freeaddrinfo(ai);
+        return 0;
+    }
+    freeaddrinfo(ai);
+    return -1;
+}
+
+/* vol ("host[:port][/svXX]") with its host as an address, into out. */
+static int volume_address(const char *vol, char *out, size_t cap)
+{
+    const char *colon = vol[0] == '[' ? NULL : strchr(vol, ':');
+    const char *slash = strchr(vol, '/');
+    size_t hl = colon ? (size_t)(colon - vol) : slash ? (size_t)(slash - vol) : strlen(vol);
+    char host[MKV_VOLNAME_MAX + 1], addr[64] = "";
+    struct in_addr v4;
+    time_t now = time(NULL);
+    int slot = -1;
+
+    if (vol[0] == '[' || hl > MKV_VOLNAME_MAX)
+        return snprintf(out, cap, "%s", vol) < (int)cap ? 0 : -1;
+    memcpy(host, vol, hl);
+    host[hl] = '\0';
+    if (inet_pton(AF_INET, host, &v4) == 1)
+        return snprintf(out, cap, "%s", vol) < (int)cap ? 0 : -1;
+    pthread_mutex_lock(&addr_mu);
+    for (int i = 0; i < ADDR_CACHE && slot < 0; i++)
+        if (!strcmp(addr_cache[i].name, host) && now - addr_cache[i].at < ADDR_TTL) {
+            snprintf(addr, sizeof(addr), "%s", addr_cache[i].addr);
+            slot = i;
+        }
+    pthread_mutex_unlock(&addr_mu);
+    if (slot < 0) {
+        if (lookup_host(host, addr, sizeof(addr)) < 0)
+            return -1;
+        pthread_mutex_lock(&addr_mu);
+        slot = (int)((unsigned)now % ADDR_CACHE);
+        for (int i = 0; i < ADDR_CACHE; i++)
+            if (!addr_cache[i].name[0] || !strcmp(addr_cache[i].name, host)) {
+                slot = i;
+                break;
+            }
+        snprintf(addr_cache[slot].name, sizeof(addr_cache[slot].name), "%s", host);
+        snprintf(addr_cache[slot].addr, sizeof(addr_cache[slot].addr), "%s", addr);
+        addr_cache[slot].at = now;
+        pthread_mutex_unlock(&addr_mu);
+    }
+    return snprintf(out, cap, "%s%s", addr, vol + hl) < (int)cap ? 0 : -1;
+}
+
+/* Escapes a value for the redirect's query (a header value the front adds). */
+static size_t arg_escape(const char *s, size_t n, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+
+    for (size_t i = 0; i < n && o + 4 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+/* The record's headers nginx keeps across an X-Accel-Redirect besides
+ * Content-Type (the others, and user metadata, only HEAD returns). */
+static const char *redirect_kept(const struct mkv_record *rec, char *out)
+{
+    size_t pos = 0, n, o = 0;
+    unsigned type;
+    const unsigned char *v;
+
+    out[0] = '\0';
+    while (recbin_ext_next(rec->ext, rec->extlen, &pos, &type, &v, &n) == 1) {
+        int k;
+
+        if (type != S3META_CACHE_CONTROL && type != S3META_CONTENT_DISPOSITION &&
+            type != S3META_EXPIRES)
+            continue;
+        k = snprintf(out + o, 1024 - o, "%s: %.*s\r\n", s3meta_header(type), (int)n,
+                     (const char *)v);
+        if (k < 0 || (size_t)k >= 1024 - o) {
+            out[o] = '\0';
+            break;
+        }
+        o += (size_t)k;
+    }
+    return out;
+}
+
+void s3_get_object(struct s3req *q)
+{
+    struct mkv_record rec;
+    struct mkv_placement p;
+    char etag[80], h[4096], path[MKV_PATH_MAX], why[256] = "", date[40], ctype[512];
+    char loc[MKV_PATH_MAX + MKV_VOLPATH_MAX + 2048], elm[128], addr[MKV_VOLPATH_MAX + 64];
+    char kept[1024];
+    int chosen, answered;
+    size_t pos = 0, n;
+    unsigned type;
+    const unsigned char *v;
+
+    if (get_object(q, &rec) < 0)
+        return;
+    s3_etag_of(&rec, etag, sizeof(etag));
+    object_headers(&rec, etag, h, sizeof(h));
+    if (preconditions(q, etag, rec.mtime, h) < 0)
+        return;
+    if (key2path(q->r->key, q->r->klen, path) < 0 ||
+        key2volumes(q->w->cfg, q->r->key, q->r->klen, &p) < 0) {
+        s3_error(q, "InternalError", "placement failed");
+        return;
+    }
+    chosen = choose_replica(q->w, &rec, &p, path, &answered, why, sizeof(why));
+    if (chosen < 0) {
+        s3_error(q, answered ? "NoSuchKey" : "ServiceUnavailable", answered ? NULL : why);
+        return;
+    }
+    snprintf(ctype, sizeof(ctype), "binary/octet-stream");
+    while (recbin_ext_next(rec.ext, rec.extlen, &pos, &type, &v, &n) == 1)
+        if (type == S3META_CONTENT_TYPE && n < sizeof(ctype)) {
+            memcpy(ctype, v, n);
+            ctype[n] = '\0';
+        }
+    s3xml_http_date(date, rec.mtime);
+    if (volume_address(rec.vols[chosen], addr, sizeof(addr)) < 0 ||
+        arg_escape(date, strlen(date), elm, sizeof(elm)) == 0) {
+        s3_error(q, "ServiceUnavailable", "cannot resolve the volume's name");
+        return;
+    }
+    /* The front's internal location proxies the replica; Content-Type and
+     * the other headers nginx keeps across the redirect come from here,
+     * ETag and Last-Modified from the path (nginx/mkv-s3.conf). */
+    snprintf(loc, sizeof(loc),
+             "X-Accel-Redirect: /_mkv_volume/%s/%s/%s/%s%s\r\nContent-Type: %s\r\n%s",
+             q->w->cfg->volume_scheme, etag, elm, addr, path, ctype, redirect_kept(&rec, kept));
+    snprintf(q->r->volume, sizeof(q->r->volume), "%s", rec.vols[chosen]);
+    reply(q->r, 200, loc, NULL, NULL, 0);
+}
+
+/* Stores the request's body at key (the object, or a part) and answers
+ * with its ETag. */
+void s3_put_body(struct s3req *q, const char *key, size_t klen, const unsigned char *ext,
+                 size_t extlen)
+{
+    struct mkv_store s = store_of(q->w);
+    struct store_note note = {0};
+    struct s3body b;
+    unsigned char want[16];
+    const char *cmd5 = s3_hdr(q, "content-md5");
+    char why[512], h[128], hex[33];
+    struct store_body sb;
+    int rc;
+
+    if (*cmd5 && parse_content_md5(cmd5, want) < 0) {
+        s3_error(q, "InvalidDigest", NULL);
+        return;
+    }
+    if (open_s3body(q, &b) < 0)
+        return;
+    sb = (struct store_body){.length = b.length,
+                             .rd = s3body_read,
+                             .rdarg = &b,
+                             .want_md5 = *cmd5 ? want : NULL,
+                             .overwrite = 1,
+                             .ext = ext,
+                             .extlen = extlen};
+    if (b.length == 0) {
+        s3_error(q, "InvalidRequest", "mkv does not store empty values");
+        goto cleanup;
+    }
+    rc = store_put(&s, key, klen, param(q->r, "MKV_REQUEST_ID"), &sb, &note, why, sizeof(why));
+    q->r->bytes_in = note.bytes_in;
+    snprintf(q->r->volume, sizeof(q->r->volume), "%s", note.volume);
+    switch (rc) {
+    case STORE_OK:
+        md5_hex(note.md5, hex);
+        snprintf(h, sizeof(h), "ETag: \"%s\"\r\n", hex);
+        s3_empty(q, 200, h);
+        break;
+    case STORE_BODY:
+        if (b.bad)
+            s3_error(q, b.bad, b.why);
+        else
+            s3_error(q, "IncompleteBody", why);
+        break;
+    case STORE_BADMD5: s3_error(q, "BadDigest", NULL); break;
+    case STORE_BUSY: s3_error(q, "OperationAborted", why); break;
+    case STORE_RECOVERING: s3_error(q, "ServiceUnavailable", why); break;
+    default: s3_error(q, "InternalError", why); break;
+    }
+cleanup:
+    s3body_free(&b);
+}
+
+void s3_put_object(struct s3req *q)
+{
+    unsigned char ext[MKV_RECORD_EXT_MAX];
+    size_t extlen = 0;
+    char why[256];
+
+    if (s3meta_from_request(q->r->fr->envp, ext, sizeof(ext), &extlen, why, sizeof(why)) < 0) {
+        s3_error(q, "MetadataTooLarge", why);
+        return;
+    }
+    s3_put_body(q, q->r->key, q->r->klen, ext, extlen);
+}
+
+/* ---- copies ----------------------------------------------------------- */
+
+/* The copy's source (x-amz-copy-source: "[/]BUCKET/KEY[?versionId=null]",
+ * URL-encoded) as a native key into key: 0, or answered and -1. */
+static int copy_source(struct s3req *q, char *key, size_t cap, size_t *klen)
+{
+    const char *src = s3_hdr(q, "x-amz-copy-source"), *qm = strchr(src, '?');
+    size_t n = qm ? (size_t)(qm - src) : strlen(src);
+    struct mkv_reject rej;
+    const char *slash;
+    long long ct;
+
+    if (*src == '/') {
+        src++;
+        n--;
+    }
+    if (qm && strcmp(qm, "?versionId=null") != 0) {
+        s3_error(q, "NotImplemented", "versions are not kept: only versionId=null is served");
+        return -1;
+    }
+    key[0] = '/';
+    if (url_decode(src, n, 0, key + 1, cap - 1, klen, &rej) < 0 || *klen == 0) {
+        s3_error(q, "InvalidArgument",
+                 "Copy Source must mention the source bucket and key: "
+                 "sourcebucket/sourcekey");
+        return -1;
+    }
+    (*klen)++;
+    slash = memchr(key + 1, '/', *klen - 1);
+    if (!slash || slash == key + *klen - 1) {
+        s3_error(q, "InvalidArgument",
+                 "Copy Source must mention the source bucket and key: "
+                 "sourcebucket/sourcekey");
+        return -1;
+    }
+    if (s3_bucket_get(q->w->ix, key + 1, (size_t)(slash - key - 1), &ct) != S3STORE_OK) {
+        s3_error(q, "NoSuchBucket", NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* The copy's object fields: the source's (COPY, the default; not its
+ * multipart ETag: the copy is one value with its own MD5) or the request's
+ * (REPLACE). */
+static int copy_fields(struct s3req *q, const char *src, size_t srclen, unsigned char *ext,
+                       size_t *extlen)
+{
+    const char *dir = s3_hdr(q, "x-amz-metadata-directive");
+    struct mkv_record rec;
+    size_t pos = 0, n;
+    unsigned type;
+    const unsigned char *v;
+    char why[256];
+
+    *extlen = 0;
+    if (!strcmp(dir, "REPLACE")) {
+        if (s3meta_from_request(q->r->fr->envp, ext, MKV_RECORD_EXT_MAX, extlen, why, sizeof(why)) <
+            0) {
+            s3_error(q, "MetadataTooLarge", why);
+            return -1;
+        }
+        return 0;
+    }
+    if (*dir && strcmp(dir, "COPY")) {
+        s3_error(q, "InvalidArgument", "Unknown metadata directive.");
+        return -1;
+    }
+    if (index_get(q->w->ix, src, srclen, &rec) != MKV_OK || rec.deleted) {
+        s3_error(q, "NoSuchKey", NULL);
+        return -1;
+    }
+    while (recbin_ext_next(rec.ext, rec.extlen, &pos, &type, &v, &n) == 1)
+        if (type != S3META_ETAG)
+            recbin_ext_add(ext, MKV_RECORD_EXT_MAX, extlen, type, v, n);
+    return 0;
+}
+
+/* "bytes=FIRST-LAST" of x-amz-copy-source-range: 0 (first -1: none), or
+ * answered and -1. */
+static int copy_range(struct s3req *q, long long *first, long long *last)
+{
+    const char *r = s3_hdr(q, "x-amz-copy-source-range");
+    char a[24], b[24];
+    const char *dash;
+
+    *first = *last = -1;
+    if (!*r)
+        return 0;
+    if (strncmp(r, "bytes=", 6) || !(dash = strchr(r + 6, '-')) ||
+        (size_t)(dash - r - 6) >= sizeof(a) || strlen(dash + 1) >= sizeof(b))
+        goto bad;
+    snprintf(a, sizeof(a), "%.*s", (int)(dash - r - 6), r + 6);
+    snprintf(b, sizeof(b), "%s", dash + 1);
+    if (num_parse(a, 0, S3_LENGTH_MAX, first) < 0 || num_parse(b, 0, S3_LENGTH_MAX, last) < 0 ||
+        *first > *last)
+        goto bad;
+    return 0;
+bad:
+    s3_error(q, "InvalidArgument",
+             "The x-amz-copy-source-range value must be of the form "
+             "bytes=first-last where first and last are the zero-based "
+             "offsets of the first and last bytes to copy");
+    return -1;
+}
+
+/* CopyObject (part 0), or UploadPartCopy into the native key dst. */
+void s3_copy_into(struct s3req *q, const char *dst, size_t dstlen, int part)
+{
+    struct mkv_store s = store_of(q->w);
+    struct store_note note;
+    struct s3xml_out o = {0};
+    unsigned char ext[MKV_RECORD_EXT_MAX];
+    char src[MKV_URI_MAX], why[512], hex[33], t[32];
+    size_t srclen, extlen = 0;
+    long long first = -1, last = -1;
+    int rc;
+
+    if (copy_source(q, src, sizeof(src), &srclen) < 0 ||
+        (part ? copy_range(q, &first, &last) : copy_fields(q, src, srclen, ext, &extlen)) < 0)
+        return;
+    if (!part && srclen == dstlen && !memcmp(src, dst, dstlen) &&
+        strcmp(s3_hdr(q, "x-amz-metadata-directive"), "REPLACE") != 0) {
+        s3_error(q, "InvalidRequest",
+                 "This copy request is illegal because it is trying to copy an object to itself "
+                 "without changing the object's metadata, storage class, website redirect "
+                 "location or encryption attributes.");
+        return;
+    }
+    rc = s3_copy(&s, src, srclen, first, last, dst, dstlen, ext, extlen,
+                 param(q->r, "MKV_REQUEST_ID"), &note, why, sizeof(why));
+    q->r->bytes_in = note.bytes_in;
+    snprintf(q->r->volume, sizeof(q->r->volume), "%s", note.volume);
+    if (rc == S3STORE_NOSOURCE) {
+        s3_error(q, "NoSuchKey", NULL);
+        return;
+    }
+    if (rc == S3STORE_RANGE) {
+        s3_error(q, "InvalidRange", why);
+        return;
+    }
+    if (rc != S3STORE_OK) {
+        s3_error(q, "InternalError", why);
+        return;
+    }
+    md5_hex(note.md5, hex);
+    s3xml_time(t, (long long)time(NULL));
+    s3xml_open(&o, part ? "CopyPartResult" : "CopyObjectResult");
+    s3xml_elem(&o, "LastModified", t, strlen(t));
+    s3xml_elemf(&o, "ETag", "\"%s\"", hex);
+    s3xml_close(&o, part ? "CopyPartResult" : "CopyObjectResult");
+    s3_xml(q, 200, NULL, &o);
+    s3xml_out_free(&o);
+}
+
+/* S3's DeleteObject: 204 whether or not the key was there. */
+static int delete_key(struct s3req *q, const char *key, size_t klen, char *why, size_t whylen)
+{
+    struct mkv_store s = store_of(q->w);
+    struct store_note note = {0};
+    int rc = store_delete(&s, key, klen, "", 0, &note, why, whylen);
+
+    return rc == STORE_ABSENT ? STORE_OK : rc;
+}
+
+static const char *delete_code(int rc)
+{
+    switch (rc) {
+    case STORE_PROTECTED: return "AccessDenied";
+    case STORE_BUSY: return "OperationAborted";
+    case STORE_RECOVERING: return "ServiceUnavailable";
+    default: return "InternalError";
+    }
+}
+
+void s3_delete_object(struct s3req *q)
+{
+    char why[512];
+    int rc = delete_key(q, q->r->key, q->r->klen, why, sizeof(why));
+
+    if (rc == STORE_OK)
+        s3_empty(q, 204, NULL);
+    else
+        s3_error(q, delete_code(rc), why);
+}
+
+void s3_delete_objects(struct s3req *q)
+{
+    struct s3xml_parser *p = s3xml_parser_new(S3XML_DELETE);
+    struct s3xml_out o = {0};
+    char key[MKV_URI_MAX], why[512];
+    int quiet;
+
+    if (!p) {
+        s3_error(q, "InternalError", "out of memory");
+        return;
+    }
+    if (s3_read_xml(q, p, S3XML_BODY_MAX, 1) < 0)
+        goto cleanup;
+    quiet = s3xml_quiet(p);
+    s3xml_open(&o, "DeleteResult");
+    for (size_t i = 0; i < s3xml_nobjects(p); i++) {
+        struct s3xml_object ob;
+        int n, rc;
+
+        if (s3xml_object(p, i, &ob) < 0)
+            continue;
+        n = snprintf(key, sizeof(key), "/%s/%.*s", q->bucket, (int)ob.keylen, ob.key);
+        if (n < 0 || (size_t)n >= sizeof(key) || memchr(ob.key, '\0', ob.keylen)) {
+            rc = -100;
+            snprintf(why, sizeof(why), "key too long");
+        } else {
+            rc = delete_key(q, key, (size_t)n, why, sizeof(why));
+        }
+        if (rc == STORE_OK) {
+            if (quiet)
+                continue;
+            s3xml_open(&o, "Deleted");
+            s3xml_elem(&o, "Key", ob.key, ob.keylen);
+            s3xml_close(&o, "Deleted");
+            continue;
+        }
+        s3xml_open(&o, "Error");
+        s3xml_elem(&o, "Key", ob.key, ob.keylen);
+        s3xml_elemf(&o, "Code", "%s", rc == -100 ? "KeyTooLongError" : delete_code(rc));
+        s3xml_elem(&o, "Message", why, strlen(why));
+        s3xml_close(&o, "Error");
+    }
+    s3xml_close(&o, "DeleteResult");
+    s3_xml(q, 200, NULL, &o);
+cleanup:
+    s3xml_out_free(&o);
+    s3xml_parser_free(p);
+}
