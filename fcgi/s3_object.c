@@ -547,10 +547,13 @@ void s3_put_body(struct s3req *q, const char *key, size_t klen, const unsigned c
                              .want_md5 = *cmd5 ? want : NULL,
                              .overwrite = 1,
                              .ext = ext,
-                             .extlen = extlen};
-    if (b.length == 0) {
-        s3_error(q, "InvalidRequest", "mkv does not store empty values");
-        goto cleanup;
+                             .extlen = extlen,
+                             .allow_empty = 1};
+    /* An empty body is never read: its hashes are checked here. */
+    if (b.length == 0 && body_final(&b) < 0) {
+        s3_error(q, b.bad, b.why);
+        s3body_free(&b);
+        return;
     }
     rc = store_put(&s, key, klen, param(q->r, "MKV_REQUEST_ID"), &sb, &note, why, sizeof(why));
     q->r->bytes_in = note.bytes_in;
@@ -572,7 +575,6 @@ void s3_put_body(struct s3req *q, const char *key, size_t klen, const unsigned c
     case STORE_RECOVERING: s3_error(q, "ServiceUnavailable", why); break;
     default: s3_error(q, "InternalError", why); break;
     }
-cleanup:
     s3body_free(&b);
 }
 

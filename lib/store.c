@@ -118,6 +118,8 @@ static int check_not_empty(struct peeked *p, char *why, size_t whylen)
 {
     ssize_t n;
 
+    if (p->b->allow_empty)
+        return STORE_OK;
     if (p->b->length == 0)
         return fail(why, whylen, STORE_EMPTY, "empty body: a value needs at least one byte");
     if (p->b->length > 0)

@@ -63,6 +63,9 @@ struct store_body {
     int overwrite;
     const unsigned char *ext;
     size_t extlen;
+    /* S3 stores empty objects (directory markers); the native API, as the
+     * original, refuses an empty PUT (STORE_EMPTY). */
+    int allow_empty;
 };
 
 /* What a call did besides its result: for the caller's log line and stats. */
