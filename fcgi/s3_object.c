@@ -46,6 +46,17 @@ struct s3body {
     char why[160];
 };
 
+/* S3's code for a failed aws-chunked body: a chunk or trailer signature
+ * (403), a trailer checksum, or its framing. */
+static const char *chunked_code(const struct sigv4_chunked *d, const char *framing)
+{
+    if (d->failed_check == SIGV4_CHUNK_BADSIG)
+        return "SignatureDoesNotMatch";
+    if (d->failed_check == SIGV4_CHUNK_BADSUM)
+        return "BadDigest";
+    return framing;
+}
+
 static int body_final(struct s3body *b)
 {
     unsigned char d[32];
@@ -53,7 +64,7 @@ static int body_final(struct s3body *b)
     char tail[1];
 
     if (b->chunked && sigv4_chunked_read(b->chunked, tail, sizeof(tail)) != 0) {
-        b->bad = "IncompleteBody";
+        b->bad = chunked_code(b->chunked, "IncompleteBody");
         snprintf(b->why, sizeof(b->why), "%s", b->chunked->why);
         return -1;
     }
@@ -84,7 +95,7 @@ static ssize_t s3body_read(void *arg, char *buf, size_t cap)
     n = b->rd(b->rdarg, buf, cap);
     if (n < 0) {
         if (b->chunked && !b->bad) {
-            b->bad = "InvalidRequest";
+            b->bad = chunked_code(b->chunked, "IncompleteBody");
             snprintf(b->why, sizeof(b->why), "%s", b->chunked->why);
         }
         return -1;
@@ -426,23 +437,14 @@ static int volume_address(const char *vol, char *out, size_t cap)
 }
 
 /* Escapes a value for the redirect's query (a header value the front adds). */
-static size_t arg_escape(const char *s, size_t n, char *out, size_t cap)
+/* An HTTP date with '_' for its blanks, for the redirect's path. */
+static void date_for_path(const char *date, char *out, size_t cap)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0;
+    size_t i = 0;
 
-    for (size_t i = 0; i < n && o + 4 < cap; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-            out[o++] = (char)c;
-        } else {
-            out[o++] = '%';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        }
-    }
-    out[o] = '\0';
-    return o;
+    for (; date[i] && i + 1 < cap; i++)
+        out[i] = date[i] == ' ' ? '_' : date[i];
+    out[i] = '\0';
 }
 
 /* The record's headers nginx keeps across an X-Accel-Redirect besides
@@ -477,7 +479,7 @@ void s3_get_object(struct s3req *q)
     struct mkv_placement p;
     char etag[80], h[4096], path[MKV_PATH_MAX], why[256] = "", date[40], ctype[512];
     char loc[MKV_PATH_MAX + MKV_VOLPATH_MAX + 2048], elm[128], addr[MKV_VOLPATH_MAX + 64];
-    char kept[1024];
+    char kept[1024], pending[STORE_TMP_SUFFIX_LEN + 1] = "";
     int chosen, answered;
     size_t pos = 0, n;
     unsigned type;
@@ -504,10 +506,15 @@ void s3_get_object(struct s3req *q)
         if (type == S3META_CONTENT_TYPE && n < sizeof(ctype)) {
             memcpy(ctype, v, n);
             ctype[n] = '\0';
+        } else if (type == STORE_EXT_PENDING && n == STORE_TMP_SUFFIX_LEN) {
+            /* An overwrite in progress: its value under its temporary name
+             * (the front falls back to the path once it is moved there). */
+            memcpy(pending, v, n);
+            pending[n] = '\0';
         }
     s3xml_http_date(date, rec.mtime);
-    if (volume_address(rec.vols[chosen], addr, sizeof(addr)) < 0 ||
-        arg_escape(date, strlen(date), elm, sizeof(elm)) == 0) {
+    date_for_path(date, elm, sizeof(elm));
+    if (volume_address(rec.vols[chosen], addr, sizeof(addr)) < 0) {
         s3_error(q, "ServiceUnavailable", "cannot resolve the volume's name");
         return;
     }
@@ -515,8 +522,9 @@ void s3_get_object(struct s3req *q)
      * the other headers nginx keeps across the redirect come from here,
      * ETag and Last-Modified from the path (nginx/mkv-s3.conf). */
     snprintf(loc, sizeof(loc),
-             "X-Accel-Redirect: /_mkv_volume/%s/%s/%s/%s%s\r\nContent-Type: %s\r\n%s",
-             q->w->cfg->volume_scheme, etag, elm, addr, path, ctype, redirect_kept(&rec, kept));
+             "X-Accel-Redirect: /_mkv_volume/%s/%s/%s/%s%s%s\r\nContent-Type: %s\r\n%s",
+             q->w->cfg->volume_scheme, etag, elm, addr, path, pending, ctype,
+             redirect_kept(&rec, kept));
     snprintf(q->r->volume, sizeof(q->r->volume), "%s", rec.vols[chosen]);
     reply(q->r, 200, loc, NULL, NULL, 0);
 }

@@ -1449,8 +1449,10 @@ static int end_signed_chunk(struct sigv4_chunked *d)
 
     if (EVP_DigestFinal_ex(d->chunk_md, sha, &n) != 1 || n != 32)
         return (int)fail(d, "out of memory");
-    if (sigv4_chunk_check(d->a, d->sig, sha) < 0)
+    if (sigv4_chunk_check(d->a, d->sig, sha) < 0) {
+        d->failed_check = SIGV4_CHUNK_BADSIG;
         return (int)fail(d, "a chunk signature does not match");
+    }
     return 0;
 }
 
@@ -1501,8 +1503,10 @@ static int trailer_signature(struct sigv4_chunked *d, const char *value)
         return (int)fail(d, "a trailer signature in an unsigned trailer");
     if (EVP_DigestFinal_ex(d->trailer_md, sha, &n) != 1 || n != 32)
         return (int)fail(d, "out of memory");
-    if (sigv4_trailer_check(d->a, value, sha) < 0)
+    if (sigv4_trailer_check(d->a, value, sha) < 0) {
+        d->failed_check = SIGV4_CHUNK_BADSIG;
         return (int)fail(d, "the trailer signature does not match");
+    }
     d->trailer_lines = -1; /* nothing may follow but the empty line */
     return 0;
 }
@@ -1530,8 +1534,10 @@ static int trailer_header(struct sigv4_chunked *d)
         (md_puts(d->trailer_md, d->line) < 0 || md_puts(d->trailer_md, ":") < 0 ||
          md_puts(d->trailer_md, v) < 0 || md_puts(d->trailer_md, "\n") < 0))
         return (int)fail(d, "out of memory");
-    if (!sigv4_sum_matches(&d->sum, v))
+    if (!sigv4_sum_matches(&d->sum, v)) {
+        d->failed_check = SIGV4_CHUNK_BADSUM;
         return (int)fail(d, "%s does not match the payload", d->sum_name);
+    }
     d->had_checksum = 1;
     d->trailer_lines++;
     return 0;

@@ -159,7 +159,11 @@ struct sigv4_chunked {
     char ibuf[SIGV4_CHUNK_IBUF]; /* raw bytes read ahead */
     size_t ipos, ilen;
     char why[160];
+    int failed_check; /* after a failure: SIGV4_CHUNK_BADSIG, _BADSUM, or 0 (framing) */
 };
+
+/* What a failed sigv4_chunked_read found, for the caller's error code. */
+enum { SIGV4_CHUNK_BADSIG = 1, SIGV4_CHUNK_BADSUM = 2 };
 
 /* payload_mode: a->payload (SIGV4_PAYLOAD_STREAMING*); trailer_names: the
  * x-amz-trailer header or NULL (one checksum name is supported).  a is

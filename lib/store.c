@@ -11,6 +11,7 @@
 #include "log.h"
 #include "md5.h"
 #include "placement.h"
+#include "recbin.h"
 #include "record.h"
 
 /* How long a write waits for failchk to free a lock a dead process held:
@@ -304,67 +305,94 @@ static void drop_stale(struct put *pt, const struct mkv_record *old)
         log_error("PUT over a live key left an old copy behind: %s", why);
 }
 
-/* Replaces the live value of pt->rec: the body to a temporary name on each
- * replica, checked, then moved over the value's file, then the record.  A
- * failure before the moves leaves the old value as it was; one during them
- * leaves replicas of either value, and the record SOFT (?unlinked lists the
- * key; DELETE purges it), since no one value is then on every replica. */
-static int replace_live(struct put *pt, struct store_note *note, char *why, size_t whylen)
+/* How long an overwrite waits between recording the new value (at its
+ * temporary name) and moving it over the old file: a reader redirected to
+ * the old file just before has opened it by then (nginx follows a redirect
+ * within a millisecond), and keeps reading the old value from its open file. */
+#define OVERWRITE_GRACE_MS 200
+
+/* Writes the new value to a temporary name on every replica (tmps, urls of
+ * suffix): 0, or the error with the temporary files removed. */
+static int write_beside(struct put *pt, char tmp[][URL_MAX], char **tmps, char *suffix,
+                        struct vput *v, struct store_note *note, char *why, size_t whylen)
 {
     const struct store_body *b = pt->body.b;
-    char tmp[MKV_MAX_REPLICAS][URL_MAX], *tmps[MKV_MAX_REPLICAS];
-    struct mkv_record old = pt->rec;
     unsigned char r[8];
-    struct vput v;
     int rc;
 
     if (RAND_bytes(r, sizeof(r)) != 1)
         return fail(why, whylen, STORE_VOLUME, "no random bytes for a temporary name");
+    snprintf(suffix, STORE_TMP_SUFFIX_LEN + 1, ".mkvtmp-%02x%02x%02x%02x%02x%02x%02x%02x", r[0],
+             r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
     for (int i = 0; i < pt->p.n; i++) {
-        snprintf(tmp[i], URL_MAX, "%s.mkvtmp-%02x%02x%02x%02x%02x%02x%02x%02x", pt->url[i], r[0],
-                 r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+        snprintf(tmp[i], URL_MAX, "%s%s", pt->url[i], suffix);
         tmps[i] = tmp[i];
     }
-    memset(&v, 0, sizeof(v));
-    v.length = b->length;
-    v.rd = peeked_read;
-    v.rdarg = &pt->body;
-    rc = vclient_put(pt->s->vc, tmps, pt->p.n, &v);
-    note->bytes_in = v.sent;
-    if (rc == 0 && b->want_md5 && memcmp(b->want_md5, v.md5, 16) != 0)
+    memset(v, 0, sizeof(*v));
+    v->length = b->length;
+    v->rd = peeked_read;
+    v->rdarg = &pt->body;
+    rc = vclient_put(pt->s->vc, tmps, pt->p.n, v);
+    note->bytes_in = v->sent;
+    if (rc == 0 && b->want_md5 && memcmp(b->want_md5, v->md5, 16) != 0)
         rc = fail(why, whylen, STORE_BADMD5, "Content-MD5 does not match the body");
     else if (rc < 0)
-        rc = fail(why, whylen, rc == VPUT_BODY ? STORE_BODY : STORE_VOLUME, v.why);
+        rc = fail(why, whylen, rc == VPUT_BODY ? STORE_BODY : STORE_VOLUME, v->why);
     if (rc < 0) {
         char w2[256];
 
         if (vclient_delete(pt->s->vc, tmps, pt->p.n, w2, sizeof(w2)) < 0)
             log_error("PUT over a live key left a temporary file: %s", w2);
+    }
+    return rc;
+}
+
+/* Replaces the live value of pt->rec (see store_put in store.h): the body
+ * beside the old file on each replica, the record naming it, the grace
+ * period, the moves, the record without the name.  A failure before the
+ * record changes leaves the old value as it was.  After, the new value is
+ * the key's whether or not the moves succeed: a replica not moved still
+ * holds it under the name the record keeps. */
+static int replace_live(struct put *pt, struct store_note *note, char *why, size_t whylen)
+{
+    char tmp[MKV_MAX_REPLICAS][URL_MAX], *tmps[MKV_MAX_REPLICAS];
+    char suffix[STORE_TMP_SUFFIX_LEN + 1];
+    struct mkv_record old = pt->rec;
+    struct timespec grace = {0, OVERWRITE_GRACE_MS * 1000000L};
+    struct vput v;
+    size_t extlen;
+    int rc = MKV_ERR;
+
+    if ((rc = write_beside(pt, tmp, tmps, suffix, &v, note, why, whylen)) < 0)
         return rc;
-    }
-    if (vclient_move(pt->s->vc, tmps, pt->urls, pt->p.n, why, whylen) < 0) {
-        pt->rec.deleted = 1;
-        if (index_put(pt->s->ix, pt->key, pt->klen, &pt->rec) != MKV_OK)
-            log_error("PUT over a live key: moves and index write failed");
-        return STORE_VOLUME;
-    }
     memset(&pt->rec, 0, sizeof(pt->rec));
     record_set_vols(&pt->rec, &pt->p);
     if (pt->s->cfg->md5sum)
         md5_hex(v.md5, pt->rec.hash);
     memcpy(note->md5, v.md5, 16);
     set_live(pt, note);
-    rc = index_put(pt->s->ix, pt->key, pt->klen, &pt->rec);
-    if (rc == MKV_UNSURE)
-        return unsure_put(pt->s, pt->key, pt->klen, &pt->rec, why, whylen);
-    if (rc != MKV_OK) {
-        /* The files hold the new value, the record the old one's hash: the
-         * key must not stay live with a hash its bytes do not have. */
-        old.deleted = 1;
-        if (index_put(pt->s->ix, pt->key, pt->klen, &old) != MKV_OK)
-            log_error("PUT over a live key: index write failed twice");
+    extlen = pt->rec.extlen;
+    rc = MKV_ERR;
+    if (recbin_ext_add(pt->rec.ext, sizeof(pt->rec.ext), &pt->rec.extlen, STORE_EXT_PENDING, suffix,
+                       STORE_TMP_SUFFIX_LEN) < 0 ||
+        (rc = index_put(pt->s->ix, pt->key, pt->klen, &pt->rec)) != MKV_OK) {
+        char w2[256];
+
+        /* Unsure: the record may name the new value; its files stay. */
+        if (rc != MKV_UNSURE && vclient_delete(pt->s->vc, tmps, pt->p.n, w2, sizeof(w2)) < 0)
+            log_error("PUT over a live key left a temporary file: %s", w2);
         return index_fail(pt->s, why, whylen, "index write failed");
     }
+    nanosleep(&grace, NULL);
+    if (vclient_move(pt->s->vc, tmps, pt->urls, pt->p.n, why, whylen) < 0) {
+        log_error("PUT over a live key: a move failed (%s): the record keeps the temporary name",
+                  why);
+        return STORE_VOLUME;
+    }
+    pt->rec.extlen = extlen; /* the name goes */
+    if (index_put(pt->s->ix, pt->key, pt->klen, &pt->rec) != MKV_OK)
+        log_error("PUT over a live key: the record keeps the temporary name (index write failed; "
+                  "readers are sent on to the value)");
     drop_stale(pt, &old);
     return STORE_OK;
 }
@@ -485,17 +513,38 @@ int store_remove(struct mkv_store *s, const char *key, size_t klen, struct mkv_r
     return STORE_OK;
 }
 
+/* An overwrite that failed or died before its moves left its value under
+ * a temporary name the record keeps: those files go too. */
+static int add_pending(const struct mkv_record *rec, char url[][URL_MAX], char **urls, int n)
+{
+    size_t pos = 0, len;
+    unsigned type;
+    const unsigned char *v;
+    int m = n;
+
+    while (recbin_ext_next(rec->ext, rec->extlen, &pos, &type, &v, &len) == 1) {
+        if (type != STORE_EXT_PENDING || len != STORE_TMP_SUFFIX_LEN)
+            continue;
+        for (int i = 0; i < n && m < 2 * STORE_TARGETS_MAX; i++, m++) {
+            snprintf(url[m], URL_MAX, "%s%.*s", urls[i], (int)len, (const char *)v);
+            urls[m] = url[m];
+        }
+    }
+    return m;
+}
+
 /* Removes the key's replicas and record (store_remove), on the volumes its
  * record lists and placement names. */
 static int purge(struct mkv_store *s, const char *key, size_t klen, struct mkv_record *rec,
                  struct store_note *note, char *why, size_t whylen)
 {
-    char url[STORE_TARGETS_MAX][URL_MAX], path[MKV_PATH_MAX], *urls[STORE_TARGETS_MAX];
+    char url[2 * STORE_TARGETS_MAX][URL_MAX], path[MKV_PATH_MAX], *urls[2 * STORE_TARGETS_MAX];
     int n;
 
     if (key2path(key, klen, path) < 0 ||
         (n = store_delete_targets(s->cfg, key, klen, rec, path, url, urls)) < 0)
         return fail(why, whylen, STORE_PLACEMENT, "placement failed");
+    n = add_pending(rec, url, urls, n);
     if (rec->nvols > 0)
         snprintf(note->volume, sizeof(note->volume), "%s", rec->vols[0]);
     return store_remove(s, key, klen, rec, urls, n, why, whylen);

@@ -57,6 +57,12 @@ struct store_body {
     body_read_fn rd;  /* reads it */
     void *rdarg;
     const unsigned char *want_md5; /* 16 bytes the body must hash to, or NULL */
+    /* Optional record fields (recbin.h's EXT) by type: 1-99 S3's (s3meta.h);
+     * STORE_EXT_PENDING the store's own: the temporary name (".mkvtmp-<16 hex>")
+     * of a value an overwrite has recorded but not yet moved into place. */
+#define STORE_EXT_PENDING    100
+#define STORE_TMP_SUFFIX_LEN 24 /* ".mkvtmp-" + 16 hex digits */
+
     /* S3's PutObject: a live value is replaced (atomically: store_put) instead
      * of STORE_EXISTS, and the record keeps these optional fields (recbin.h's
      * EXT; lib/s3meta.h says which). */
@@ -76,12 +82,19 @@ struct store_note {
 };
 
 /* Stores a new value for key: 0 once every replica holds it and its live
- * record is on disk.  Over a live value (b->overwrite) the new one is
- * written beside the old file on each replica ("<path>.mkvtmp-<random>",
- * a name mkv-rebuild skips) and moved over it; the record changes last, so a
- * reader meets the old value or the new one, never a missing one.  request_id (nginx's $request_id,
- * "" when none) lets the retry of a PUT whose worker died after storing this same body succeed
- * instead of meeting STORE_EXISTS. */
+ * record is on disk.  request_id (nginx's $request_id, "" when none) lets
+ * the retry of a PUT whose worker died after storing this same body succeed
+ * instead of meeting STORE_EXISTS.
+ *
+ * Over a live value (b->overwrite) the new one is written beside the old
+ * file on each replica ("<path>.mkvtmp-<random>", a name mkv-rebuild
+ * skips); then the record names the new value and that name
+ * (STORE_EXT_PENDING: readers are sent to it); after a grace period
+ * (readers sent to the old file have opened it) it is moved over the old
+ * file, and the record loses the name (a reader sent to the name after the
+ * move is sent on to the value's own path: nginx/mkv-s3.conf).  A reader
+ * meets the old value with the old ETag or the new value with the new one,
+ * never a missing one. */
 int store_put(struct mkv_store *s, const char *key, size_t klen, const char *request_id,
               const struct store_body *b, struct store_note *note, char *why, size_t whylen);
 
