@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fdio.h"
 #include "log.h"
 #include "md5.h"
 #include "method.h"
@@ -47,20 +48,7 @@ static void index_failed(struct worker *w, struct req *r, const char *what)
 
 static ssize_t read_fd(void *arg, char *buf, size_t cap)
 {
-    int fd = *(int *)arg;
-    size_t got = 0;
-
-    while (got < cap) {
-        ssize_t n = read(fd, buf + got, cap - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            break;
-        got += (size_t)n;
-    }
-    return (ssize_t)got;
+    return fd_read_full(*(int *)arg, buf, cap);
 }
 
 ssize_t read_fcgi(void *arg, char *buf, size_t cap)

@@ -334,16 +334,24 @@ static void object_headers(const struct mkv_record *rec, const char *etag, char 
              date, meta, has_ctype ? "" : "Content-Type: binary/octet-stream\r\n");
 }
 
+/* The object's record, ETag and headers, its preconditions met: 0, or
+ * answered (404, 304, 412) and -1. */
+static int open_object(struct s3req *q, struct mkv_record *rec, char *etag, size_t etagcap, char *h,
+                       size_t hcap)
+{
+    if (get_object(q, rec) < 0)
+        return -1;
+    s3_etag_of(rec, etag, etagcap);
+    object_headers(rec, etag, h, hcap);
+    return preconditions(q, etag, rec->mtime, h);
+}
+
 void s3_head_object(struct s3req *q)
 {
     struct mkv_record rec;
     char etag[80], h[4096];
 
-    if (get_object(q, &rec) < 0)
-        return;
-    s3_etag_of(&rec, etag, sizeof(etag));
-    object_headers(&rec, etag, h, sizeof(h));
-    if (preconditions(q, etag, rec.mtime, h) < 0)
+    if (open_object(q, &rec, etag, sizeof(etag), h, sizeof(h)) < 0)
         return;
     q->r->head_length = rec.has_size ? (long long)rec.size : -1;
     s3_empty(q, 200, h);
@@ -485,11 +493,7 @@ void s3_get_object(struct s3req *q)
     unsigned type;
     const unsigned char *v;
 
-    if (get_object(q, &rec) < 0)
-        return;
-    s3_etag_of(&rec, etag, sizeof(etag));
-    object_headers(&rec, etag, h, sizeof(h));
-    if (preconditions(q, etag, rec.mtime, h) < 0)
+    if (open_object(q, &rec, etag, sizeof(etag), h, sizeof(h)) < 0)
         return;
     if (key2path(q->r->key, q->r->klen, path) < 0 ||
         key2volumes(q->w->cfg, q->r->key, q->r->klen, &p) < 0) {

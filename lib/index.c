@@ -1295,16 +1295,16 @@ int index_scan(struct mkv_index *ix, const char *from, size_t fromlen, unsigned 
     return MKV_OK;
 }
 
-/* Reads key's stored bytes into buf (cap bytes): MKV_OK with *len,
- * MKV_NOTFOUND, or MKV_ERR (also when longer than cap). */
-static int get_stored(struct mkv_index *ix, const char *key, size_t klen, char *buf, size_t cap,
-                      size_t *len)
+/* Reads key (klen bytes) of records.db, or of volumes.db when meta, into
+ * buf (cap bytes), deadlocks retried and the call redone on a rejoined
+ * handle: MKV_OK with *len, MKV_NOTFOUND, or MKV_ERR (also when longer than
+ * cap; the failure noted as `what`). */
+static int get_retrying(struct mkv_index *ix, int meta, const void *key, size_t klen, void *buf,
+                        size_t cap, size_t *len, const char *what)
 {
     DBT k, v;
     int ret;
 
-    if (ix->old_format)
-        return MKV_OLDFORMAT;
     if (cap > (u_int32_t)-1)
         cap = (u_int32_t)-1;
     init_dbt(&k, key, klen);
@@ -1320,8 +1320,9 @@ static int get_stored(struct mkv_index *ix, const char *key, size_t klen, char *
             break;
         }
         for (int i = 0; i < RETRIES; i++) {
-            ret = ix->db->get(ix->db, NULL, &k, &v, 0);
-            if (ret != DB_LOCK_DEADLOCK)
+            DB *db = meta ? ix->vdb : ix->db; /* a rejoin swaps the handles */
+
+            if ((ret = db->get(db, NULL, &k, &v, 0)) != DB_LOCK_DEADLOCK)
                 break;
             backoff(i);
         }
@@ -1332,11 +1333,22 @@ static int get_stored(struct mkv_index *ix, const char *key, size_t klen, char *
     if (ret == DB_NOTFOUND)
         return MKV_NOTFOUND;
     if (ret != 0) {
-        note(ix, ret, "get");
+        note(ix, ret, what);
         return MKV_ERR;
     }
-    *len = v.size;
+    if (len)
+        *len = v.size;
     return MKV_OK;
+}
+
+/* Reads key's stored bytes into buf (cap bytes): MKV_OK with *len,
+ * MKV_NOTFOUND, or MKV_ERR (also when longer than cap). */
+static int get_stored(struct mkv_index *ix, const char *key, size_t klen, char *buf, size_t cap,
+                      size_t *len)
+{
+    if (ix->old_format)
+        return MKV_OLDFORMAT;
+    return get_retrying(ix, 0, key, klen, buf, cap, len, "get");
 }
 
 /* Encodes and puts recs[0..n) inside txn; returns the DB error or 0. */
@@ -1611,40 +1623,10 @@ int index_meta_get(struct mkv_index *ix, char kind, const char *name, size_t len
                    size_t cap, size_t *vlen)
 {
     char kb[1 + INDEX_META_NAME_MAX];
-    unsigned gen;
-    DBT k, v;
-    int ret;
 
     if (meta_key(kb, kind, name, len) < 0)
         return MKV_NOTFOUND;
-    init_dbt(&k, kb, len + 1);
-    memset(&v, 0, sizeof(v));
-    v.data = val;
-    v.ulen = (u_int32_t)cap;
-    v.flags = DB_DBT_USERMEM;
-    for (int again = 0;; again++) {
-        if (rj_enter(ix, &gen) < 0) {
-            ret = ERR_STALE;
-            break;
-        }
-        for (int i = 0; i < RETRIES; i++) {
-            if ((ret = ix->vdb->get(ix->vdb, NULL, &k, &v, 0)) != DB_LOCK_DEADLOCK)
-                break;
-            backoff(i);
-        }
-        rj_leave(ix);
-        if (again >= REDO_MAX || !rj_redo(ix, &ret, gen))
-            break;
-    }
-    if (ret == DB_NOTFOUND)
-        return MKV_NOTFOUND;
-    if (ret != 0) {
-        note(ix, ret, "reading an entry of volumes.db");
-        return MKV_ERR;
-    }
-    if (vlen)
-        *vlen = v.size;
-    return MKV_OK;
+    return get_retrying(ix, 1, kb, len + 1, val, cap, vlen, "reading an entry of volumes.db");
 }
 
 int index_meta_list(struct mkv_index *ix, char kind, const char *from, size_t fromlen,

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fdio.h"
 #include "md5.h"
 #include "placement.h"
 #include "record.h"
@@ -51,16 +52,7 @@ static int stage_write(void *arg, const char *data, size_t len)
 
     if (md5_update(&s->md5, data, len) < 0)
         return -1;
-    while (len > 0) {
-        ssize_t n = write(s->fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
+    return fd_write_all(s->fd, data, len);
 }
 
 static ssize_t stage_read(void *arg, char *buf, size_t cap)

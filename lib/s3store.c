@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fdio.h"
 #include "log.h"
 #include "md5.h"
 #include "placement.h"
@@ -367,16 +368,9 @@ static int to_pipe(void *arg, const char *data, size_t len)
 {
     struct concat *c = arg;
 
-    while (len > 0) {
-        ssize_t n = write(c->wfd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        data += n;
-        len -= (size_t)n;
-        c->sent += n;
-    }
+    if (fd_write_all(c->wfd, data, len) < 0)
+        return -1;
+    c->sent += (long long)len;
     return 0;
 }
 
@@ -436,19 +430,8 @@ done:
 static ssize_t read_pipe(void *arg, char *buf, size_t cap)
 {
     struct concat *c = arg;
-    size_t got = 0;
 
-    while (got < cap) {
-        ssize_t n = read(c->rfd, buf + got, cap - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            break;
-        got += (size_t)n;
-    }
-    return (ssize_t)got;
+    return fd_read_full(c->rfd, buf, cap);
 }
 
 /* Stores at key the body c's thread reads from the volumes: total bytes. */

@@ -1018,30 +1018,27 @@ static void test_chunked_bad(void)
         free(r.out);
     }
     free(e.p);
-    e = edited(&b, 0, "2000;", "00000000000002000;");
-    expect_fail(decode_stream(&e, 4096), "larger than");
-    free(e.p);
-    e = edited(&b, 0, "2000;", "40000001;");
-    expect_fail(decode_stream(&e, 4096), "larger than");
-    free(e.p);
-    e = edited(&b, 0, "2000;", "ffffffffffffffffffff;");
-    expect_fail(decode_stream(&e, 4096), "larger than");
-    free(e.p);
-    e = edited(&b, 0, "2000;", "-2000;");
-    expect_fail(decode_stream(&e, 4096), "hex size");
-    free(e.p);
-    e = edited(&b, 0, "2000;", "2000 ;");
-    expect_fail(decode_stream(&e, 4096), "chunk-signature");
-    free(e.p);
-    e = edited(&b, 0, "chunk-signature=", "chunk-signaturE=");
-    expect_fail(decode_stream(&e, 4096), "chunk-signature");
-    free(e.p);
-    e = edited(&b, 0, "chunk-signature=f", "chunk-signature=F");
-    expect_fail(decode_stream(&e, 4096), "chunk-signature");
-    free(e.p);
-    e = edited(&b, 0, "2000;", "2001;");
-    expect_fail(decode_stream(&e, 4096), "");
-    free(e.p);
+    {
+        /* Edits of the framing, each refused with its reason. */
+        static const struct {
+            const char *from, *to, *why;
+        } bad[] = {
+            {"2000;", "00000000000002000;", "larger than"},
+            {"2000;", "40000001;", "larger than"},
+            {"2000;", "ffffffffffffffffffff;", "larger than"},
+            {"2000;", "-2000;", "hex size"},
+            {"2000;", "2000 ;", "chunk-signature"},
+            {"chunk-signature=", "chunk-signaturE=", "chunk-signature"},
+            {"chunk-signature=f", "chunk-signature=F", "chunk-signature"},
+            {"2000;", "2001;", ""},
+        };
+
+        for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+            e = edited(&b, 0, bad[k].from, bad[k].to);
+            expect_fail(decode_stream(&e, 4096), bad[k].why);
+            free(e.p);
+        }
+    }
     /* A line longer than any chunk header. */
     memset(hdr, 'a', sizeof(hdr) - 1);
     hdr[sizeof(hdr) - 1] = '\0';
