@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "clock.h"
@@ -29,6 +30,24 @@ struct fanout {
     int first; /* buf holds the body from its first byte */
 };
 
+/* The chunk buffers of one PUT are mapped for it and unmapped after: a
+ * request thread keeps no value bytes resident between PUTs.  (Kept from one
+ * PUT to the next, as malloc'ed buffers were, every one of a worker's 64
+ * threads that once sent a big value held 1 MiB: 38 MB of RSS after a 5 GiB
+ * multipart upload's 80 parts.) */
+static char *map_chunk(void)
+{
+    void *p = mmap(NULL, MKV_CHUNK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void unmap_chunk(char *p)
+{
+    if (p)
+        munmap(p, MKV_CHUNK);
+}
+
 int vclient_init(struct mkv_vclient *vc, const struct mkv_config *cfg)
 {
     memset(vc, 0, sizeof(*vc));
@@ -37,8 +56,7 @@ int vclient_init(struct mkv_vclient *vc, const struct mkv_config *cfg)
     vc->probe_timeout_ms = cfg->probe_timeout_ms;
     vc->cfg = cfg;
     vc->multi = curl_multi_init();
-    vc->chunk = malloc(MKV_CHUNK);
-    if (!vc->multi || !vc->chunk)
+    if (!vc->multi)
         goto fail;
     for (int i = 0; i < MKV_MAX_REPLICAS; i++)
         if (!(vc->easy[i] = curl_easy_init()))
@@ -57,8 +75,8 @@ void vclient_free(struct mkv_vclient *vc)
             curl_easy_cleanup(vc->easy[i]);
     if (vc->multi)
         curl_multi_cleanup(vc->multi);
-    free(vc->chunk);
-    free(vc->chunk2);
+    unmap_chunk(vc->chunk);
+    unmap_chunk(vc->chunk2);
     memset(vc, 0, sizeof(*vc));
 }
 
@@ -482,19 +500,25 @@ int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, struct vput *v
     j.urls = urls;
     j.n = n;
     j.v = v;
-    j.f = (struct fanout){vc->chunk, 0, 0, 1};
     v->sent = 0;
     v->why[0] = '\0';
     memset(v->touched, 0, sizeof(v->touched));
+    if (!(vc->chunk = map_chunk())) {
+        snprintf(v->why, sizeof(v->why), "out of memory for the value's chunks");
+        return VPUT_VOLUME;
+    }
+    j.f = (struct fanout){vc->chunk, 0, 0, 1};
     if (md5_init(&j.m) < 0) {
         snprintf(v->why, sizeof(v->why), "md5 init failed");
+        unmap_chunk(vc->chunk);
+        vc->chunk = NULL;
         return VPUT_VOLUME;
     }
     j.pf = (struct prefetch){.rd = v->rd, .rdarg = v->rdarg, .m = &j.m};
-    /* A second chunk buffer for the helper thread, kept for later PUTs;
-     * without it (no memory) the chunks are read in turn. */
-    if (!vc->chunk2 && (v->length < 0 || v->length > MKV_CHUNK))
-        vc->chunk2 = malloc(MKV_CHUNK);
+    /* A second chunk buffer for the helper thread; without it (no memory)
+     * the chunks are read in turn. */
+    if (v->length < 0 || v->length > MKV_CHUNK)
+        vc->chunk2 = map_chunk();
     j.pf.buf = vc->chunk2;
     /* "Expect: 100-continue" would cost a round trip per replica. */
     j.hdrs = curl_slist_append(NULL, "Expect:");
@@ -505,6 +529,9 @@ int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, struct vput *v
         run_uploads(&j);
     }
     finish_put(&j);
+    unmap_chunk(vc->chunk);
+    unmap_chunk(vc->chunk2);
+    vc->chunk = vc->chunk2 = NULL;
     return j.rc;
 }
 
