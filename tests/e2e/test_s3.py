@@ -383,13 +383,17 @@ def sample_files():
 def test_s3_awscli(cluster):
     need_s3(cluster)
     need_awscli()
-    ep = 'http://127.0.0.1:%d' % cluster.s3_port
-    B = 'cli-bkt'
+    awscli_suite(cluster, 'http://127.0.0.1:%d' % cluster.s3_port, 'cli-bkt')
+
+
+def awscli_suite(cluster, ep, B, extra=()):
+    """mb, cp, ls, sync, s3api, mv, rm, rb at endpoint ep (extra: more flags)."""
     with Home() as home:
         env = aws_env(cluster, home)
 
         def aws(*a, timeout=120):
-            return run([AWS, '--endpoint-url', ep] + list(a), env, timeout=timeout, cwd=home)
+            return run([AWS, '--endpoint-url', ep] + list(extra) + list(a), env, timeout=timeout,
+                       cwd=home)
 
         out = ok(aws('s3', 'mb', 's3://' + B), 's3 mb')
         check('make_bucket: ' + B in out, 's3 mb output: %r' % out)
@@ -531,25 +535,30 @@ def test_s3_awscli_multipart(cluster):
 @cluster_env(MKV_S3_PORT='auto')
 def test_s3_rclone(cluster):
     need_s3(cluster)
+    rclone_suite(cluster, 'http://127.0.0.1:%d' % cluster.s3_port, 'rc-bkt')
+
+
+def rclone_suite(cluster, endpoint, B, extra=()):
+    """mkdir, copy, lsjson (list v1 and v2, paged), ls, check, sync, delete,
+    rmdir at endpoint (extra: more flags)."""
     exe = shutil.which('rclone', path=SYS_PATH)
     if not exe:
         harness.skip('rclone is not installed')
     keys = cluster.s3_env()
-    B = 'rc-bkt'
     with Home() as home:
         conf = os.path.join(home, 'rclone.conf')
         with open(conf, 'w') as f:
             f.write('[mkv]\ntype = s3\nprovider = Other\nenv_auth = false\n'
                     'access_key_id = %s\nsecret_access_key = %s\n'
-                    'endpoint = http://127.0.0.1:%d\nforce_path_style = true\n'
+                    'endpoint = %s\nforce_path_style = true\n'
                     'region = us-east-1\n' % (keys['AWS_ACCESS_KEY_ID'],
-                                              keys['AWS_SECRET_ACCESS_KEY'], cluster.s3_port))
+                                              keys['AWS_SECRET_ACCESS_KEY'], endpoint))
         env = {'PATH': SYS_PATH, 'HOME': home, 'LANG': 'C.UTF-8'}
 
         def rclone(*a, timeout=120):
             return run([exe, '--config', conf, '--s3-upload-cutoff', '4G', '--s3-chunk-size',
-                        '64M', '--low-level-retries', '1', '--retries', '1'] + list(a), env,
-                       timeout=timeout, cwd=home)
+                        '64M', '--low-level-retries', '1', '--retries', '1'] + list(extra) +
+                       list(a), env, timeout=timeout, cwd=home)
 
         ok(rclone('mkdir', 'mkv:' + B), 'rclone mkdir')
         out = ok(rclone('lsd', 'mkv:'), 'rclone lsd')
@@ -618,19 +627,26 @@ def test_s3_rclone(cluster):
 @cluster_env(MKV_S3_PORT='auto')
 def test_s3_s3cmd(cluster):
     need_s3(cluster)
+    s3cmd_suite(cluster, cluster.s3_port, 'sc-bkt')
+
+
+def s3cmd_suite(cluster, port, B, cafile=None):
+    """mb, put (one request and multipart), ls, info, get, del, rb on port
+    (https verified against cafile when given)."""
     exe = shutil.which('s3cmd', path=SYS_PATH)
     if not exe:
         harness.skip('s3cmd is not installed')
     keys = cluster.s3_env()
-    B = 'sc-bkt'
+    tls = ('use_https = True\nca_certs_file = %s\ncheck_ssl_certificate = True\n'
+           'check_ssl_hostname = True\n' % cafile) if cafile else 'use_https = False\n'
     with Home() as home:
         cfg = os.path.join(home, 's3cfg')
         with open(cfg, 'w') as f:
             f.write('[default]\naccess_key = %s\nsecret_key = %s\nhost_base = 127.0.0.1:%d\n'
-                    'host_bucket = 127.0.0.1:%d\nuse_https = False\nsignature_v2 = False\n'
+                    'host_bucket = 127.0.0.1:%d\n%ssignature_v2 = False\n'
                     'bucket_location = us-east-1\nproxy_host =\nguess_mime_type = True\n' % (
-                        keys['AWS_ACCESS_KEY_ID'], keys['AWS_SECRET_ACCESS_KEY'],
-                        cluster.s3_port, cluster.s3_port))
+                        keys['AWS_ACCESS_KEY_ID'], keys['AWS_SECRET_ACCESS_KEY'], port, port,
+                        tls))
         env = {'PATH': SYS_PATH, 'HOME': home, 'LANG': 'C.UTF-8'}
 
         def s3cmd(*a, timeout=120):
@@ -648,6 +664,19 @@ def test_s3_s3cmd(cluster):
             f.write(bv)
         ok(s3cmd('put', small, 's3://%s/dir/small.txt' % B), 's3cmd put small')
         ok(s3cmd('put', '--disable-multipart', big, 's3://%s/dir/big.bin' % B), 's3cmd put big')
+        # multipart: 11 MiB in 5 MiB parts
+        mv = os.urandom(11 * (1 << 20) + 5)
+        with open(big + '.mp', 'wb') as f:
+            f.write(mv)
+        ok(s3cmd('put', '--multipart-chunk-size-mb=5', big + '.mp', 's3://%s/mp.bin' % B),
+           's3cmd put multipart')
+        r = expect(s3req(cluster, 'HEAD', '/%s/mp.bin' % B), 200, 'HEAD of the multipart object')
+        check(r[1].get('etag', '').endswith('-3"'),
+              's3cmd put multipart: want a 3-part ETag, got %r' % r[1].get('etag'))
+        ok(s3cmd('get', 's3://%s/mp.bin' % B, big + '.mp.back'), 's3cmd get multipart')
+        check(read_file(big + '.mp.back') == mv, 's3cmd multipart round trip')
+        check_native(cluster, '/%s/mp.bin' % B, md5hex(mv))
+        ok(s3cmd('del', 's3://%s/mp.bin' % B), 's3cmd del multipart')
         out = ok(s3cmd('ls', 's3://%s/dir/' % B), 's3cmd ls dir')
         got = {l.split()[3]: int(l.split()[2]) for l in out.strip().splitlines()}
         check(got == {'s3://%s/dir/big.bin' % B: len(bv), 's3://%s/dir/small.txt' % B: len(sv)},
@@ -683,6 +712,36 @@ def test_s3_s3cmd(cluster):
 # ---------------------------------------------------------------------------
 # HTTPS
 # ---------------------------------------------------------------------------
+
+def tls_endpoint(cluster):
+    """The S3 listener over https and the certificate that verifies it."""
+    need_s3(cluster)
+    check(cluster.s3_tls_port > 0, 'the cluster has no S3 TLS port')
+    cert = os.path.join(cluster.data, 'tls', 'cert.pem')
+    check(os.path.isfile(cert), 'no certificate at %s' % cert)
+    return 'https://127.0.0.1:%d' % cluster.s3_tls_port, cert
+
+
+@nginx_only
+@cluster_env(MKV_S3_PORT='auto', MKV_TLS_PORT='auto', MKV_S3_TLS_PORT='auto')
+def test_s3_https_awscli(cluster):
+    ep, cert = tls_endpoint(cluster)
+    need_awscli()
+    awscli_suite(cluster, ep, 'cli-tls', ['--ca-bundle', cert])
+
+
+@nginx_only
+@cluster_env(MKV_S3_PORT='auto', MKV_TLS_PORT='auto', MKV_S3_TLS_PORT='auto')
+def test_s3_https_rclone(cluster):
+    ep, cert = tls_endpoint(cluster)
+    rclone_suite(cluster, ep, 'rc-tls', ['--ca-cert', cert])
+
+
+@nginx_only
+@cluster_env(MKV_S3_PORT='auto', MKV_TLS_PORT='auto', MKV_S3_TLS_PORT='auto')
+def test_s3_https_s3cmd(cluster):
+    _ep, cert = tls_endpoint(cluster)
+    s3cmd_suite(cluster, cluster.s3_tls_port, 'sc-tls', cafile=cert)
 
 @nginx_only
 @cluster_env(MKV_S3_PORT='auto', MKV_TLS_PORT='auto', MKV_S3_TLS_PORT='auto')
