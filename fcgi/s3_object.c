@@ -455,30 +455,69 @@ static void date_for_path(const char *date, char *out, size_t cap)
     out[i] = '\0';
 }
 
-/* The record's headers nginx keeps across an X-Accel-Redirect besides
- * Content-Type (the others, and user metadata, only HEAD returns). */
-static const char *redirect_kept(const struct mkv_record *rec, char *out)
+/* A GetObject's response-* parameter (S3 lets a request, a presigned URL
+ * above all, set these headers of its answer): 1 with the value in out,
+ * 0 when absent, -1 malformed or holding a control character. */
+static int response_param(struct s3req *q, const char *name, char *out, size_t cap)
 {
-    size_t pos = 0, n, o = 0;
-    unsigned type;
-    const unsigned char *v;
+    size_t n = 0;
+    int rc = s3_qparam(q, name, out, cap, &n);
+
+    if (rc <= 0)
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+            return -1;
+    return 1;
+}
+
+/* The headers nginx keeps across an X-Accel-Redirect besides Content-Type
+ * (the others, and user metadata, only HEAD returns): the record's, or the
+ * request's response-* overrides.  0, or answered and -1. */
+static int redirect_kept(struct s3req *q, const struct mkv_record *rec, char *ctype, size_t ccap,
+                         char *out, size_t cap)
+{
+    static const struct {
+        unsigned type;
+        const char *param;
+    } kept[] = {{S3META_CACHE_CONTROL, "response-cache-control"},
+                {S3META_CONTENT_DISPOSITION, "response-content-disposition"},
+                {S3META_EXPIRES, "response-expires"}};
+    size_t o = 0;
+    char v[512];
+    int rc;
 
     out[0] = '\0';
-    while (recbin_ext_next(rec->ext, rec->extlen, &pos, &type, &v, &n) == 1) {
-        int k;
+    if ((rc = response_param(q, "response-content-type", v, sizeof(v))) < 0)
+        goto bad;
+    if (rc > 0)
+        snprintf(ctype, ccap, "%s", v);
+    for (size_t k = 0; k < sizeof(kept) / sizeof(kept[0]); k++) {
+        size_t pos = 0, n;
+        unsigned type;
+        const unsigned char *val;
+        int w = 0;
 
-        if (type != S3META_CACHE_CONTROL && type != S3META_CONTENT_DISPOSITION &&
-            type != S3META_EXPIRES)
-            continue;
-        k = snprintf(out + o, 1024 - o, "%s: %.*s\r\n", s3meta_header(type), (int)n,
-                     (const char *)v);
-        if (k < 0 || (size_t)k >= 1024 - o) {
+        if ((rc = response_param(q, kept[k].param, v, sizeof(v))) < 0)
+            goto bad;
+        if (rc > 0) {
+            w = snprintf(out + o, cap - o, "%s: %s\r\n", s3meta_header(kept[k].type), v);
+        } else {
+            while (recbin_ext_next(rec->ext, rec->extlen, &pos, &type, &val, &n) == 1)
+                if (type == kept[k].type)
+                    w = snprintf(out + o, cap - o, "%s: %.*s\r\n", s3meta_header(type), (int)n,
+                                 (const char *)val);
+        }
+        if (w < 0 || (size_t)w >= cap - o) {
             out[o] = '\0';
             break;
         }
-        o += (size_t)k;
+        o += (size_t)w;
     }
-    return out;
+    return 0;
+bad:
+    s3_error(q, "InvalidArgument", "a response-* parameter is malformed or too long");
+    return -1;
 }
 
 void s3_get_object(struct s3req *q)
@@ -517,6 +556,8 @@ void s3_get_object(struct s3req *q)
             pending[n] = '\0';
         }
     s3xml_http_date(date, rec.mtime);
+    if (redirect_kept(q, &rec, ctype, sizeof(ctype), kept, sizeof(kept)) < 0)
+        return;
     date_for_path(date, elm, sizeof(elm));
     if (volume_address(rec.vols[chosen], addr, sizeof(addr)) < 0) {
         s3_error(q, "ServiceUnavailable", "cannot resolve the volume's name");
@@ -527,8 +568,7 @@ void s3_get_object(struct s3req *q)
      * ETag and Last-Modified from the path (nginx/mkv-s3.conf). */
     snprintf(loc, sizeof(loc),
              "X-Accel-Redirect: /_mkv_volume/%s/%s/%s/%s%s%s\r\nContent-Type: %s\r\n%s",
-             q->w->cfg->volume_scheme, etag, elm, addr, path, pending, ctype,
-             redirect_kept(&rec, kept));
+             q->w->cfg->volume_scheme, etag, elm, addr, path, pending, ctype, kept);
     snprintf(q->r->volume, sizeof(q->r->volume), "%s", rec.vols[chosen]);
     reply(q->r, 200, loc, NULL, NULL, 0);
 }

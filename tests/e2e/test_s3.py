@@ -323,6 +323,39 @@ def test_s3_boto3_newer_botocore(cluster):
                                                        (info.get('put_headers') or [None])[0]))
 
 
+@nginx_only
+@cluster_env(MKV_S3_PORT='auto')
+def test_s3_get_headers(cluster):
+    """GetObject's headers: the record's Content-Type, Cache-Control and
+    Content-Disposition across the front's internal redirect, ETag and
+    Last-Modified S3's (not the volume file's), and the response-* query
+    parameters overriding them; a bad one is refused."""
+    need_s3(cluster)
+    expect(s3req(cluster, 'PUT', '/hdr-bkt'), 200, 'CreateBucket')
+    body = b'headers through the redirect\n'
+    expect(s3req(cluster, 'PUT', '/hdr-bkt/h.txt', body=body, headers={
+        'Content-Type': 'text/x-mkv', 'Cache-Control': 'max-age=7',
+        'Content-Disposition': 'inline'}), 200, 'PutObject')
+    r = expect(s3req(cluster, 'GET', '/hdr-bkt/h.txt'), 200, 'GetObject')
+    h = r[1]
+    check(r[2] == body, 'GetObject body', *r)
+    check(h.get('etag') == '"%s"' % md5hex(body), 'ETag is the md5', *r)
+    check(h.get('content-type') == 'text/x-mkv' and h.get('cache-control') == 'max-age=7' and
+          h.get('content-disposition') == 'inline', 'the record\'s headers', *r)
+    head = expect(s3req(cluster, 'HEAD', '/hdr-bkt/h.txt'), 200, 'HeadObject')
+    check(h.get('last-modified') == head[1].get('last-modified') and
+          h.get('last-modified', '').endswith(' GMT'), 'Last-Modified as HEAD gives it', *r)
+    q = ('response-content-type=application%2Fx-over&response-cache-control=no-store&'
+         'response-content-disposition=attachment%3B%20filename%3D%22o.txt%22')
+    r = expect(s3req(cluster, 'GET', '/hdr-bkt/h.txt', query=q), 200, 'GetObject response-*')
+    check(r[2] == body and r[1].get('content-type') == 'application/x-over' and
+          r[1].get('cache-control') == 'no-store' and
+          r[1].get('content-disposition') == 'attachment; filename="o.txt"',
+          'response-* overrides', *r)
+    r = s3req(cluster, 'GET', '/hdr-bkt/h.txt', query='response-content-type=a%0Db')
+    check(r[0] == 400 and b'InvalidArgument' in r[2], 'a control character is refused', *r)
+
+
 # ---------------------------------------------------------------------------
 # awscli
 # ---------------------------------------------------------------------------
