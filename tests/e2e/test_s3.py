@@ -356,6 +356,53 @@ def test_s3_get_headers(cluster):
     check(r[0] == 400 and b'InvalidArgument' in r[2], 'a control character is refused', *r)
 
 
+@nginx_only
+@cluster_env(MKV_S3_PORT='auto')
+def test_s3_expire_abandoned_uploads(cluster):
+    """mkv-s3-expire: --dry-run removes nothing; --days=0 aborts an upload
+    (its part's files and record go, ListMultipartUploads no longer lists
+    it); a fresh upload survives --days=7."""
+    need_s3(cluster)
+    expect(s3req(cluster, 'PUT', '/exp-bkt'), 200, 'CreateBucket')
+
+    def begin(key):
+        r = expect(s3req(cluster, 'POST', '/exp-bkt/' + key, query='uploads'), 200, 'Create')
+        up = re.search(rb'<UploadId>([0-9a-f]{32})</UploadId>', r[2]).group(1).decode()
+        expect(s3req(cluster, 'PUT', '/exp-bkt/' + key,
+                     query='partNumber=1&uploadId=' + up, body=b'part one'), 200, 'UploadPart')
+        return up
+
+    def tool(*args):
+        env = dict(cluster.env, MKV_DB=os.path.join(cluster.data, 'index'))
+        p = subprocess.run([os.path.join(cluster.bin, 'mkv-s3-expire'),
+                            '--volumes=' + ','.join(cluster.volumes)] + list(args), env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+    def uploads():
+        r = expect(s3req(cluster, 'GET', '/exp-bkt', query='uploads'), 200, 'ListUploads')
+        return re.findall(rb'<UploadId>([0-9a-f]{32})</UploadId>', r[2])
+
+    up = begin('old')
+    part = '/.mkv-mpu/%s/00001' % up
+    files = cluster.replica_files(harness.as_bytes(part))
+    check(files and all(os.path.isfile(f) for f in files), 'the part is on the volumes')
+    rc, out, err = tool('--days=0', '--dry-run')
+    check(rc == 0 and 'would abort: 1' in out, 'dry run: %d %r %r' % (rc, out, err))
+    check(uploads() == [up.encode()] and part in cluster.dump(), 'a dry run removes nothing')
+    rc, out, err = tool('--days=7')
+    check(rc == 0 and 'aborted: 0' in out and uploads() == [up.encode()],
+          'an upload younger than 7 days stays: %d %r %r' % (rc, out, err))
+    rc, out, err = tool('--days=0')
+    check(rc == 0 and 'aborted upload %s of /exp-bkt/old' % up in out and 'aborted: 1' in out,
+          'mkv-s3-expire --days=0: %d %r %r' % (rc, out, err))
+    check(uploads() == [], 'ListMultipartUploads after expiry: %r' % uploads())
+    check(part not in cluster.dump(), 'the part\'s record went')
+    check(not any(os.path.exists(f) for f in files), 'the part\'s files went')
+    r = s3req(cluster, 'GET', '/exp-bkt/old', query='uploadId=' + up)
+    check(r[0] == 404 and b'NoSuchUpload' in r[2], 'ListParts of the expired upload', *r)
+
+
 # ---------------------------------------------------------------------------
 # awscli
 # ---------------------------------------------------------------------------
