@@ -229,31 +229,41 @@ static int check_existing(struct put *pt, int retry, char *why, size_t whylen)
                 "key exists: DELETE or UNLINK it before writing it again");
 }
 
+/* Sends the body to urls (one a replica: the value's files, or their
+ * temporary names) and checks the MD5 announced: STORE_OK with the bytes
+ * and the MD5 in note, or the failure (v->touched: the volumes a clean-up
+ * must ask). */
+static int send_body(struct put *pt, char *const *urls, struct vput *v, struct store_note *note,
+                     char *why, size_t whylen)
+{
+    const struct store_body *b = pt->body.b;
+    int rc;
+
+    memset(v, 0, sizeof(*v));
+    v->length = b->length;
+    v->rd = peeked_read;
+    v->rdarg = &pt->body;
+    rc = vclient_put(pt->s->vc, urls, pt->p.n, v);
+    note->bytes_in = v->sent;
+    if (rc < 0)
+        return fail(why, whylen, rc == VPUT_BODY ? STORE_BODY : STORE_VOLUME, v->why);
+    if (b->want_md5 && memcmp(b->want_md5, v->md5, 16) != 0)
+        return fail(why, whylen, STORE_BADMD5, "Content-MD5 does not match the body");
+    memcpy(note->md5, v->md5, 16);
+    return STORE_OK;
+}
+
 /* Sends the body to every replica; the record is SOFT meanwhile. */
 static int write_replicas(struct put *pt, struct store_note *note, char *why, size_t whylen)
 {
-    const struct store_body *b = pt->body.b;
     struct vput v;
-    int rc;
+    int rc = send_body(pt, pt->urls, &v, note, why, whylen);
 
-    memset(&v, 0, sizeof(v));
-    v.length = b->length;
-    v.rd = peeked_read;
-    v.rdarg = &pt->body;
-    rc = vclient_put(pt->s->vc, pt->urls, pt->p.n, &v);
-    note->bytes_in = v.sent;
-    if (rc < 0) {
-        undo_put(pt->s, pt->key, pt->klen, pt->urls, pt->p.n, v.touched);
-        return fail(why, whylen, rc == VPUT_BODY ? STORE_BODY : STORE_VOLUME, v.why);
-    }
-    if (b->want_md5 && memcmp(b->want_md5, v.md5, 16) != 0) {
-        undo_put(pt->s, pt->key, pt->klen, pt->urls, pt->p.n, NULL);
-        return fail(why, whylen, STORE_BADMD5, "Content-MD5 does not match the body");
-    }
-    if (pt->s->cfg->md5sum)
-        md5_hex(v.md5, pt->rec.hash);
-    memcpy(note->md5, v.md5, 16);
-    return STORE_OK;
+    /* A body that did not hash to its MD5 reached every volume. */
+    if (rc < 0)
+        undo_put(pt->s, pt->key, pt->klen, pt->urls, pt->p.n,
+                 rc == STORE_BADMD5 ? NULL : v.touched);
+    return rc;
 }
 
 /* The replicas' URLs of the value, and the first for the log line. */
@@ -272,6 +282,8 @@ static void set_live(struct put *pt, const struct store_note *note)
     const struct store_body *b = pt->body.b;
 
     pt->rec.deleted = 0;
+    if (pt->s->cfg->md5sum)
+        md5_hex(note->md5, pt->rec.hash);
     /* What a store needs and the original's text has no room for (recbin.h). */
     pt->rec.has_size = 1;
     pt->rec.size = (unsigned long long)note->bytes_in;
@@ -311,13 +323,22 @@ static void drop_stale(struct put *pt, const struct mkv_record *old)
  * within a millisecond), and keeps reading the old value from its open file. */
 #define OVERWRITE_GRACE_MS 200
 
+/* Removes an overwrite's temporary files (what a volume keeps is logged). */
+static void drop_temporaries(struct put *pt, char **tmps)
+{
+    char why[256];
+
+    if (vclient_delete(pt->s->vc, tmps, pt->p.n, why, sizeof(why)) < 0)
+        log_error("PUT over a live key left a temporary file: %s", why);
+}
+
 /* Writes the new value to a temporary name on every replica (tmps, urls of
  * suffix): 0, or the error with the temporary files removed. */
 static int write_beside(struct put *pt, char tmp[][URL_MAX], char **tmps, char *suffix,
-                        struct vput *v, struct store_note *note, char *why, size_t whylen)
+                        struct store_note *note, char *why, size_t whylen)
 {
-    const struct store_body *b = pt->body.b;
     unsigned char r[8];
+    struct vput v;
     int rc;
 
     if (RAND_bytes(r, sizeof(r)) != 1)
@@ -328,22 +349,8 @@ static int write_beside(struct put *pt, char tmp[][URL_MAX], char **tmps, char *
         snprintf(tmp[i], URL_MAX, "%s%s", pt->url[i], suffix);
         tmps[i] = tmp[i];
     }
-    memset(v, 0, sizeof(*v));
-    v->length = b->length;
-    v->rd = peeked_read;
-    v->rdarg = &pt->body;
-    rc = vclient_put(pt->s->vc, tmps, pt->p.n, v);
-    note->bytes_in = v->sent;
-    if (rc == 0 && b->want_md5 && memcmp(b->want_md5, v->md5, 16) != 0)
-        rc = fail(why, whylen, STORE_BADMD5, "Content-MD5 does not match the body");
-    else if (rc < 0)
-        rc = fail(why, whylen, rc == VPUT_BODY ? STORE_BODY : STORE_VOLUME, v->why);
-    if (rc < 0) {
-        char w2[256];
-
-        if (vclient_delete(pt->s->vc, tmps, pt->p.n, w2, sizeof(w2)) < 0)
-            log_error("PUT over a live key left a temporary file: %s", w2);
-    }
+    if ((rc = send_body(pt, tmps, &v, note, why, whylen)) < 0)
+        drop_temporaries(pt, tmps);
     return rc;
 }
 
@@ -359,28 +366,22 @@ static int replace_live(struct put *pt, struct store_note *note, char *why, size
     char suffix[STORE_TMP_SUFFIX_LEN + 1];
     struct mkv_record old = pt->rec;
     struct timespec grace = {0, OVERWRITE_GRACE_MS * 1000000L};
-    struct vput v;
     size_t extlen;
-    int rc = MKV_ERR;
+    int rc;
 
-    if ((rc = write_beside(pt, tmp, tmps, suffix, &v, note, why, whylen)) < 0)
+    if ((rc = write_beside(pt, tmp, tmps, suffix, note, why, whylen)) < 0)
         return rc;
     memset(&pt->rec, 0, sizeof(pt->rec));
     record_set_vols(&pt->rec, &pt->p);
-    if (pt->s->cfg->md5sum)
-        md5_hex(v.md5, pt->rec.hash);
-    memcpy(note->md5, v.md5, 16);
     set_live(pt, note);
     extlen = pt->rec.extlen;
     rc = MKV_ERR;
     if (recbin_ext_add(pt->rec.ext, sizeof(pt->rec.ext), &pt->rec.extlen, STORE_EXT_PENDING, suffix,
                        STORE_TMP_SUFFIX_LEN) < 0 ||
         (rc = index_put(pt->s->ix, pt->key, pt->klen, &pt->rec)) != MKV_OK) {
-        char w2[256];
-
         /* Unsure: the record may name the new value; its files stay. */
-        if (rc != MKV_UNSURE && vclient_delete(pt->s->vc, tmps, pt->p.n, w2, sizeof(w2)) < 0)
-            log_error("PUT over a live key left a temporary file: %s", w2);
+        if (rc != MKV_UNSURE)
+            drop_temporaries(pt, tmps);
         return index_fail(pt->s, why, whylen, "index write failed");
     }
     nanosleep(&grace, NULL);

@@ -535,10 +535,10 @@ int vclient_put(struct mkv_vclient *vc, char *const *urls, int n, struct vput *v
     return j.rc;
 }
 
-/* DELETEs up to MKV_MAX_REPLICAS URLs at once (one easy handle each). */
-/* Sends method to n URLs at once (dsts: each one's WebDAV Destination, or
- * NULL); every one must answer ok1 or ok2.  Keeps going after a failure, so
- * a DELETE removes every copy it can. */
+/* Sends method to n <= MKV_MAX_REPLICAS URLs at once, one easy handle each
+ * (dsts: each one's WebDAV Destination, or NULL); every one must answer ok1
+ * or ok2.  Keeps going after a failure, so a DELETE removes every copy it
+ * can. */
 static int request_group(struct mkv_vclient *vc, const char *method, char *const *urls,
                          char *const *dsts, int n, long ok1, long ok2, char *why, size_t whylen)
 {
