@@ -225,7 +225,7 @@ install: $(INSTALL_BINS) $(MAN_PAGES)
 	test -e $(DESTDIR)$(SYSCONFDIR)/mkv/volume-writers.conf || \
 	    install -m 644 conf/volume-writers.conf $(DESTDIR)$(SYSCONFDIR)/mkv/volume-writers.conf
 	install -m 644 conf/crontab.example $(DESTDIR)$(DATADIR)/mkv/
-	install -m 644 nginx/mkv-location.conf nginx/mkv-prefix.conf nginx/mkv-tls.conf nginx/front.conf.in nginx/volume.conf.in \
+	install -m 644 nginx/mkv-location.conf nginx/mkv-prefix.conf nginx/mkv-tls.conf nginx/mkv-s3.conf nginx/mkv-s3.js nginx/front.conf.in nginx/volume.conf.in \
 	    $(DESTDIR)$(DATADIR)/mkv/nginx/
 	install -m 644 lighttpd/front.conf.in lighttpd/front-spawn.conf.in $(DESTDIR)$(DATADIR)/mkv/lighttpd/
 	for u in conf/systemd/*.in; do \

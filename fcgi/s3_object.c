@@ -325,7 +325,7 @@ void s3_etag_of(const struct mkv_record *rec, char *out, size_t cap)
 
 static void object_headers(const struct mkv_record *rec, const char *etag, char *out, size_t cap)
 {
-    char date[40], meta[2048];
+    char date[40], meta[MKV_RECORD_EXT_MAX + 1024];
     int has_ctype;
 
     s3xml_http_date(date, rec->mtime);
@@ -349,7 +349,7 @@ static int open_object(struct s3req *q, struct mkv_record *rec, char *etag, size
 void s3_head_object(struct s3req *q)
 {
     struct mkv_record rec;
-    char etag[80], h[4096];
+    char etag[80], h[MKV_RECORD_EXT_MAX + 2048];
 
     if (open_object(q, &rec, etag, sizeof(etag), h, sizeof(h)) < 0)
         return;
@@ -444,7 +444,6 @@ static int volume_address(const char *vol, char *out, size_t cap)
     return snprintf(out, cap, "%s%s", addr, vol + hl) < (int)cap ? 0 : -1;
 }
 
-/* Escapes a value for the redirect's query (a header value the front adds). */
 /* An HTTP date with '_' for its blanks, for the redirect's path. */
 static void date_for_path(const char *date, char *out, size_t cap)
 {
@@ -471,48 +470,68 @@ static int response_param(struct s3req *q, const char *name, char *out, size_t c
     return 1;
 }
 
-/* The headers nginx keeps across an X-Accel-Redirect besides Content-Type
- * (the others, and user metadata, only HEAD returns): the record's, or the
- * request's response-* overrides.  0, or answered and -1. */
-static int redirect_kept(struct s3req *q, const struct mkv_record *rec, char *ctype, size_t ccap,
-                         char *out, size_t cap)
+/* GetObject's headers besides Content-Type: the record's, or the request's
+ * response-* overrides.  nginx keeps some of them across an X-Accel-Redirect
+ * (they go in the worker's answer); the others, user metadata among them,
+ * travel in the redirect's query to the front's header filter
+ * (nginx/mkv-s3.js), which adds them to the answer. */
+static const struct {
+    unsigned type;
+    const char *param; /* the response-* parameter that overrides it */
+    int kept;          /* nginx keeps it across the redirect */
+} get_fields[] = {{S3META_CACHE_CONTROL, "response-cache-control", 1},
+                  {S3META_CONTENT_DISPOSITION, "response-content-disposition", 1},
+                  {S3META_EXPIRES, "response-expires", 1},
+                  {S3META_CONTENT_ENCODING, "response-content-encoding", 0},
+                  {S3META_CONTENT_LANGUAGE, "response-content-language", 0},
+                  {S3META_USER, NULL, 0}};
+
+/* Appends "Name: value\r\n" at *o of out (user metadata: the prefix and
+ * the record's "name: value"); 0, or -1 when it does not fit. */
+static int add_line(char *out, size_t cap, size_t *o, unsigned type, const char *v, size_t n)
 {
-    static const struct {
-        unsigned type;
-        const char *param;
-    } kept[] = {{S3META_CACHE_CONTROL, "response-cache-control"},
-                {S3META_CONTENT_DISPOSITION, "response-content-disposition"},
-                {S3META_EXPIRES, "response-expires"}};
-    size_t o = 0;
+    int w = type == S3META_USER
+                ? snprintf(out + *o, cap - *o, "x-amz-meta-%.*s\r\n", (int)n, v)
+                : snprintf(out + *o, cap - *o, "%s: %.*s\r\n", s3meta_header(type), (int)n, v);
+
+    if (w < 0 || (size_t)w >= cap - *o) {
+        out[*o] = '\0';
+        return -1;
+    }
+    *o += (size_t)w;
+    return 0;
+}
+
+/* Fills ctype, kept (header lines for the worker's answer) and meta (lines
+ * for the front's filter).  0, or answered and -1. */
+static int get_headers(struct s3req *q, const struct mkv_record *rec, char *ctype, size_t ccap,
+                       char *kept, size_t kcap, char *meta, size_t mcap)
+{
+    size_t ko = 0, mo = 0;
     char v[512];
     int rc;
 
-    out[0] = '\0';
+    kept[0] = meta[0] = '\0';
     if ((rc = response_param(q, "response-content-type", v, sizeof(v))) < 0)
         goto bad;
     if (rc > 0)
         snprintf(ctype, ccap, "%s", v);
-    for (size_t k = 0; k < sizeof(kept) / sizeof(kept[0]); k++) {
+    for (size_t k = 0; k < sizeof(get_fields) / sizeof(get_fields[0]); k++) {
+        unsigned t = get_fields[k].type, type;
+        char *out = get_fields[k].kept ? kept : meta;
+        size_t cap = get_fields[k].kept ? kcap : mcap, *o = get_fields[k].kept ? &ko : &mo;
         size_t pos = 0, n;
-        unsigned type;
         const unsigned char *val;
-        int w = 0;
 
-        if ((rc = response_param(q, kept[k].param, v, sizeof(v))) < 0)
+        if (get_fields[k].param && (rc = response_param(q, get_fields[k].param, v, sizeof(v))) < 0)
             goto bad;
-        if (rc > 0) {
-            w = snprintf(out + o, cap - o, "%s: %s\r\n", s3meta_header(kept[k].type), v);
-        } else {
-            while (recbin_ext_next(rec->ext, rec->extlen, &pos, &type, &val, &n) == 1)
-                if (type == kept[k].type)
-                    w = snprintf(out + o, cap - o, "%s: %.*s\r\n", s3meta_header(type), (int)n,
-                                 (const char *)val);
+        if (get_fields[k].param && rc > 0) {
+            (void)add_line(out, cap, o, t, v, strlen(v));
+            continue;
         }
-        if (w < 0 || (size_t)w >= cap - o) {
-            out[o] = '\0';
-            break;
-        }
-        o += (size_t)w;
+        while (recbin_ext_next(rec->ext, rec->extlen, &pos, &type, &val, &n) == 1)
+            if (type == t && add_line(out, cap, o, t, (const char *)val, n) < 0)
+                break;
     }
     return 0;
 bad:
@@ -520,13 +539,34 @@ bad:
     return -1;
 }
 
+/* The redirect's query carrying meta: "?mkv-meta=" and its base64url. */
+static void meta_query(const char *meta, char *out, size_t cap)
+{
+    size_t n = strlen(meta), o = sizeof("?mkv-meta=") - 1;
+
+    out[0] = '\0';
+    if (n == 0 || o + 4 * ((n + 2) / 3) + 1 > cap)
+        return;
+    memcpy(out, "?mkv-meta=", o);
+    EVP_EncodeBlock((unsigned char *)out + o, (const unsigned char *)meta, (int)n);
+    for (char *c = out + o; *c; c++)
+        if (*c == '+')
+            *c = '-';
+        else if (*c == '/')
+            *c = '_';
+        else if (*c == '=')
+            *c = '\0';
+}
+
 void s3_get_object(struct s3req *q)
 {
     struct mkv_record rec;
     struct mkv_placement p;
-    char etag[80], h[4096], path[MKV_PATH_MAX], why[256] = "", date[40], ctype[512];
-    char loc[MKV_PATH_MAX + MKV_VOLPATH_MAX + 2048], elm[128], addr[MKV_VOLPATH_MAX + 64];
-    char kept[1024], pending[STORE_TMP_SUFFIX_LEN + 1] = "";
+    char etag[80], h[MKV_RECORD_EXT_MAX + 2048], path[MKV_PATH_MAX], why[256] = "", date[40],
+                                                                     ctype[512];
+    char loc[MKV_PATH_MAX + MKV_VOLPATH_MAX + 8192], elm[128], addr[MKV_VOLPATH_MAX + 64];
+    char kept[1024], meta[MKV_RECORD_EXT_MAX + 1024], query[4 * (sizeof(meta) + 2) / 3 + 16];
+    char pending[STORE_TMP_SUFFIX_LEN + 1] = "";
     int chosen, answered;
     size_t pos = 0, n;
     unsigned type;
@@ -556,8 +596,9 @@ void s3_get_object(struct s3req *q)
             pending[n] = '\0';
         }
     s3xml_http_date(date, rec.mtime);
-    if (redirect_kept(q, &rec, ctype, sizeof(ctype), kept, sizeof(kept)) < 0)
+    if (get_headers(q, &rec, ctype, sizeof(ctype), kept, sizeof(kept), meta, sizeof(meta)) < 0)
         return;
+    meta_query(meta, query, sizeof(query));
     date_for_path(date, elm, sizeof(elm));
     if (volume_address(rec.vols[chosen], addr, sizeof(addr)) < 0) {
         s3_error(q, "ServiceUnavailable", "cannot resolve the volume's name");
@@ -565,10 +606,11 @@ void s3_get_object(struct s3req *q)
     }
     /* The front's internal location proxies the replica; Content-Type and
      * the other headers nginx keeps across the redirect come from here,
-     * ETag and Last-Modified from the path (nginx/mkv-s3.conf). */
+     * ETag and Last-Modified from the path, the rest from the query
+     * (nginx/mkv-s3.conf). */
     snprintf(loc, sizeof(loc),
-             "X-Accel-Redirect: /_mkv_volume/%s/%s/%s/%s%s%s\r\nContent-Type: %s\r\n%s",
-             q->w->cfg->volume_scheme, etag, elm, addr, path, pending, ctype, kept);
+             "X-Accel-Redirect: /_mkv_volume/%s/%s/%s/%s%s%s%s\r\nContent-Type: %s\r\n%s",
+             q->w->cfg->volume_scheme, etag, elm, addr, path, pending, query, ctype, kept);
     snprintf(q->r->volume, sizeof(q->r->volume), "%s", rec.vols[chosen]);
     reply(q->r, 200, loc, NULL, NULL, 0);
 }

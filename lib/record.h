@@ -13,7 +13,9 @@
 #define MKV_RECORD_VOLS 32 /* volume paths one record may name */
 #define MKV_RECORD_MAX  (7 + 4 + 32 + MKV_RECORD_VOLS * MKV_VOLPATH_MAX)
 
-#define MKV_RECORD_EXT_MAX 1024 /* optional fields (record format 1, lib/recbin.h) */
+/* Optional fields (record format 1, lib/recbin.h): room for S3's 2 KB of
+ * user metadata beside the other headers an object keeps (lib/s3meta.h). */
+#define MKV_RECORD_EXT_MAX 4096
 
 /* A record as the code uses it.  The original's text holds the state, the
  * hash and the volumes; the stored form (lib/recbin.h) also the value's size

@@ -327,21 +327,36 @@ def test_s3_boto3_newer_botocore(cluster):
 @cluster_env(MKV_S3_PORT='auto')
 def test_s3_get_headers(cluster):
     """GetObject's headers: the record's Content-Type, Cache-Control and
-    Content-Disposition across the front's internal redirect, ETag and
-    Last-Modified S3's (not the volume file's), and the response-* query
-    parameters overriding them; a bad one is refused."""
+    Content-Disposition across the front's internal redirect, user metadata,
+    Content-Language and Content-Encoding added by the front's njs filter
+    (nginx drops them across the redirect), ETag and Last-Modified S3's (not
+    the volume file's), and the response-* query parameters overriding them;
+    a bad one is refused."""
     need_s3(cluster)
     expect(s3req(cluster, 'PUT', '/hdr-bkt'), 200, 'CreateBucket')
     body = b'headers through the redirect\n'
     expect(s3req(cluster, 'PUT', '/hdr-bkt/h.txt', body=body, headers={
         'Content-Type': 'text/x-mkv', 'Cache-Control': 'max-age=7',
-        'Content-Disposition': 'inline'}), 200, 'PutObject')
+        'Content-Disposition': 'inline', 'Content-Language': 'de', 'Content-Encoding': 'x-mkv',
+        'x-amz-meta-city': 'Berlin, Mitte', 'x-amz-meta-Two-Words': 'a: b'}), 200, 'PutObject')
     r = expect(s3req(cluster, 'GET', '/hdr-bkt/h.txt'), 200, 'GetObject')
     h = r[1]
     check(r[2] == body, 'GetObject body', *r)
     check(h.get('etag') == '"%s"' % md5hex(body), 'ETag is the md5', *r)
     check(h.get('content-type') == 'text/x-mkv' and h.get('cache-control') == 'max-age=7' and
           h.get('content-disposition') == 'inline', 'the record\'s headers', *r)
+    check(h.get('x-amz-meta-city') == 'Berlin, Mitte' and h.get('x-amz-meta-two-words') == 'a: b'
+          and h.get('content-language') == 'de' and h.get('content-encoding') == 'x-mkv',
+          'user metadata, Content-Language and Content-Encoding', *r)
+    r = expect(s3req(cluster, 'GET', '/hdr-bkt/h.txt', headers={'Range': 'bytes=2-5'}), 206,
+               'GetObject of a range')
+    check(r[2] == body[2:6] and r[1].get('x-amz-meta-city') == 'Berlin, Mitte',
+          'a range has the metadata', *r)
+    r = expect(s3req(cluster, 'GET', '/hdr-bkt/h.txt',
+                     query='response-content-language=fr&response-content-encoding=x-other'), 200,
+               'GetObject response-content-language')
+    check(r[1].get('content-language') == 'fr' and r[1].get('content-encoding') == 'x-other' and
+          r[1].get('x-amz-meta-city') == 'Berlin, Mitte', 'the overrides of njs\'s headers', *r)
     head = expect(s3req(cluster, 'HEAD', '/hdr-bkt/h.txt'), 200, 'HeadObject')
     check(h.get('last-modified') == head[1].get('last-modified') and
           h.get('last-modified', '').endswith(' GMT'), 'Last-Modified as HEAD gives it', *r)
