@@ -133,6 +133,20 @@ static void reply_no_replica(struct req *r, const char *hdr, int answered, const
           n > 0 && (size_t)n < sizeof(line) ? (size_t)n : strlen(line));
 }
 
+void settle_pending(struct worker *w, const char *key, size_t klen, struct mkv_record *rec)
+{
+    struct mkv_store s;
+    char suffix[STORE_TMP_SUFFIX_LEN + 1], why[256] = "";
+    int rc;
+
+    if (!store_pending(rec, suffix))
+        return;
+    s = store_of(w);
+    rc = store_settle(&s, key, klen, rec, why, sizeof(why));
+    if (rc < 0 && rc != STORE_BUSY)
+        log_error("an overwrite left half-way stays so for now: %s", why);
+}
+
 static void handle_get(struct worker *w, struct req *r)
 {
     struct mkv_record rec;
@@ -161,6 +175,7 @@ static void handle_get(struct worker *w, struct req *r)
             reply(r, 404, md5hdr[0] ? md5hdr : NULL, NULL, NULL, 0);
         return;
     }
+    settle_pending(w, r->key, r->klen, &rec);
     /* The volumes of most records are the placement, computed by the read. */
     if (index_placed(w->ix, &rec)) {
         p.n = rec.nvols;

@@ -28,6 +28,11 @@ void handle(struct worker *w, struct req *r);
 /* Shared with the S3 routes (fcgi/s3.c). */
 ssize_t read_fcgi(void *arg, char *buf, size_t cap); /* a body_read_fn on FastCGI stdin */
 struct mkv_store store_of(struct worker *w);
+
+/* A read of a record that names an overwrite's value not yet in place
+ * (store_pending) finishes that overwrite when no writer is at it (a killed
+ * worker left it): store_settle.  rec is then the record as stored. */
+void settle_pending(struct worker *w, const char *key, size_t klen, struct mkv_record *rec);
 int choose_replica(struct worker *w, const struct mkv_record *rec, const struct mkv_placement *p,
                    const char *path, int *answered, char *why, size_t whylen);
 

@@ -230,8 +230,10 @@ static int get_object(struct s3req *q, struct mkv_record *rec)
 {
     int rc = index_get(q->w->ix, q->r->key, q->r->klen, rec);
 
-    if (rc == MKV_OK && !rec->deleted)
+    if (rc == MKV_OK && !rec->deleted) {
+        settle_pending(q->w, q->r->key, q->r->klen, rec);
         return 0;
+    }
     if (rc == MKV_OK || rc == MKV_NOTFOUND) {
         if (q->r->head)
             s3_empty(q, 404, NULL);
@@ -589,12 +591,11 @@ void s3_get_object(struct s3req *q)
         if (type == S3META_CONTENT_TYPE && n < sizeof(ctype)) {
             memcpy(ctype, v, n);
             ctype[n] = '\0';
-        } else if (type == STORE_EXT_PENDING && n == STORE_TMP_SUFFIX_LEN) {
-            /* An overwrite in progress: its value under its temporary name
-             * (the front falls back to the path once it is moved there). */
-            memcpy(pending, v, n);
-            pending[n] = '\0';
         }
+    /* An overwrite in progress: its value under its temporary name (the
+     * front falls back to the path once it is moved there). */
+    if (!store_pending(&rec, pending))
+        pending[0] = '\0';
     s3xml_http_date(date, rec.mtime);
     if (get_headers(q, &rec, ctype, sizeof(ctype), kept, sizeof(kept), meta, sizeof(meta)) < 0)
         return;

@@ -455,6 +455,88 @@ unlock:
     return rc;
 }
 
+/* ---- an overwrite left half-way ---------------------------------------- */
+
+/* Moves the pending value over path on each of rec's volumes: 0, or -1 with
+ * why set.  A temporary file already gone was moved before the writer died
+ * (nothing else removes one while the record names it). */
+static int move_pending(struct mkv_store *s, const struct mkv_record *rec, const char *path,
+                        const char *suffix, char *why, size_t whylen)
+{
+    char src[URL_MAX], dst[URL_MAX], *sp = src, *dp = dst;
+
+    for (int i = 0; i < rec->nvols; i++) {
+        volume_url(s->cfg, dst, sizeof(dst), rec->vols[i], path);
+        if ((size_t)snprintf(src, sizeof(src), "%s%s", dst, suffix) >= sizeof(src)) {
+            snprintf(why, whylen, "the temporary file's URL is too long");
+            return -1;
+        }
+        if (vclient_move(s->vc, &sp, &dp, 1, why, whylen) == 0)
+            continue;
+        if (vclient_head(s->vc, src, 5000) != 404)
+            return -1;
+    }
+    return 0;
+}
+
+/* rec without its pending entry (the other optional fields kept). */
+static void drop_pending(struct mkv_record *rec)
+{
+    unsigned char ext[MKV_RECORD_EXT_MAX];
+    size_t pos = 0, len, n = 0;
+    unsigned type;
+    const unsigned char *v;
+
+    while (recbin_ext_next(rec->ext, rec->extlen, &pos, &type, &v, &len) == 1)
+        if (type != STORE_EXT_PENDING)
+            (void)recbin_ext_add(ext, sizeof(ext), &n, type, v, len);
+    memcpy(rec->ext, ext, n);
+    rec->extlen = n;
+}
+
+int store_settle(struct mkv_store *s, const char *key, size_t klen, struct mkv_record *rec,
+                 char *why, size_t whylen)
+{
+    char path[MKV_PATH_MAX], suffix[STORE_TMP_SUFFIX_LEN + 1];
+    struct mkv_record cur;
+    struct mkv_keylock kl;
+    int rc = index_lock(s->ix, key, klen, &kl);
+
+    /* The writer killed may still hold the lock until failchk releases it
+     * (at once when no dead process holds anything). */
+    if (rc == MKV_BUSY)
+        rc = index_lock_after_dead(s->ix, key, klen, &kl, DEAD_HOLDER_WAIT_MS);
+    if (rc == MKV_BUSY)
+        return STORE_BUSY;
+    if (rc != MKV_OK)
+        return index_fail(s, why, whylen, "index lock failed");
+    /* Under the lock: the record as the last writer left it. */
+    if ((rc = read_record(s, key, klen, &cur, why, whylen)) < 0)
+        goto unlock;
+    rc = STORE_OK;
+    if (cur.deleted || !store_pending(&cur, suffix))
+        goto done;
+    if (key2path(key, klen, path) < 0) {
+        rc = fail(why, whylen, STORE_PLACEMENT, "placement failed");
+        goto unlock;
+    }
+    if (move_pending(s, &cur, path, suffix, why, whylen) < 0) {
+        rc = STORE_VOLUME;
+        goto unlock;
+    }
+    drop_pending(&cur);
+    if (index_put(s->ix, key, klen, &cur) != MKV_OK) {
+        rc = index_fail(s, why, whylen, "index write failed");
+        goto unlock;
+    }
+    log_error("an overwrite left half-way was finished: its value moved into place");
+done:
+    *rec = cur;
+unlock:
+    index_unlock(s->ix, &kl);
+    return rc;
+}
+
 /* ---- DELETE / UNLINK -------------------------------------------------- */
 
 int store_delete_targets(const struct mkv_config *cfg, const char *key, size_t klen,
@@ -514,22 +596,33 @@ int store_remove(struct mkv_store *s, const char *key, size_t klen, struct mkv_r
     return STORE_OK;
 }
 
-/* An overwrite that failed or died before its moves left its value under
- * a temporary name the record keeps: those files go too. */
-static int add_pending(const struct mkv_record *rec, char url[][URL_MAX], char **urls, int n)
+int store_pending(const struct mkv_record *rec, char *suffix)
 {
     size_t pos = 0, len;
     unsigned type;
     const unsigned char *v;
+
+    while (recbin_ext_next(rec->ext, rec->extlen, &pos, &type, &v, &len) == 1)
+        if (type == STORE_EXT_PENDING && len == STORE_TMP_SUFFIX_LEN) {
+            memcpy(suffix, v, len);
+            suffix[len] = '\0';
+            return 1;
+        }
+    return 0;
+}
+
+/* An overwrite that failed or died before its moves left its value under
+ * a temporary name the record keeps: those files go too. */
+static int add_pending(const struct mkv_record *rec, char url[][URL_MAX], char **urls, int n)
+{
+    char suffix[STORE_TMP_SUFFIX_LEN + 1];
     int m = n;
 
-    while (recbin_ext_next(rec->ext, rec->extlen, &pos, &type, &v, &len) == 1) {
-        if (type != STORE_EXT_PENDING || len != STORE_TMP_SUFFIX_LEN)
-            continue;
-        for (int i = 0; i < n && m < 2 * STORE_TARGETS_MAX; i++, m++) {
-            snprintf(url[m], URL_MAX, "%s%.*s", urls[i], (int)len, (const char *)v);
-            urls[m] = url[m];
-        }
+    if (!store_pending(rec, suffix))
+        return n;
+    for (int i = 0; i < n && m < 2 * STORE_TARGETS_MAX; i++, m++) {
+        snprintf(url[m], URL_MAX, "%s%s", urls[i], suffix);
+        urls[m] = url[m];
     }
     return m;
 }

@@ -98,6 +98,23 @@ struct store_note {
 int store_put(struct mkv_store *s, const char *key, size_t klen, const char *request_id,
               const struct store_body *b, struct store_note *note, char *why, size_t whylen);
 
+/* 1 when rec names an overwrite's value not yet moved into place, with its
+ * temporary name in suffix (STORE_TMP_SUFFIX_LEN + 1 bytes); else 0. */
+int store_pending(const struct mkv_record *rec, char *suffix);
+
+/* Finishes the overwrite of key that rec (read by the caller, without the
+ * key's lock) names as pending, when no writer is at it: a worker killed
+ * between recording the new value and moving it over the old file left it
+ * under its temporary name, where S3 reads find it but the original's path
+ * still holds the old value.  With the key's lock free (a writer holds it
+ * for the whole overwrite; this waits only for a dead one's), the temporary files are
+ * moved over the path (one already gone was moved before the kill) and the
+ * record loses the name; rec is then the record as stored.  STORE_OK (done,
+ * or nothing left to do), STORE_BUSY (a writer holds the lock: rec stands),
+ * or an error with rec unchanged and the name kept for the next reader. */
+int store_settle(struct mkv_store *s, const char *key, size_t klen, struct mkv_record *rec,
+                 char *why, size_t whylen);
+
 /* Removes key: its replicas (every volume the record lists or placement
  * names), then its record.  unlink_only: only marks the record SOFT (the
  * replicas stay; DELETE purges it later).  A retried request whose first try

@@ -11,15 +11,19 @@ volumes' disks.  A client that is not installed makes its test SKIP.
 """
 
 import datetime
+import glob
 import hashlib
 import hmac
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import urllib.parse
 
 import harness
@@ -308,6 +312,82 @@ def test_s3_boto3_overwrite_concurrent_readers(cluster):
     info = boto3(cluster, 'concurrent', 'b3-race', seconds=8, size=1 << 20)
     print('  race: %r' % info.get('counts'))
     check_native(cluster, '/b3-race/race/value', info['final_md5'])
+
+
+def volume_processes(cluster):
+    """Every volume nginx's master and workers."""
+    pids = []
+    for port in cluster.volume_ports:
+        with open(os.path.join(cluster.data, 'pids', 'volume-%d.pid' % port)) as f:
+            master = int(f.read().split()[0])
+        p = subprocess.run(['pgrep', '-P', str(master)], stdout=subprocess.PIPE)
+        pids += [master] + [int(x) for x in p.stdout.split()]
+    return pids
+
+
+def signal_all(pids, sig):
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+@nginx_only
+@harness.supervised
+@harness.own_cluster
+@cluster_env(MKV_S3_PORT='auto', MKV_WORKERS=2)
+def test_s3_overwrite_worker_killed(cluster):
+    """A worker killed (kill -9) in the middle of an overwrite, after the
+    record names the new value at its temporary name and before the move:
+    the next read finishes the overwrite, so the original's path (native GET,
+    the volumes' disks) holds the new value, not the old one, and no
+    temporary file stays.  The window is held open by stopping the volumes
+    (SIGSTOP) once HeadObject shows the new ETag, so their MOVE waits."""
+    need_s3(cluster)
+    expect(s3req(cluster, 'PUT', '/kill-bkt'), 200, 'CreateBucket')
+    key = '/kill-bkt/obj'
+    old, new = os.urandom(1 << 20), os.urandom(1 << 20)
+    expect(s3req(cluster, 'PUT', key, body=old), 200, 'PutObject of the first value')
+    files = cluster.replica_files(harness.as_bytes(key))
+    hit = False
+    for _attempt in range(3):
+        done = []
+        t = threading.Thread(target=lambda: done.append(s3req(cluster, 'PUT', key, body=new)))
+        t.start()
+        deadline = time.time() + 20
+        while time.time() < deadline and t.is_alive():
+            if s3req(cluster, 'HEAD', key)[1].get('etag') == '"%s"' % md5hex(new):
+                break
+        vols = volume_processes(cluster)
+        signal_all(vols, signal.SIGSTOP)
+        try:
+            # In the window: the old value at the path, the new one beside it.
+            hit = all(harness.file_md5(f) == md5hex(old) and glob.glob(f + '.mkvtmp-*')
+                      for f in files)
+            signal_all(cluster.worker_pids(), signal.SIGKILL)
+        finally:
+            signal_all(vols, signal.SIGCONT)
+        t.join(60)
+        if hit:
+            break
+        old, new = new, os.urandom(1 << 20)  # missed it: the overwrite finished
+    check(hit, 'three overwrites ended before the volumes could be stopped in their window')
+    deadline = time.time() + 15
+    while time.time() < deadline and len(cluster.worker_pids()) < 2:
+        time.sleep(0.1)
+    # The next read (native here) moves the new value into place.
+    st, body = native_get(cluster, key)
+    check(st == 200 and body == new, 'native GET after the kill: status %s, the %s value' % (
+        st, 'new' if body == new else 'old' if body == old else 'wrong'))
+    check_on_disk(cluster, key, md5hex(new))
+    left = [g for f in files for g in glob.glob(f + '.mkvtmp-*')]
+    check(not left, 'temporary files left on the volumes: %r' % left)
+    r = expect(s3req(cluster, 'GET', key), 200, 'GetObject after the kill')
+    check(r[2] == new and r[1].get('etag') == '"%s"' % md5hex(new), 'GetObject: the new value',
+          r[0], r[1], len(r[2]))
+    check('overwrite left half-way was finished' in cluster.worker_log(),
+          'the worker log does not say the overwrite was finished')
 
 
 @nginx_only
