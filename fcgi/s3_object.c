@@ -282,30 +282,43 @@ static int etag_in(const char *list, const char *etag)
     return 0;
 }
 
+/* The four conditions of a read (HTTP's If-*, or CopyObject's
+ * x-amz-copy-source-if-*, named with prefix) against an object's ETag and
+ * time: 0 when met, else the status S3 answers a GET with (412, 304).  A
+ * match wins over a date, as in HTTP (RFC 7232 §6). */
+static int conditions(struct s3req *q, const char *prefix, const char *etag, long long mtime)
+{
+    char n[4][64];
+    const char *h[4];
+    long long t;
+
+    snprintf(n[0], sizeof(n[0]), "%sif-match", prefix);
+    snprintf(n[1], sizeof(n[1]), "%sif-unmodified-since", prefix);
+    snprintf(n[2], sizeof(n[2]), "%sif-none-match", prefix);
+    snprintf(n[3], sizeof(n[3]), "%sif-modified-since", prefix);
+    for (int i = 0; i < 4; i++)
+        h[i] = s3_hdr(q, n[i]);
+    if (*h[0] && !etag_in(h[0], etag))
+        return 412;
+    if (!*h[0] && *h[1] && (t = parse_http_date(h[1])) >= 0 && mtime > t)
+        return 412;
+    if (*h[2] && etag_in(h[2], etag))
+        return 304;
+    if (!*h[2] && *h[3] && (t = parse_http_date(h[3])) >= 0 && mtime <= t)
+        return 304;
+    return 0;
+}
+
 /* S3's conditional reads: 0 to go on, or answered (304, 412) and -1. */
 static int preconditions(struct s3req *q, const char *etag, long long mtime, const char *extra)
 {
-    const char *im = s3_hdr(q, "if-match"), *inm = s3_hdr(q, "if-none-match");
-    const char *ims = s3_hdr(q, "if-modified-since"), *ius = s3_hdr(q, "if-unmodified-since");
-    long long t;
+    int st = conditions(q, "", etag, mtime);
 
-    if (*im && !etag_in(im, etag)) {
+    if (st == 412)
         s3_error(q, "PreconditionFailed", NULL);
-        return -1;
-    }
-    if (!*im && *ius && (t = parse_http_date(ius)) >= 0 && mtime > t) {
-        s3_error(q, "PreconditionFailed", NULL);
-        return -1;
-    }
-    if (*inm && etag_in(inm, etag)) {
+    else if (st == 304)
         s3_empty(q, 304, extra);
-        return -1;
-    }
-    if (!*inm && *ims && (t = parse_http_date(ims)) >= 0 && mtime <= t) {
-        s3_empty(q, 304, extra);
-        return -1;
-    }
-    return 0;
+    return st ? -1 : 0;
 }
 
 /* The ETag of a record: its MD5 (multipart: the one CompleteMultipartUpload
@@ -766,6 +779,29 @@ static int copy_fields(struct s3req *q, const char *src, size_t srclen, unsigned
     return 0;
 }
 
+/* The copy's conditions on its source (x-amz-copy-source-if-*): 0 to go
+ * on, or answered (NoSuchKey; PreconditionFailed, which a copy answers where
+ * a GET would say 304) and -1. */
+static int copy_conditions(struct s3req *q, const char *src, size_t srclen)
+{
+    struct mkv_record rec;
+    char etag[80];
+    int rc;
+
+    rc = index_get(q->w->ix, src, srclen, &rec);
+    if (rc != MKV_OK || rec.deleted) {
+        s3_error(q, rc == MKV_OK || rc == MKV_NOTFOUND ? "NoSuchKey" : "InternalError",
+                 rc == MKV_OK || rc == MKV_NOTFOUND ? NULL : "index read failed");
+        return -1;
+    }
+    s3_etag_of(&rec, etag, sizeof(etag));
+    if (conditions(q, "x-amz-copy-source-", etag, rec.mtime) != 0) {
+        s3_error(q, "PreconditionFailed", NULL);
+        return -1;
+    }
+    return 0;
+}
+
 /* "bytes=FIRST-LAST" of x-amz-copy-source-range: 0 (first -1: none), or
  * answered and -1. */
 static int copy_range(struct s3req *q, long long *first, long long *last)
@@ -806,7 +842,7 @@ void s3_copy_into(struct s3req *q, const char *dst, size_t dstlen, int part)
     long long first = -1, last = -1;
     int rc;
 
-    if (copy_source(q, src, sizeof(src), &srclen) < 0 ||
+    if (copy_source(q, src, sizeof(src), &srclen) < 0 || copy_conditions(q, src, srclen) < 0 ||
         (part ? copy_range(q, &first, &last) : copy_fields(q, src, srclen, ext, &extlen)) < 0)
         return;
     if (!part && srclen == dstlen && !memcmp(src, dst, dstlen) &&

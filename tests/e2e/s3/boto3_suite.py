@@ -606,6 +606,28 @@ def sc_objects(s3):
                  Bucket=b, Key='copy/none', CopySource={'Bucket': b, 'Key': 'no/such'})
     expect_error('HeadObject after a failed CopyObject', s3.head_object, 404, None, Bucket=b,
                  Key='copy/none')
+    # CopyObject's conditions on its source: met, the copy is made; not met,
+    # PreconditionFailed and nothing written.
+    src = {'Bucket': b, 'Key': 'copy/src'}
+    past = datetime.datetime(2001, 1, 1, tzinfo=datetime.timezone.utc)
+    future = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=2)
+    for what, kw in [('if-match', dict(CopySourceIfMatch='"%s"' % md5hex(v))),
+                     ('if-none-match other', dict(CopySourceIfNoneMatch='"%s"' % ('0' * 32))),
+                     ('if-modified-since past', dict(CopySourceIfModifiedSince=past)),
+                     ('if-unmodified-since future', dict(CopySourceIfUnmodifiedSince=future))]:
+        r = attempt('CopyObject %s' % what, s3.copy_object, Bucket=b, Key='copy/cond',
+                    CopySource=src, **kw) or {}
+        et = r.get('CopyObjectResult', {}).get('ETag')
+        check(et == '"%s"' % md5hex(v), 'CopyObject %s' % what, md5hex(v), et)
+    attempt('DeleteObject copy/cond', s3.delete_object, Bucket=b, Key='copy/cond')
+    for what, kw in [('if-match wrong', dict(CopySourceIfMatch='"%s"' % ('0' * 32))),
+                     ('if-none-match right', dict(CopySourceIfNoneMatch='"%s"' % md5hex(v))),
+                     ('if-modified-since future', dict(CopySourceIfModifiedSince=future)),
+                     ('if-unmodified-since past', dict(CopySourceIfUnmodifiedSince=past))]:
+        expect_error('CopyObject %s' % what, s3.copy_object, 412, 'PreconditionFailed', Bucket=b,
+                     Key='copy/cond', CopySource=src, **kw)
+    expect_error('HeadObject after the refused copies', s3.head_object, 404, None, Bucket=b,
+                 Key='copy/cond')
     expect_error('GetObjectAcl', s3.get_object_acl, 501, 'NotImplemented', Bucket=b, Key='tiny')
     expect_error('GetObjectTagging', s3.get_object_tagging, 501, 'NotImplemented', Bucket=b,
                  Key='tiny')
