@@ -136,6 +136,7 @@ struct listing {
     size_t dlen;
     int max, count, truncated, url;
     int versions;           /* ?versions: entries are <Version> */
+    int owner;              /* entries name their Owner: v1, versions, v2's fetch-owner=true */
     char next[MKV_URI_MAX]; /* where the walk goes on (inclusive), or "" */
     size_t nextlen;
     char last[MKV_URI_MAX]; /* the last key or prefix listed (v1's NextMarker) */
@@ -184,9 +185,10 @@ static void list_entry(struct listing *l, const char *key, size_t klen,
     s3xml_elemf(l->o, "ETag", "\"%s\"", etag);
     s3xml_elemf(l->o, "Size", "%llu", rec->has_size ? rec->size : 0ULL);
     s3xml_elemf(l->o, "StorageClass", "STANDARD");
-    if (l->versions) {
+    if (l->owner) {
         s3xml_open(l->o, "Owner");
         s3xml_elemf(l->o, "ID", "%s", l->q->auth.access_key);
+        s3xml_elemf(l->o, "DisplayName", "%s", l->q->auth.access_key);
         s3xml_close(l->o, "Owner");
     }
     s3xml_close(l->o, l->versions ? "Version" : "Contents");
@@ -320,6 +322,8 @@ void s3_list_objects(struct s3req *q, int kind)
     l->o = &o;
     l->url = *enc != '\0';
     l->versions = kind == LIST_VERSIONS;
+    l->owner = kind != LIST_V2 ||
+               (s3_qparam(q, "fetch-owner", num, sizeof(num), NULL) > 0 && !strcmp(num, "true"));
     l->max = max > LIST_MAX_KEYS ? LIST_MAX_KEYS : (int)max;
     l->bprefix = (size_t)snprintf(l->base, sizeof(l->base), "/%s/", q->bucket);
     if (l->bprefix + plen >= sizeof(l->base)) {

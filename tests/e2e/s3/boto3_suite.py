@@ -704,6 +704,15 @@ def sc_listing(s3):
             check(c.get('ETag') == '"%s"' % md5hex(v) and c.get('Size') == len(v),
                   'ListObjectsV2 entry %s' % c['Key'], 'ETag "%s" Size %d' % (md5hex(v), len(v)),
                   'ETag %s Size %s' % (c.get('ETag'), c.get('Size')))
+    # Owner: ListObjectsV2 names it only with FetchOwner, v1 always
+    check(not any('Owner' in c for p in pages for c in p.get('Contents', [])),
+          'ListObjectsV2 without FetchOwner', 'no Owner', pages[0].get('Contents', [{}])[0])
+    for what, fn, kw in [('ListObjectsV2 FetchOwner', s3.list_objects_v2, dict(FetchOwner=True)),
+                         ('ListObjects', s3.list_objects, {})]:
+        r = attempt(what, fn, Bucket=b, MaxKeys=2, **kw) or {}
+        owners = [c.get('Owner', {}).get('ID') for c in r.get('Contents', [])]
+        check(len(owners) == 2 and all(owners), '%s Owner' % what, 'an Owner ID for each',
+              owners)
     # delimiter, 3 a page
     pages = v2_pages('ListObjectsV2 Delimiter=/ MaxKeys=3', Delimiter='/', MaxKeys=3)
     got = [c['Key'] for p in pages for c in p.get('Contents', [])]
