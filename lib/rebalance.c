@@ -11,6 +11,7 @@
 #include "md5.h"
 #include "placement.h"
 #include "record.h"
+#include "store.h"
 
 const char *rb_outcome_name(enum rb_outcome r)
 {
@@ -262,6 +263,22 @@ static int remove_old(struct rbjob *j)
 
 /* The record decides, before any volume is asked: RB_FAILED (why set) when
  * the move must go on, else the outcome. */
+/* An S3 overwrite a killed worker left half-way (the new value under its
+ * temporary name, the old one at the path) is finished first: the copies
+ * below read the path.  0, or -1 with why set. */
+static int settle(struct rbjob *j)
+{
+    char suffix[STORE_TMP_SUFFIX_LEN + 1], why[256];
+    struct mkv_store s = {.cfg = j->cfg, .ix = j->ix, .vc = j->vc, .seen = NULL};
+
+    if (!store_pending(&j->rec, suffix))
+        return 0;
+    if (store_settle_locked(&s, j->key, j->klen, &j->rec, why, sizeof(why)) == STORE_OK)
+        return 0;
+    snprintf(j->why, j->whylen, "an overwrite left half-way could not be finished: %s", why);
+    return -1;
+}
+
 static enum rb_outcome read_state(struct rbjob *j)
 {
     int rc = index_get(j->ix, j->key, j->klen, &j->rec);
@@ -275,6 +292,8 @@ static enum rb_outcome read_state(struct rbjob *j)
     }
     if (j->rec.deleted)
         return RB_UNLINKED;
+    if (!j->o->dry_run && settle(j) < 0)
+        return RB_FAILED;
     if (record_matches(&j->rec, &j->p) && !j->o->repair)
         return RB_INPLACE;
     if (j->o->dry_run)

@@ -494,11 +494,33 @@ static void drop_pending(struct mkv_record *rec)
     rec->extlen = n;
 }
 
-int store_settle(struct mkv_store *s, const char *key, size_t klen, struct mkv_record *rec,
-                 char *why, size_t whylen)
+int store_settle_locked(struct mkv_store *s, const char *key, size_t klen, struct mkv_record *rec,
+                        char *why, size_t whylen)
 {
     char path[MKV_PATH_MAX], suffix[STORE_TMP_SUFFIX_LEN + 1];
     struct mkv_record cur;
+    int rc;
+
+    /* Under the lock: the record as the last writer left it. */
+    if ((rc = read_record(s, key, klen, &cur, why, whylen)) < 0)
+        return rc;
+    if (!cur.deleted && store_pending(&cur, suffix)) {
+        if (key2path(key, klen, path) < 0)
+            return fail(why, whylen, STORE_PLACEMENT, "placement failed");
+        if (move_pending(s, &cur, path, suffix, why, whylen) < 0)
+            return STORE_VOLUME;
+        drop_pending(&cur);
+        if (index_put(s->ix, key, klen, &cur) != MKV_OK)
+            return index_fail(s, why, whylen, "index write failed");
+        log_error("an overwrite left half-way was finished: its value moved into place");
+    }
+    *rec = cur;
+    return STORE_OK;
+}
+
+int store_settle(struct mkv_store *s, const char *key, size_t klen, struct mkv_record *rec,
+                 char *why, size_t whylen)
+{
     struct mkv_keylock kl;
     int rc = index_lock(s->ix, key, klen, &kl);
 
@@ -510,29 +532,7 @@ int store_settle(struct mkv_store *s, const char *key, size_t klen, struct mkv_r
         return STORE_BUSY;
     if (rc != MKV_OK)
         return index_fail(s, why, whylen, "index lock failed");
-    /* Under the lock: the record as the last writer left it. */
-    if ((rc = read_record(s, key, klen, &cur, why, whylen)) < 0)
-        goto unlock;
-    rc = STORE_OK;
-    if (cur.deleted || !store_pending(&cur, suffix))
-        goto done;
-    if (key2path(key, klen, path) < 0) {
-        rc = fail(why, whylen, STORE_PLACEMENT, "placement failed");
-        goto unlock;
-    }
-    if (move_pending(s, &cur, path, suffix, why, whylen) < 0) {
-        rc = STORE_VOLUME;
-        goto unlock;
-    }
-    drop_pending(&cur);
-    if (index_put(s->ix, key, klen, &cur) != MKV_OK) {
-        rc = index_fail(s, why, whylen, "index write failed");
-        goto unlock;
-    }
-    log_error("an overwrite left half-way was finished: its value moved into place");
-done:
-    *rec = cur;
-unlock:
+    rc = store_settle_locked(s, key, klen, rec, why, whylen);
     index_unlock(s->ix, &kl);
     return rc;
 }

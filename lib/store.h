@@ -115,6 +115,11 @@ int store_pending(const struct mkv_record *rec, char *suffix);
 int store_settle(struct mkv_store *s, const char *key, size_t klen, struct mkv_record *rec,
                  char *why, size_t whylen);
 
+/* store_settle for a caller that holds the key's lock (mkv-rebalance, which
+ * would otherwise copy the old value that the path still holds). */
+int store_settle_locked(struct mkv_store *s, const char *key, size_t klen, struct mkv_record *rec,
+                        char *why, size_t whylen);
+
 /* Removes key: its replicas (every volume the record lists or placement
  * names), then its record.  unlink_only: only marks the record SOFT (the
  * replicas stay; DELETE purges it later).  A retried request whose first try

@@ -333,26 +333,15 @@ def signal_all(pids, sig):
             pass
 
 
-@nginx_only
-@harness.supervised
-@harness.own_cluster
-@cluster_env(MKV_S3_PORT='auto', MKV_WORKERS=2)
-def test_s3_overwrite_worker_killed(cluster):
-    """A worker killed (kill -9) in the middle of an overwrite, after the
+def overwrite_killed(cluster, key, old):
+    """Overwrites key (holding old) and kills the workers (kill -9) after the
     record names the new value at its temporary name and before the move:
-    the next read finishes the overwrite, so the original's path (native GET,
-    the volumes' disks) holds the new value, not the old one, and no
-    temporary file stays.  The window is held open by stopping the volumes
-    (SIGSTOP) once HeadObject shows the new ETag, so their MOVE waits."""
-    need_s3(cluster)
-    expect(s3req(cluster, 'PUT', '/kill-bkt'), 200, 'CreateBucket')
-    key = '/kill-bkt/obj'
-    old, new = os.urandom(1 << 20), os.urandom(1 << 20)
-    expect(s3req(cluster, 'PUT', key, body=old), 200, 'PutObject of the first value')
+    the window is held open by stopping the volumes (SIGSTOP) once
+    HeadObject shows the new ETag, so their MOVE waits.  Returns the new
+    value, the old one still at the path and the new one beside it."""
     files = cluster.replica_files(harness.as_bytes(key))
-    hit = False
     for _attempt in range(3):
-        done = []
+        new, done = os.urandom(1 << 20), []
         t = threading.Thread(target=lambda: done.append(s3req(cluster, 'PUT', key, body=new)))
         t.start()
         deadline = time.time() + 20
@@ -369,25 +358,64 @@ def test_s3_overwrite_worker_killed(cluster):
         finally:
             signal_all(vols, signal.SIGCONT)
         t.join(60)
+        deadline = time.time() + 15
+        while time.time() < deadline and len(cluster.worker_pids()) < 2:
+            time.sleep(0.1)
         if hit:
-            break
-        old, new = new, os.urandom(1 << 20)  # missed it: the overwrite finished
-    check(hit, 'three overwrites ended before the volumes could be stopped in their window')
-    deadline = time.time() + 15
-    while time.time() < deadline and len(cluster.worker_pids()) < 2:
-        time.sleep(0.1)
+            return new
+        old = new  # missed it: the overwrite finished
+    raise AssertionError('three overwrites ended before the volumes could be stopped in their window')
+
+
+def check_settled(cluster, key, value):
+    """The path holds value on every replica, no temporary file is left,
+    and GetObject reads it with its ETag."""
+    check_on_disk(cluster, key, md5hex(value))
+    files = cluster.replica_files(harness.as_bytes(key))
+    left = [g for f in files for g in glob.glob(f + '.mkvtmp-*')]
+    check(not left, 'temporary files left on the volumes: %r' % left)
+    r = expect(s3req(cluster, 'GET', key), 200, 'GetObject after the kill')
+    check(r[2] == value and r[1].get('etag') == '"%s"' % md5hex(value),
+          'GetObject: the new value', r[0], r[1], len(r[2]))
+
+
+@nginx_only
+@harness.supervised
+@harness.own_cluster
+@cluster_env(MKV_S3_PORT='auto', MKV_WORKERS=2)
+def test_s3_overwrite_worker_killed(cluster):
+    """A worker killed (kill -9) in the middle of an overwrite, after the
+    record names the new value at its temporary name and before the move
+    (overwrite_killed): the next read finishes the overwrite, so the
+    original's path (native GET, the volumes' disks) holds the new value, not
+    the old one, and no temporary file stays.  Then again, with mkv-rebalance
+    as the next to meet the key: it finishes the overwrite before it copies
+    anything, instead of copying the old value."""
+    need_s3(cluster)
+    expect(s3req(cluster, 'PUT', '/kill-bkt'), 200, 'CreateBucket')
+    key = '/kill-bkt/obj'
+    old = os.urandom(1 << 20)
+    expect(s3req(cluster, 'PUT', key, body=old), 200, 'PutObject of the first value')
+    start = cluster.worker_log_size()
+    new = overwrite_killed(cluster, key, old)
     # The next read (native here) moves the new value into place.
     st, body = native_get(cluster, key)
     check(st == 200 and body == new, 'native GET after the kill: status %s, the %s value' % (
         st, 'new' if body == new else 'old' if body == old else 'wrong'))
-    check_on_disk(cluster, key, md5hex(new))
-    left = [g for f in files for g in glob.glob(f + '.mkvtmp-*')]
-    check(not left, 'temporary files left on the volumes: %r' % left)
-    r = expect(s3req(cluster, 'GET', key), 200, 'GetObject after the kill')
-    check(r[2] == new and r[1].get('etag') == '"%s"' % md5hex(new), 'GetObject: the new value',
-          r[0], r[1], len(r[2]))
-    check('overwrite left half-way was finished' in cluster.worker_log(),
+    check_settled(cluster, key, new)
+    check('overwrite left half-way was finished' in cluster.worker_log(start),
           'the worker log does not say the overwrite was finished')
+    # mkv-rebalance meets the next one first.
+    newer = overwrite_killed(cluster, key, new)
+    p = subprocess.run([os.path.join(cluster.bin, 'mkv-rebalance')],
+                       env=dict(cluster.env, MKV_DB=os.path.join(cluster.data, 'index'),
+                                MKV_VOLUMES=','.join(cluster.volumes)),
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    check(p.returncode == 0, 'mkv-rebalance: exit %d: %s' % (p.returncode, p.stdout[-2000:]))
+    for f in cluster.replica_files(harness.as_bytes(key)):
+        check(harness.file_md5(f) == md5hex(newer), 'after mkv-rebalance, %s holds the %s value' % (
+            f, 'old' if harness.file_md5(f) == md5hex(new) else 'wrong'))
+    check_settled(cluster, key, newer)
 
 
 @nginx_only
