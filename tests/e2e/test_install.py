@@ -15,7 +15,8 @@ INSTALLED = ['bin/mkv-fcgi', 'bin/mkv-dump', 'bin/mkv-rebuild', 'bin/mkv-rebalan
              'bin/mkv-upkeep', 'bin/mkv-import', 'etc/mkv/mkv.conf',
              'share/mkv/nginx/mkv-location.conf', 'share/mkv/nginx/mkv-prefix.conf',
              'share/mkv/nginx/volume.conf.in', 'share/mkv/nginx/front.conf.in',
-             'share/mkv/nginx/mkv-tls.conf', 'share/mkv/lighttpd/front.conf.in',
+             'share/mkv/nginx/mkv-tls.conf', 'share/mkv/nginx/mkv-s3.conf',
+             'share/mkv/nginx/mkv-s3.js', 'share/mkv/lighttpd/front.conf.in',
              'share/mkv/lighttpd/front-spawn.conf.in',
              'share/mkv/crontab.example', 'lib/systemd/system/mkv-fcgi.service',
              'lib/systemd/system/mkv-volume@.service', 'etc/mkv/volume-writers.conf'] + [
