@@ -577,8 +577,8 @@ void s3_get_object(struct s3req *q)
 {
     struct mkv_record rec;
     struct mkv_placement p;
-    char etag[80], h[MKV_RECORD_EXT_MAX + 2048], path[MKV_PATH_MAX], why[256] = "", date[40],
-                                                                     ctype[512];
+    char etag[80], h[MKV_RECORD_EXT_MAX + 2048], path[MKV_PATH_MAX], why[256] = "";
+    char date[40], ctype[512];
     char elm[128], addr[MKV_VOLPATH_MAX + 64], kept[1024], meta[MKV_RECORD_EXT_MAX + 1024];
     char query[4 * (sizeof(meta) + 2) / 3 + 16], pending[STORE_TMP_SUFFIX_LEN + 1] = "";
     /* Room for everything it holds, so it never cuts the redirect short. */
