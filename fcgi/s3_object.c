@@ -196,6 +196,22 @@ static int open_s3body(struct s3req *q, struct s3body *b)
 
 /* ---- objects ---------------------------------------------------------- */
 
+/* Appends "Name: value\r\n" at *o of out (user metadata: the prefix and
+ * the record's "name: value"); 0, or -1 when it does not fit. */
+static int add_line(char *out, size_t cap, size_t *o, unsigned type, const char *v, size_t n)
+{
+    int w = type == S3META_USER
+                ? snprintf(out + *o, cap - *o, "x-amz-meta-%.*s\r\n", (int)n, v)
+                : snprintf(out + *o, cap - *o, "%s: %.*s\r\n", s3meta_header(type), (int)n, v);
+
+    if (w < 0 || (size_t)w >= cap - *o) {
+        out[*o] = '\0';
+        return -1;
+    }
+    *o += (size_t)w;
+    return 0;
+}
+
 /* The record's S3 fields: metadata kept at PutObject (s3meta.h). */
 static void meta_headers(const struct mkv_record *rec, char *out, size_t cap, int *has_ctype)
 {
@@ -207,21 +223,11 @@ static void meta_headers(const struct mkv_record *rec, char *out, size_t cap, in
     *has_ctype = 0;
     out[0] = '\0';
     while (recbin_ext_next(rec->ext, rec->extlen, &pos, &type, &v, &n) == 1) {
-        const char *name = s3meta_header(type);
-        int k;
-
-        if (!name)
+        if (!s3meta_header(type))
             continue;
         *has_ctype |= type == S3META_CONTENT_TYPE;
-        if (type == S3META_USER)
-            k = snprintf(out + o, cap - o, "x-amz-meta-%.*s\r\n", (int)n, (const char *)v);
-        else
-            k = snprintf(out + o, cap - o, "%s: %.*s\r\n", name, (int)n, (const char *)v);
-        if (k < 0 || (size_t)k >= cap - o) {
-            out[o] = '\0';
+        if (add_line(out, cap, &o, type, (const char *)v, n) < 0)
             return;
-        }
-        o += (size_t)k;
     }
 }
 
@@ -501,22 +507,6 @@ static const struct {
                   {S3META_CONTENT_LANGUAGE, "response-content-language", 0},
                   {S3META_USER, NULL, 0}};
 
-/* Appends "Name: value\r\n" at *o of out (user metadata: the prefix and
- * the record's "name: value"); 0, or -1 when it does not fit. */
-static int add_line(char *out, size_t cap, size_t *o, unsigned type, const char *v, size_t n)
-{
-    int w = type == S3META_USER
-                ? snprintf(out + *o, cap - *o, "x-amz-meta-%.*s\r\n", (int)n, v)
-                : snprintf(out + *o, cap - *o, "%s: %.*s\r\n", s3meta_header(type), (int)n, v);
-
-    if (w < 0 || (size_t)w >= cap - *o) {
-        out[*o] = '\0';
-        return -1;
-    }
-    *o += (size_t)w;
-    return 0;
-}
-
 /* Fills ctype, kept (header lines for the worker's answer) and meta (lines
  * for the front's filter).  0, or answered and -1. */
 static int get_headers(struct s3req *q, const struct mkv_record *rec, char *ctype, size_t ccap,
@@ -746,11 +736,10 @@ static int copy_source(struct s3req *q, char *key, size_t cap, size_t *klen)
 /* The copy's object fields: the source's (COPY, the default; not its
  * multipart ETag: the copy is one value with its own MD5) or the request's
  * (REPLACE). */
-static int copy_fields(struct s3req *q, const char *src, size_t srclen, unsigned char *ext,
+static int copy_fields(struct s3req *q, const struct mkv_record *src, unsigned char *ext,
                        size_t *extlen)
 {
     const char *dir = s3_hdr(q, "x-amz-metadata-directive");
-    struct mkv_record rec;
     size_t pos = 0, n;
     unsigned type;
     const unsigned char *v;
@@ -769,33 +758,28 @@ static int copy_fields(struct s3req *q, const char *src, size_t srclen, unsigned
         s3_error(q, "InvalidArgument", "Unknown metadata directive.");
         return -1;
     }
-    if (index_get(q->w->ix, src, srclen, &rec) != MKV_OK || rec.deleted) {
-        s3_error(q, "NoSuchKey", NULL);
-        return -1;
-    }
-    while (recbin_ext_next(rec.ext, rec.extlen, &pos, &type, &v, &n) == 1)
+    while (recbin_ext_next(src->ext, src->extlen, &pos, &type, &v, &n) == 1)
         if (type != S3META_ETAG)
             recbin_ext_add(ext, MKV_RECORD_EXT_MAX, extlen, type, v, n);
     return 0;
 }
 
-/* The copy's conditions on its source (x-amz-copy-source-if-*): 0 to go
- * on, or answered (NoSuchKey; PreconditionFailed, which a copy answers where
+/* The copy's source record, its conditions (x-amz-copy-source-if-*) met:
+ * 0, or answered (NoSuchKey; PreconditionFailed, which a copy answers where
  * a GET would say 304) and -1. */
-static int copy_conditions(struct s3req *q, const char *src, size_t srclen)
+static int copy_conditions(struct s3req *q, const char *src, size_t srclen, struct mkv_record *rec)
 {
-    struct mkv_record rec;
     char etag[80];
     int rc;
 
-    rc = index_get(q->w->ix, src, srclen, &rec);
-    if (rc != MKV_OK || rec.deleted) {
+    rc = index_get(q->w->ix, src, srclen, rec);
+    if (rc != MKV_OK || rec->deleted) {
         s3_error(q, rc == MKV_OK || rc == MKV_NOTFOUND ? "NoSuchKey" : "InternalError",
                  rc == MKV_OK || rc == MKV_NOTFOUND ? NULL : "index read failed");
         return -1;
     }
-    s3_etag_of(&rec, etag, sizeof(etag));
-    if (conditions(q, "x-amz-copy-source-", etag, rec.mtime) != 0) {
+    s3_etag_of(rec, etag, sizeof(etag));
+    if (conditions(q, "x-amz-copy-source-", etag, rec->mtime) != 0) {
         s3_error(q, "PreconditionFailed", NULL);
         return -1;
     }
@@ -836,14 +820,16 @@ void s3_copy_into(struct s3req *q, const char *dst, size_t dstlen, int part)
     struct mkv_store s = store_of(q->w);
     struct store_note note;
     struct s3xml_out o = {0};
+    struct mkv_record srec;
     unsigned char ext[MKV_RECORD_EXT_MAX];
     char src[MKV_URI_MAX], why[512], hex[33], t[32];
     size_t srclen, extlen = 0;
     long long first = -1, last = -1;
     int rc;
 
-    if (copy_source(q, src, sizeof(src), &srclen) < 0 || copy_conditions(q, src, srclen) < 0 ||
-        (part ? copy_range(q, &first, &last) : copy_fields(q, src, srclen, ext, &extlen)) < 0)
+    if (copy_source(q, src, sizeof(src), &srclen) < 0 ||
+        copy_conditions(q, src, srclen, &srec) < 0 ||
+        (part ? copy_range(q, &first, &last) : copy_fields(q, &srec, ext, &extlen)) < 0)
         return;
     if (!part && srclen == dstlen && !memcmp(src, dst, dstlen) &&
         strcmp(s3_hdr(q, "x-amz-metadata-directive"), "REPLACE") != 0) {
