@@ -261,8 +261,6 @@ static int remove_old(struct rbjob *j)
     return 0;
 }
 
-/* The record decides, before any volume is asked: RB_FAILED (why set) when
- * the move must go on, else the outcome. */
 /* An S3 overwrite a killed worker left half-way (the new value under its
  * temporary name, the old one at the path) is finished first: the copies
  * below read the path.  0, or -1 with why set. */
@@ -279,6 +277,8 @@ static int settle(struct rbjob *j)
     return -1;
 }
 
+/* The record decides, before any volume is asked: RB_FAILED (why set) when
+ * the move must go on, else the outcome. */
 static enum rb_outcome read_state(struct rbjob *j)
 {
     int rc = index_get(j->ix, j->key, j->klen, &j->rec);
