@@ -28,6 +28,7 @@ import urllib.parse
 
 import harness
 from harness import check, cluster_env, expect, md5hex, nginx_only, read_file
+from test_faults import kill9, volume_processes
 
 S3DIR = os.path.join(harness.HERE, 's3')
 SUITE = os.path.join(S3DIR, 'boto3_suite.py')
@@ -314,17 +315,6 @@ def test_s3_boto3_overwrite_concurrent_readers(cluster):
     check_native(cluster, '/b3-race/race/value', info['final_md5'])
 
 
-def volume_processes(cluster):
-    """Every volume nginx's master and workers."""
-    pids = []
-    for port in cluster.volume_ports:
-        with open(os.path.join(cluster.data, 'pids', 'volume-%d.pid' % port)) as f:
-            master = int(f.read().split()[0])
-        p = subprocess.run(['pgrep', '-P', str(master)], stdout=subprocess.PIPE)
-        pids += [master] + [int(x) for x in p.stdout.split()]
-    return pids
-
-
 def signal_all(pids, sig):
     for pid in pids:
         try:
@@ -348,13 +338,13 @@ def overwrite_killed(cluster, key, old):
         while time.time() < deadline and t.is_alive():
             if s3req(cluster, 'HEAD', key)[1].get('etag') == '"%s"' % md5hex(new):
                 break
-        vols = volume_processes(cluster)
+        vols = [pid for port in cluster.volume_ports for pid in volume_processes(cluster, port)]
         signal_all(vols, signal.SIGSTOP)
         try:
             # In the window: the old value at the path, the new one beside it.
             hit = all(harness.file_md5(f) == md5hex(old) and glob.glob(f + '.mkvtmp-*')
                       for f in files)
-            signal_all(cluster.worker_pids(), signal.SIGKILL)
+            kill9(cluster.worker_pids())
         finally:
             signal_all(vols, signal.SIGCONT)
         t.join(60)
