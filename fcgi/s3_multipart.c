@@ -48,20 +48,16 @@ static int need_upload(struct s3req *q, struct s3_upload *u)
 void s3_create_upload(struct s3req *q)
 {
     unsigned char ext[MKV_RECORD_EXT_MAX];
-    struct s3_upload *u = malloc(sizeof(*u));
+    struct s3_upload u;
     struct s3xml_out o = {0};
     size_t extlen = 0;
     char why[256];
 
-    if (!u) {
-        s3_error(q, "InternalError", "out of memory");
-        return;
-    }
     if (s3meta_from_request(q->r->fr->envp, ext, sizeof(ext), &extlen, why, sizeof(why)) < 0) {
         s3_error(q, "MetadataTooLarge", why);
         goto cleanup;
     }
-    if (s3_upload_create(q->w->ix, q->r->key, q->r->klen, ext, extlen, (long long)time(NULL), u) !=
+    if (s3_upload_create(q->w->ix, q->r->key, q->r->klen, ext, extlen, (long long)time(NULL), &u) !=
         S3STORE_OK) {
         s3_error(q, "InternalError", "index write failed");
         goto cleanup;
@@ -69,47 +65,40 @@ void s3_create_upload(struct s3req *q)
     s3xml_open(&o, "InitiateMultipartUploadResult");
     s3xml_elem(&o, "Bucket", q->bucket, q->blen);
     s3xml_elem(&o, "Key", q->okey, q->oklen);
-    s3xml_elem(&o, "UploadId", u->id, S3_UPLOAD_ID_LEN);
+    s3xml_elem(&o, "UploadId", u.id, S3_UPLOAD_ID_LEN);
     s3xml_close(&o, "InitiateMultipartUploadResult");
     s3_xml(q, 200, NULL, &o);
 cleanup:
     s3xml_out_free(&o);
-    free(u);
 }
 
 void s3_upload_part(struct s3req *q)
 {
-    struct s3_upload *u = malloc(sizeof(*u));
+    struct s3_upload u;
     char num[16] = "", key[64];
     long long n;
     int kl;
 
-    if (!u) {
-        s3_error(q, "InternalError", "out of memory");
+    if (need_upload(q, &u) < 0)
         return;
-    }
-    if (need_upload(q, u) < 0)
-        goto cleanup;
     if (s3_qparam(q, "partNumber", num, sizeof(num), NULL) <= 0 ||
         num_parse(num, 1, S3_PART_MAX, &n) < 0) {
         s3_error(q, "InvalidArgument",
                  "Part number must be an integer between 1 and 10000, "
                  "inclusive");
-        goto cleanup;
+        return;
     }
-    kl = s3_part_key(u->id, (int)n, key);
+    kl = s3_part_key(u.id, (int)n, key);
     if (*s3_hdr(q, "x-amz-copy-source"))
         s3_copy_into(q, key, (size_t)kl, 1);
     else
         s3_put_body(q, key, (size_t)kl, NULL, 0);
-cleanup:
-    free(u);
 }
 
 void s3_complete_upload(struct s3req *q)
 {
     struct s3xml_parser *p = s3xml_parser_new(S3XML_COMPLETE);
-    struct s3_upload *u = malloc(sizeof(*u));
+    struct s3_upload u;
     struct s3_part_ref *refs = NULL;
     struct mkv_store s = store_of(q->w);
     struct store_note note;
@@ -118,11 +107,11 @@ void s3_complete_upload(struct s3req *q)
     size_t n;
     int rc;
 
-    if (!p || !u) {
+    if (!p) {
         s3_error(q, "InternalError", "out of memory");
         goto cleanup;
     }
-    if (need_upload(q, u) < 0 || s3_read_xml(q, p, S3XML_BODY_MAX, 1) < 0)
+    if (need_upload(q, &u) < 0 || s3_read_xml(q, p, S3XML_BODY_MAX, 1) < 0)
         goto cleanup;
     n = s3xml_nparts(p);
     if (!(refs = calloc(n ? n : 1, sizeof(*refs)))) {
@@ -140,7 +129,7 @@ void s3_complete_upload(struct s3req *q)
         if (part.etag_is_md5)
             snprintf(refs[i].md5, sizeof(refs[i].md5), "%s", part.etag);
     }
-    rc = s3_upload_complete(&s, u, refs, (int)n, param(q->r, "MKV_REQUEST_ID"), etag, &note, why,
+    rc = s3_upload_complete(&s, &u, refs, (int)n, param(q->r, "MKV_REQUEST_ID"), etag, &note, why,
                             sizeof(why));
     q->r->bytes_in = 0;
     snprintf(q->r->volume, sizeof(q->r->volume), "%s", note.volume);
@@ -163,26 +152,20 @@ cleanup:
     s3xml_out_free(&o);
     s3xml_parser_free(p);
     free(refs);
-    free(u);
 }
 
 void s3_abort_upload(struct s3req *q)
 {
-    struct s3_upload *u = malloc(sizeof(*u));
+    struct s3_upload u;
     struct mkv_store s = store_of(q->w);
     char why[512];
 
-    if (!u) {
-        s3_error(q, "InternalError", "out of memory");
+    if (need_upload(q, &u) < 0)
         return;
-    }
-    if (need_upload(q, u) == 0) {
-        if (s3_upload_abort(&s, u, why, sizeof(why)) == S3STORE_OK)
-            s3_empty(q, 204, NULL);
-        else
-            s3_error(q, "InternalError", why);
-    }
-    free(u);
+    if (s3_upload_abort(&s, &u, why, sizeof(why)) == S3STORE_OK)
+        s3_empty(q, 204, NULL);
+    else
+        s3_error(q, "InternalError", why);
 }
 
 struct parts_page {
@@ -213,18 +196,14 @@ static int list_part(void *arg, int number, const struct mkv_record *rec)
 
 void s3_list_parts(struct s3req *q)
 {
-    struct s3_upload *u = malloc(sizeof(*u));
+    struct s3_upload u;
     struct s3xml_out o = {0};
     struct parts_page pg = {.o = &o, .max = 1000};
     char num[16] = "", mx[16] = "";
     long long marker = 0, max = 1000;
 
-    if (!u) {
-        s3_error(q, "InternalError", "out of memory");
+    if (need_upload(q, &u) < 0)
         return;
-    }
-    if (need_upload(q, u) < 0)
-        goto cleanup;
     if (s3_qparam(q, "part-number-marker", num, sizeof(num), NULL) < 0 ||
         s3_qparam(q, "max-parts", mx, sizeof(mx), NULL) < 0 ||
         (*num && num_parse(num, 0, S3_PART_MAX, &marker) < 0) ||
@@ -236,12 +215,12 @@ void s3_list_parts(struct s3req *q)
     s3xml_open(&o, "ListPartsResult");
     s3xml_elem(&o, "Bucket", q->bucket, q->blen);
     s3xml_elem(&o, "Key", q->okey, q->oklen);
-    s3xml_elem(&o, "UploadId", u->id, S3_UPLOAD_ID_LEN);
+    s3xml_elem(&o, "UploadId", u.id, S3_UPLOAD_ID_LEN);
     s3xml_elemf(&o, "PartNumberMarker", "%lld", marker);
     s3xml_elemf(&o, "MaxParts", "%d", pg.max);
     s3xml_elemf(&o, "StorageClass", "STANDARD");
     if (pg.max > 0 &&
-        s3_upload_parts(q->w->ix, u->id, (int)marker + 1, list_part, &pg) != S3STORE_OK) {
+        s3_upload_parts(q->w->ix, u.id, (int)marker + 1, list_part, &pg) != S3STORE_OK) {
         s3_error(q, "InternalError", "index read failed");
         goto cleanup;
     }
@@ -252,7 +231,6 @@ void s3_list_parts(struct s3req *q)
     s3_xml(q, 200, NULL, &o);
 cleanup:
     s3xml_out_free(&o);
-    free(u);
 }
 
 struct uploads_page {
