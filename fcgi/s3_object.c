@@ -315,18 +315,6 @@ static int conditions(struct s3req *q, const char *prefix, const char *etag, lon
     return 0;
 }
 
-/* S3's conditional reads: 0 to go on, or answered (304, 412) and -1. */
-static int preconditions(struct s3req *q, const char *etag, long long mtime, const char *extra)
-{
-    int st = conditions(q, "", etag, mtime);
-
-    if (st == 412)
-        s3_error(q, "PreconditionFailed", NULL);
-    else if (st == 304)
-        s3_empty(q, 304, extra);
-    return st ? -1 : 0;
-}
-
 /* The ETag of a record: its MD5 (multipart: the one CompleteMultipartUpload
  * kept). */
 void s3_etag_of(const struct mkv_record *rec, char *out, size_t cap)
@@ -355,16 +343,30 @@ static void object_headers(const struct mkv_record *rec, const char *etag, char 
              date, meta, has_ctype ? "" : "Content-Type: binary/octet-stream\r\n");
 }
 
-/* The object's record, ETag and headers, its preconditions met: 0, or
- * answered (404, 304, 412) and -1. */
-static int open_object(struct s3req *q, struct mkv_record *rec, char *etag, size_t etagcap, char *h,
-                       size_t hcap)
+/* S3's conditional reads: 0 to go on, or answered (304 with the object's
+ * headers, 412) and -1. */
+static int preconditions(struct s3req *q, const struct mkv_record *rec, const char *etag)
+{
+    char h[MKV_RECORD_EXT_MAX + 2048];
+    int st = conditions(q, "", etag, rec->mtime);
+
+    if (st == 412) {
+        s3_error(q, "PreconditionFailed", NULL);
+    } else if (st == 304) {
+        object_headers(rec, etag, h, sizeof(h));
+        s3_empty(q, 304, h);
+    }
+    return st ? -1 : 0;
+}
+
+/* The object's record and ETag, its preconditions met: 0, or answered
+ * (404, 304, 412) and -1. */
+static int open_object(struct s3req *q, struct mkv_record *rec, char *etag, size_t etagcap)
 {
     if (get_object(q, rec) < 0)
         return -1;
     s3_etag_of(rec, etag, etagcap);
-    object_headers(rec, etag, h, hcap);
-    return preconditions(q, etag, rec->mtime, h);
+    return preconditions(q, rec, etag);
 }
 
 void s3_head_object(struct s3req *q)
@@ -372,8 +374,9 @@ void s3_head_object(struct s3req *q)
     struct mkv_record rec;
     char etag[80], h[MKV_RECORD_EXT_MAX + 2048];
 
-    if (open_object(q, &rec, etag, sizeof(etag), h, sizeof(h)) < 0)
+    if (open_object(q, &rec, etag, sizeof(etag)) < 0)
         return;
+    object_headers(&rec, etag, h, sizeof(h));
     q->r->head_length = rec.has_size ? (long long)rec.size : -1;
     s3_empty(q, 200, h);
 }
@@ -567,7 +570,7 @@ void s3_get_object(struct s3req *q)
 {
     struct mkv_record rec;
     struct mkv_placement p;
-    char etag[80], h[MKV_RECORD_EXT_MAX + 2048], path[MKV_PATH_MAX], why[256] = "";
+    char etag[80], path[MKV_PATH_MAX], why[256] = "";
     char date[40], ctype[512];
     char elm[128], addr[MKV_VOLPATH_MAX + 64], kept[1024], meta[MKV_RECORD_EXT_MAX + 1024];
     char query[4 * (sizeof(meta) + 2) / 3 + 16], pending[STORE_TMP_SUFFIX_LEN + 1] = "";
@@ -579,7 +582,7 @@ void s3_get_object(struct s3req *q)
     unsigned type;
     const unsigned char *v;
 
-    if (open_object(q, &rec, etag, sizeof(etag), h, sizeof(h)) < 0)
+    if (open_object(q, &rec, etag, sizeof(etag)) < 0)
         return;
     if (key2path(q->r->key, q->r->klen, path) < 0 ||
         key2volumes(q->w->cfg, q->r->key, q->r->klen, &p) < 0) {
