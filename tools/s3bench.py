@@ -2,7 +2,7 @@
 """tools/s3bench.py: the S3 client side of `make bench` row 7, with Debian's
 boto3 (run by /usr/bin/python3, keys from the environment).
 
-  s3bench.py multipart URL BUCKET KEY FILE PART_MB   prints seconds
+  s3bench.py multipart URL BUCKET KEY FILE PART_MB   prints seconds: all, the parts, Complete
   s3bench.py list URL BUCKET N       prints p50 p99 ms (raw), p50 ms (boto3), fewest keys
 """
 import random
@@ -65,9 +65,11 @@ def multipart(url, bucket, key, path, part_mb):
 
     with ThreadPoolExecutor(4) as ex:
         etags = list(ex.map(put, range(n)))
+    t1 = time.monotonic()
     s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=up, MultipartUpload={
         'Parts': [{'PartNumber': i + 1, 'ETag': e} for i, e in enumerate(etags)]})
-    print('%.3f' % (time.monotonic() - t0))
+    t2 = time.monotonic()
+    print('%.3f %.3f %.3f' % (t2 - t0, t1 - t0, t2 - t1))
 
 
 def pct(v, p):
