@@ -52,7 +52,7 @@ all: $(BINS) $(UNIT_BIN) $(SHIMS) $(TEST_TOOLS)
 
 help:
 	@echo "make            build into $(BUILD)/"
-	@echo "make deps       install the Debian packages (as root)"
+	@echo "make deps       install the Debian packages (as root), and the npm S3 SDK the tests use"
 	@echo "make run        deps + build + start a local cluster on :3000"
 	@echo "make stop       stop that cluster"
 	@echo "make test       deps + build + unit and end-to-end tests"
@@ -66,6 +66,7 @@ help:
 
 deps:
 	@tools/deps
+	@tools/deps-js
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

@@ -1,8 +1,9 @@
 """S3 API (nginx front, its own listener): real clients against it.
 
 boto3 (Debian's, under /usr/bin/python3: tests/e2e/s3/boto3_suite.py runs
-the calls and prints JSON), awscli v2 (/usr/bin/aws), rclone and s3cmd, each
-in an environment built here from nothing (PATH, HOME in a temp dir,
+the calls and prints JSON), awscli v2 (/usr/bin/aws), rclone and s3cmd, and
+the AWS SDK for JavaScript v3 (from npm, when tools/deps-js could install it:
+tests/e2e/s3/js_sdk_suite.mjs), each in an environment built here from nothing (PATH, HOME in a temp dir,
 LANG, the cluster's keys): this machine's AWS_CA_BUNDLE, proxies and other
 AWS_* variables are never passed on.  Every test checks outcomes (bytes read
 back, ETag = md5, exact listings) and looks at the same objects through the
@@ -32,6 +33,7 @@ from test_faults import kill9, volume_processes
 
 S3DIR = os.path.join(harness.HERE, 's3')
 SUITE = os.path.join(S3DIR, 'boto3_suite.py')
+JS_SUITE = os.path.join(S3DIR, 'js_sdk_suite.mjs')
 SYS_PY = '/usr/bin/python3'
 SYS_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 AWS = '/usr/bin/aws'  # Debian's awscli 2 (the aws on a pyenv PATH is another one)
@@ -111,18 +113,44 @@ def boto3(cluster, scenario, bucket, python=SYS_PY, endpoint=None, timeout=150, 
     with Home() as home:
         rc, out, err = run([python, SUITE, scenario, json.dumps(args)], client_env(cluster, home),
                            timeout=timeout)
+    return suite_result('boto3 ' + scenario, rc, out, err)
+
+
+def suite_result(name, rc, out, err):
+    """The info of a client suite's last line ({"failures": [...], "info":
+    {...}}), or AssertionError with every failed check."""
     try:
         res = json.loads(out.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        raise AssertionError('boto3 %s: exit %d, no JSON result\nstdout: %s\nstderr: %s' % (
-            scenario, rc, out[-3000:], err[-3000:]))
+        raise AssertionError('%s: exit %d, no JSON result\nstdout: %s\nstderr: %s' % (
+            name, rc, out[-3000:], err[-3000:]))
     fails = res.get('failures', [])
     if fails or rc != 0:
         tail = ('stderr tail: %s\n' % err[-1500:]) if err.strip() else ''
-        raise AssertionError('boto3 %s: %d failed check(s) (exit %d):\n%s%s\nboto3 %s: %s' % (
-            scenario, len(fails), rc, tail, '\n'.join('  - ' + f for f in fails), scenario,
+        raise AssertionError('%s: %d failed check(s) (exit %d):\n%s%s\n%s: %s' % (
+            name, len(fails), rc, tail, '\n'.join('  - ' + f for f in fails), name,
             (fails or ['exit %d' % rc])[0].splitlines()[0]))
     return res.get('info', {})
+
+
+def js_sdk(cluster, bucket, endpoint=None, cafile=None):
+    """Run s3/js_sdk_suite.mjs (the AWS SDK for JavaScript v3, which
+    tools/deps-js installs from npm when node >= 20 is there), then look
+    at what it stored natively and on the volumes' disks."""
+    node = shutil.which('node', path=SYS_PATH)
+    if not node or not os.path.isdir(os.path.join(S3DIR, 'node_modules', '@aws-sdk', 'client-s3')):
+        harness.skip('the AWS SDK for JavaScript is not installed (tools/deps-js, run by make deps)')
+    args = {'endpoint': endpoint or 'http://127.0.0.1:%d' % cluster.s3_port, 'bucket': bucket}
+    extra = {'NODE_EXTRA_CA_CERTS': cafile} if cafile else {}
+    with Home() as home:
+        rc, out, err = run([node, JS_SUITE, json.dumps(args)], client_env(cluster, home, **extra),
+                           timeout=300)
+    info = suite_result('JavaScript SDK', rc, out, err)
+    objects = info.get('objects') or {}
+    check(len(objects) >= 10, 'the JavaScript SDK reported %d objects, want 10 or more' % len(objects))
+    for key, md5 in sorted(objects.items()):
+        check_native(cluster, '/%s/%s' % (bucket, key), md5)
+    return info
 
 
 # ---------------------------------------------------------------------------
@@ -924,6 +952,13 @@ def test_s3_https_awscli(cluster):
 
 
 @nginx_only
+@cluster_env(MKV_S3_PORT='auto')
+def test_s3_js_sdk(cluster):
+    need_s3(cluster)
+    js_sdk(cluster, 'js-sdk')
+
+
+@nginx_only
 @cluster_env(MKV_S3_PORT='auto', MKV_TLS_PORT='auto', MKV_S3_TLS_PORT='auto')
 def test_s3_https_rclone(cluster):
     ep, cert = tls_endpoint(cluster)
@@ -955,3 +990,12 @@ def test_s3_https_boto3(cluster):
     # and the plain HTTP S3 listener answers too
     r = expect(s3req(cluster, 'GET', '/'), 200, 'ListBuckets over http')
     check(b'<ListAllMyBucketsResult' in r[2], 'ListBuckets XML', *r)
+
+
+@nginx_only
+@cluster_env(MKV_S3_PORT='auto', MKV_TLS_PORT='auto', MKV_S3_TLS_PORT='auto')
+def test_s3_https_js_sdk(cluster):
+    need_s3(cluster)
+    check(cluster.s3_tls_port > 0, 'the cluster has no S3 TLS port')
+    cert = os.path.join(cluster.data, 'tls', 'cert.pem')
+    js_sdk(cluster, 'js-sdk-tls', endpoint='https://127.0.0.1:%d' % cluster.s3_tls_port, cafile=cert)
