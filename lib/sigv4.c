@@ -577,6 +577,7 @@ struct parsed {
     long long t;
     long long expires;
     char payload[65];
+    int other_day; /* the credential's date is not the request's (told after the signature) */
 };
 
 static int is_region_char(int c)
@@ -803,8 +804,10 @@ static int parse_payload(const char *v, int *mode, unsigned char sha[32], char *
     *mode = SIGV4_PAYLOAD_SHA256;
     return 0;
 bad:
-    set_why(why, whylen, "x-amz-content-sha256 is not a SHA-256 hex digest or a payload form");
-    return SIGV4_MALFORMED;
+    set_why(why, whylen,
+            "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD "
+            "or a valid sha256 value.");
+    return SIGV4_BADHASH;
 }
 
 /* The header form's date: x-amz-date, else Date. */
@@ -812,10 +815,12 @@ static int header_date(const struct sigv4_req *r, struct parsed *p, char *why, s
 {
     const char *v = r->header(r->harg, "x-amz-date");
 
+    /* S3's answer to all three: 403 AccessDenied, "AWS authentication
+     * requires a valid Date or x-amz-date header". */
     if (v) {
         if (parse_amz_date(v, &p->t) < 0) {
             set_why(why, whylen, "x-amz-date is not YYYYMMDDTHHMMSSZ");
-            return SIGV4_MALFORMED;
+            return SIGV4_BADDATE;
         }
         memcpy(p->amz_date, v, 17);
         return 0;
@@ -823,11 +828,11 @@ static int header_date(const struct sigv4_req *r, struct parsed *p, char *why, s
     v = r->header(r->harg, "date");
     if (!v) {
         set_why(why, whylen, "the request has neither x-amz-date nor Date");
-        return SIGV4_MALFORMED;
+        return SIGV4_BADDATE;
     }
     if (parse_http_date(v, p->amz_date, &p->t) < 0) {
         set_why(why, whylen, "Date is not an RFC 1123 date");
-        return SIGV4_MALFORMED;
+        return SIGV4_BADDATE;
     }
     return 0;
 }
@@ -887,6 +892,27 @@ static int parse_presigned(const struct query *q, struct parsed *p, char *why, s
     return 0;
 }
 
+/* An x-amz-content-sha256 header beside a presigned URL (which signs
+ * UNSIGNED-PAYLOAD): the body is checked against it, as S3 checks it. */
+static int presigned_body_hash(const struct sigv4_req *r, int *mode, unsigned char sha[32],
+                               char *why, size_t whylen)
+{
+    const char *h = r->header(r->harg, "x-amz-content-sha256");
+    int m = 0, rc;
+
+    if (!h || *mode != SIGV4_PAYLOAD_UNSIGNED || !strcmp(h, "UNSIGNED-PAYLOAD"))
+        return 0;
+    if ((rc = parse_payload(h, &m, sha, why, whylen)) < 0)
+        return rc == SIGV4_MALFORMED ? SIGV4_BADHASH : rc;
+    if (m != SIGV4_PAYLOAD_SHA256) {
+        set_why(why, whylen,
+                "a presigned URL's body is sent whole: x-amz-content-sha256 is a hash");
+        return SIGV4_BADHASH;
+    }
+    *mode = m;
+    return 0;
+}
+
 /* The form, the parts and the payload hash, before any secret is used. */
 static int parse_request(const struct sigv4_req *r, const struct query *q, struct parsed *p,
                          int *mode, unsigned char sha[32], char *why, size_t whylen)
@@ -894,6 +920,9 @@ static int parse_request(const struct sigv4_req *r, const struct query *q, struc
     const char *auth = r->header(r->harg, "authorization"), *payload;
     int dup = 0, rc;
     char v[80];
+
+    if (auth && !*auth)
+        auth = NULL; /* "Authorization:" with nothing: anonymous, as S3 takes it */
 
     if (auth && query_get(q, "X-Amz-Algorithm", &dup)) {
         set_why(why, whylen, "only one auth mechanism allowed: Authorization or X-Amz-Algorithm");
@@ -905,8 +934,8 @@ static int parse_request(const struct sigv4_req *r, const struct query *q, struc
             return rc;
         payload = r->header(r->harg, "x-amz-content-sha256");
         if (!payload) {
-            set_why(why, whylen, "missing required header x-amz-content-sha256");
-            return SIGV4_MALFORMED;
+            set_why(why, whylen, "Missing required header for this request: x-amz-content-sha256");
+            return SIGV4_UNSUPPORTED;
         }
     } else if (query_get(q, "X-Amz-Algorithm", &dup)) {
         if ((rc = parse_presigned(q, p, why, whylen)) < 0)
@@ -925,14 +954,15 @@ static int parse_request(const struct sigv4_req *r, const struct query *q, struc
         set_why(why, whylen, "the request is not signed");
         return SIGV4_MISSING;
     }
-    if (strncmp(p->amz_date, p->date, 8) != 0) {
-        set_why(why, whylen, "the credential's date is not the day of the request's date");
-        return SIGV4_MALFORMED;
-    }
+    /* A date changed after signing fails the signature: that is said
+     * first (sigv4_verify). */
+    p->other_day = strncmp(p->amz_date, p->date, 8) != 0;
     if ((rc = parse_payload(payload, mode, sha, why, whylen)) < 0)
         return rc;
     if (copy_bounded(p->payload, sizeof(p->payload), payload, strlen(payload)) < 0)
         return SIGV4_MALFORMED; /* parse_payload allows nothing longer */
+    if (p->presigned)
+        return presigned_body_hash(r, mode, sha, why, whylen);
     return 0;
 }
 
@@ -1131,6 +1161,11 @@ int sigv4_verify(const struct sigv4_creds *c, const struct sigv4_req *r, struct 
                 "The request signature we calculated does not match the signature "
                 "you provided. Check your key and signing method.");
         rc = SIGV4_MISMATCH;
+        goto cleanup;
+    }
+    if (p.other_day) {
+        set_why(why, whylen, "the credential's date is not the day of the request's date");
+        rc = SIGV4_MALFORMED;
         goto cleanup;
     }
     /* After the signature: only an authentic request learns about the clock. */

@@ -72,6 +72,8 @@ enum {
     SIGV4_SKEW = -5,        /* RequestTimeTooSkewed: |now - date| > 15 minutes */
     SIGV4_EXPIRED = -6,     /* presigned URL past X-Amz-Date + X-Amz-Expires */
     SIGV4_UNSUPPORTED = -7, /* signature version 2, another algorithm or payload form */
+    SIGV4_BADDATE = -8,     /* AccessDenied: no date, or one that does not parse */
+    SIGV4_BADHASH = -9,     /* InvalidArgument: x-amz-content-sha256 neither a hash nor a form */
 };
 
 #define SIGV4_MAX_SKEW 900 /* seconds: S3's 15 minutes */
