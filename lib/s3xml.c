@@ -861,6 +861,13 @@ void s3xml_elem_url(struct s3xml_out *o, const char *name, const char *text, siz
 void s3xml_error(struct s3xml_out *o, const char *code, const char *message, const char *resource,
                  const char *request_id)
 {
+    s3xml_error_with(o, code, message, resource, request_id, NULL, NULL, 0);
+}
+
+void s3xml_error_with(struct s3xml_out *o, const char *code, const char *message,
+                      const char *resource, const char *request_id, const char *name,
+                      const char *value, size_t vlen)
+{
     /* The error replaces a response that failed half-way, memory too. */
     o->len = 0;
     o->oom = 0;
@@ -875,6 +882,8 @@ void s3xml_error(struct s3xml_out *o, const char *code, const char *message, con
     s3xml_elem(o, "Code", code, strlen(code));
     if (message)
         s3xml_elem(o, "Message", message, strlen(message));
+    if (name)
+        s3xml_elem(o, name, value, vlen);
     if (resource)
         s3xml_elem(o, "Resource", resource, strlen(resource));
     if (request_id)

@@ -579,6 +579,12 @@ static void test_error_document(void)
     s3xml_error(&o, "Unheard", NULL, NULL, "r");
     CHECK_STR(o.buf, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                      "<Error><Code>Unheard</Code><RequestId>r</RequestId></Error>");
+    s3xml_error_with(&o, "NoSuchKey", NULL, "/b/a<b", "r", "Key", "a<b", 3);
+    CHECK_STR(o.buf,
+              "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+              "<Error><Code>NoSuchKey</Code><Message>The specified key does not exist."
+              "</Message><Key>a&lt;b</Key><Resource>/b/a&lt;b</Resource><RequestId>r</RequestId>"
+              "</Error>");
     s3xml_out_free(&o);
 }
 
