@@ -211,16 +211,27 @@ struct put {
 /* The key's current record decides: none or SOFT, go on; live, STORE_EXISTS
  * unless this is the retry of a PUT whose worker died after storing exactly
  * this body, which is what the client asked for. */
+/* The caller's condition on the live value (S3's If-Match, If-None-Match),
+ * judged under the key's lock so no other write comes between. */
+static int precondition(struct put *pt, const struct mkv_record *live, char *why, size_t whylen)
+{
+    const struct store_body *b = pt->body.b;
+
+    if (b->precondition && b->precondition(b->precondition_arg, live) != 0)
+        return fail(why, whylen, STORE_PRECONDITION, "the write's precondition failed");
+    return STORE_OK;
+}
+
 static int check_existing(struct put *pt, int retry, char *why, size_t whylen)
 {
     int rc = read_record(pt->s, pt->key, pt->klen, &pt->rec, why, whylen);
 
-    if (rc == STORE_ABSENT)
-        return STORE_OK;
+    if (rc == STORE_ABSENT || (rc == STORE_OK && pt->rec.deleted))
+        return precondition(pt, NULL, why, whylen);
     if (rc < 0)
         return rc;
-    if (pt->rec.deleted)
-        return STORE_OK;
+    if ((rc = precondition(pt, &pt->rec, why, whylen)) < 0)
+        return rc;
     if (pt->body.b->overwrite)
         return 2; /* replace it */
     if (retry && same_body(&pt->body, pt->rec.hash))

@@ -28,19 +28,20 @@
 
 enum {
     STORE_OK = 0,
-    STORE_EXISTS = -1,      /* PUT: a live record exists */
-    STORE_ABSENT = -2,      /* DELETE/UNLINK: no record (UNLINK: none live) */
-    STORE_BUSY = -3,        /* another write of the key holds its lock */
-    STORE_PROTECTED = -4,   /* DELETE of a live key under protect = yes */
-    STORE_EMPTY = -5,       /* PUT: the body has no byte */
-    STORE_BODY = -6,        /* PUT: reading the body failed, or its length was wrong */
-    STORE_BADMD5 = -7,      /* PUT: the body's MD5 is not the one announced */
-    STORE_VOLUME = -8,      /* a volume failed; nothing is left live */
-    STORE_INDEX = -9,       /* the index failed; nothing changed that is live */
-    STORE_RECOVERING = -10, /* the index needs recovery (under way): retry */
-    STORE_UNSURE = -11,     /* PUT: the live record's flush failed: left SOFT */
-    STORE_BADREC = -12,     /* the key's stored record is malformed */
-    STORE_PLACEMENT = -13,  /* no placement for the key */
+    STORE_EXISTS = -1,        /* PUT: a live record exists */
+    STORE_ABSENT = -2,        /* DELETE/UNLINK: no record (UNLINK: none live) */
+    STORE_BUSY = -3,          /* another write of the key holds its lock */
+    STORE_PROTECTED = -4,     /* DELETE of a live key under protect = yes */
+    STORE_EMPTY = -5,         /* PUT: the body has no byte */
+    STORE_BODY = -6,          /* PUT: reading the body failed, or its length was wrong */
+    STORE_BADMD5 = -7,        /* PUT: the body's MD5 is not the one announced */
+    STORE_VOLUME = -8,        /* a volume failed; nothing is left live */
+    STORE_INDEX = -9,         /* the index failed; nothing changed that is live */
+    STORE_RECOVERING = -10,   /* the index needs recovery (under way): retry */
+    STORE_UNSURE = -11,       /* PUT: the live record's flush failed: left SOFT */
+    STORE_BADREC = -12,       /* the key's stored record is malformed */
+    STORE_PLACEMENT = -13,    /* no placement for the key */
+    STORE_PRECONDITION = -14, /* PUT: the body's precondition refused the write */
 };
 
 /* What one request thread writes with. */
@@ -72,6 +73,11 @@ struct store_body {
     /* S3 stores empty objects (directory markers); the native API, as the
      * original, refuses an empty PUT (STORE_EMPTY). */
     int allow_empty;
+    /* S3's conditional PutObject: called under the key's lock with the live
+     * record (NULL: none); non-zero refuses the write (STORE_PRECONDITION),
+     * before any byte is written. */
+    int (*precondition)(void *arg, const struct mkv_record *live);
+    void *precondition_arg;
 };
 
 /* What a call did besides its result: for the caller's log line and stats. */
