@@ -35,15 +35,20 @@
 
 /* ---- responses -------------------------------------------------------- */
 
-static void common_headers(struct s3req *q, char *h, size_t cap)
+/* The request's id, as S3 names it in every answer (x-amz-id-2 is S3's
+ * host id: mkv has one id a request). */
+static void common_headers(struct s3req *q, char *h, size_t cap, const char *extra)
 {
-    snprintf(h, cap, "x-amz-request-id: %s\r\n", q->reqid);
+    snprintf(h, cap, "x-amz-request-id: %s\r\nx-amz-id-2: %s\r\n%s", q->reqid, q->reqid,
+             extra ? extra : "");
 }
 
 void s3_error(struct s3req *q, const char *code, const char *message)
 {
     struct s3xml_out o = {0};
-    char hdr[128], res[MKV_URI_MAX + 8];
+    char hdr[160], res[MKV_URI_MAX + 8];
+    const char *field = NULL, *value = NULL;
+    size_t vlen = 0;
     int status = s3xml_error_status(code);
 
     if (status == 0) { /* a code the table lacks: a defect here, not the client's */
@@ -52,8 +57,13 @@ void s3_error(struct s3req *q, const char *code, const char *message)
     }
 
     snprintf(res, sizeof(res), "%.*s", (int)q->pathlen, q->path ? q->path : "/");
-    common_headers(q, hdr, sizeof(hdr));
-    s3xml_error(&o, code, message ? message : s3xml_error_message(code), res, q->reqid);
+    common_headers(q, hdr, sizeof(hdr), NULL);
+    if (!strcmp(code, "NoSuchKey") && q->has_key)
+        field = "Key", value = q->okey, vlen = q->oklen;
+    else if (!strcmp(code, "NoSuchBucket"))
+        field = "BucketName", value = q->bucket, vlen = q->blen;
+    s3xml_error_with(&o, code, message ? message : s3xml_error_message(code), res, q->reqid, field,
+                     value, vlen);
     if (o.oom)
         reply(q->r, 500, hdr, "application/xml", NULL, 0);
     else
@@ -69,7 +79,7 @@ void s3_xml(struct s3req *q, int status, const char *extra, struct s3xml_out *o)
         s3_error(q, "InternalError", "out of memory");
         return;
     }
-    snprintf(hdr, sizeof(hdr), "x-amz-request-id: %s\r\n%s", q->reqid, extra ? extra : "");
+    common_headers(q, hdr, sizeof(hdr), extra);
     reply(q->r, status, hdr, "application/xml", o->buf, o->len);
 }
 
@@ -77,7 +87,7 @@ void s3_empty(struct s3req *q, int status, const char *extra)
 {
     char hdr[8192];
 
-    snprintf(hdr, sizeof(hdr), "x-amz-request-id: %s\r\n%s", q->reqid, extra ? extra : "");
+    common_headers(q, hdr, sizeof(hdr), extra);
     reply(q->r, status, hdr, NULL, NULL, 0);
 }
 
@@ -194,6 +204,11 @@ static int check_auth(struct s3req *q)
     case SIGV4_MISMATCH: s3_error(q, "SignatureDoesNotMatch", NULL); break;
     case SIGV4_SKEW: s3_error(q, "RequestTimeTooSkewed", NULL); break;
     case SIGV4_EXPIRED: s3_error(q, "AccessDenied", "Request has expired"); break;
+    case SIGV4_BADDATE:
+        s3_error(q, "AccessDenied",
+                 "AWS authentication requires a valid Date or x-amz-date header");
+        break;
+    case SIGV4_BADHASH: s3_error(q, "InvalidArgument", why); break;
     default: s3_error(q, "InvalidRequest", why); break;
     }
     return -1;
@@ -209,37 +224,6 @@ int s3_need_bucket(struct s3req *q, long long *ctime)
     s3_error(q, rc == S3STORE_NOBUCKET ? "NoSuchBucket" : "InternalError",
              rc == S3STORE_NOBUCKET ? NULL : "index read failed");
     return -1;
-}
-
-/* Reads a small XML body whole into the parser. */
-int s3_read_xml(struct s3req *q, struct s3xml_parser *p, size_t max, int need)
-{
-    char buf[16384], why[256];
-    size_t total = 0;
-    ssize_t n;
-
-    while ((n = read_fcgi(q->r->fr->in, buf, sizeof(buf))) > 0) {
-        total += (size_t)n;
-        if (total > max) {
-            s3_error(q, "MalformedXML", "the XML body is too long");
-            return -1;
-        }
-        if (s3xml_feed(p, buf, (size_t)n, 0, why, sizeof(why)) < 0) {
-            s3_error(q, "MalformedXML", why);
-            return -1;
-        }
-    }
-    if (n < 0) {
-        s3_error(q, "IncompleteBody", "reading the request body failed");
-        return -1;
-    }
-    if (total == 0 && !need)
-        return 1;
-    if (s3xml_feed(p, "", 0, 1, why, sizeof(why)) < 0) {
-        s3_error(q, "MalformedXML", why);
-        return -1;
-    }
-    return 0;
 }
 
 /* ---- routing ---------------------------------------------------------- */
@@ -280,9 +264,22 @@ static int unsupported_sub(struct s3req *q)
     return 0;
 }
 
+/* The bucket subresources mkv reads (GET; POST ?delete): with PUT or
+ * DELETE they name an operation it does not serve (PutBucketVersioning,
+ * DeleteBucket...?), never CreateBucket or DeleteBucket. */
+static const char *const read_only[] = {"location", "versioning", "versions", "uploads", "delete"};
+
+static int read_only_sub(struct s3req *q)
+{
+    for (size_t i = 0; i < sizeof(read_only) / sizeof(read_only[0]); i++)
+        if (s3_has_sub(q, read_only[i]))
+            return 1;
+    return 0;
+}
+
 static void route_bucket(struct s3req *q, enum mkv_method m)
 {
-    if (unsupported_sub(q)) {
+    if (unsupported_sub(q) || ((m == MKV_M_PUT || m == MKV_M_DELETE) && read_only_sub(q))) {
         s3_error(q, "NotImplemented", "mkv does not serve this S3 operation");
         return;
     }
@@ -290,8 +287,12 @@ static void route_bucket(struct s3req *q, enum mkv_method m)
     case MKV_M_PUT: s3_create_bucket(q); return;
     case MKV_M_DELETE: s3_delete_bucket(q); return;
     case MKV_M_HEAD:
-        if (s3_need_bucket(q, NULL) == 0)
-            s3_empty(q, 200, NULL);
+        if (s3_need_bucket(q, NULL) == 0) {
+            char h[96];
+
+            snprintf(h, sizeof(h), "x-amz-bucket-region: %s\r\n", q->w->cfg->s3_region);
+            s3_empty(q, 200, h);
+        }
         return;
     case MKV_M_GET:
         if (s3_has_sub(q, "location"))
@@ -315,6 +316,19 @@ static void route_bucket(struct s3req *q, enum mkv_method m)
     }
 }
 
+/* Versioning is off: an object's one version is "null" (listings say so),
+ * and no other id names anything: 0, or answered and -1. */
+static int bad_version_id(struct s3req *q)
+{
+    char v[64];
+    int rc = s3_qparam(q, "versionId", v, sizeof(v), NULL);
+
+    if (rc == 0 || (rc > 0 && !strcmp(v, "null")))
+        return 0;
+    s3_error(q, "InvalidArgument", "Invalid version id specified");
+    return -1;
+}
+
 static void route_object(struct s3req *q, enum mkv_method m)
 {
     struct mkv_reject rej;
@@ -331,6 +345,8 @@ static void route_object(struct s3req *q, enum mkv_method m)
         s3_error(q, rej.status == 414 ? "KeyTooLongError" : "InvalidArgument", rej.why);
         return;
     }
+    if (bad_version_id(q))
+        return;
     if (post) {
         if (s3_has_sub(q, "uploads"))
             s3_create_upload(q);

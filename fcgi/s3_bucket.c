@@ -67,7 +67,7 @@ void s3_create_bucket(struct s3req *q)
     char h[128];
     int rc;
 
-    if (!s3_bucket_name_ok(q->bucket, q->blen)) {
+    if (!s3_bucket_name_new_ok(q->bucket, q->blen)) {
         s3_error(q, "InvalidBucketName", NULL);
         return;
     }
@@ -98,6 +98,10 @@ void s3_delete_bucket(struct s3req *q)
     case S3STORE_OK: s3_empty(q, 204, NULL); break;
     case S3STORE_NOBUCKET: s3_error(q, "NoSuchBucket", NULL); break;
     case S3STORE_NOTEMPTY: s3_error(q, "BucketNotEmpty", NULL); break;
+    case S3STORE_UPLOADS:
+        s3_error(q, "BucketNotEmpty",
+                 "The bucket has multipart uploads in progress: complete or abort them first.");
+        break;
     default: s3_error(q, "InternalError", "index failed"); break;
     }
 }
@@ -144,7 +148,16 @@ struct listing {
     char cp[MKV_URI_MAX]; /* a common prefix to jump past: restart there */
     size_t cplen;
     int jump;
+    char after[MKV_URI_MAX + 8]; /* marker, start-after or key-marker, as a key */
+    size_t afterlen;             /* 0: none */
 };
+
+static int bytes_cmp(const char *a, size_t an, const char *b, size_t bn)
+{
+    int c = memcmp(a, b, an < bn ? an : bn);
+
+    return c ? c : (an > bn) - (an < bn);
+}
 
 static void list_elem(struct listing *l, const char *name, const char *s, size_t n)
 {
@@ -166,9 +179,28 @@ static size_t after_prefix(const char *s, size_t n, char *out)
     return n;
 }
 
+/* The storage class PutObject named (s3meta.h), else STANDARD. */
+static void storage_class(const struct mkv_record *rec, const char **sc, size_t *n)
+{
+    size_t pos = 0;
+    unsigned type;
+    const unsigned char *v;
+
+    *sc = "STANDARD";
+    *n = 8;
+    while (recbin_ext_next(rec->ext, rec->extlen, &pos, &type, &v, n) == 1)
+        if (type == S3META_STORAGE_CLASS) {
+            *sc = (const char *)v;
+            return;
+        }
+    *n = 8;
+}
+
 static void list_entry(struct listing *l, const char *key, size_t klen,
                        const struct mkv_record *rec)
 {
+    const char *sc;
+    size_t scl;
     char t[32], etag[80];
     const char *k = key + l->bprefix;
     size_t kn = klen - l->bprefix;
@@ -184,7 +216,8 @@ static void list_entry(struct listing *l, const char *key, size_t klen,
     s3xml_elem(l->o, "LastModified", t, strlen(t));
     s3xml_elemf(l->o, "ETag", "\"%s\"", etag);
     s3xml_elemf(l->o, "Size", "%llu", rec->has_size ? rec->size : 0ULL);
-    s3xml_elemf(l->o, "StorageClass", "STANDARD");
+    storage_class(rec, &sc, &scl);
+    s3xml_elem(l->o, "StorageClass", sc, scl);
     if (l->owner) {
         s3xml_open(l->o, "Owner");
         s3xml_elemf(l->o, "ID", "%s", l->q->auth.access_key);
@@ -207,6 +240,15 @@ static int list_visit(void *arg, const char *key, size_t klen, const struct mkv_
     if (!rec || rec->deleted)
         return 0;
     d = l->dlen ? memmem(key + l->baselen, klen - l->baselen, l->delim, l->dlen) : NULL;
+    /* A common prefix not after the marker was listed on an earlier page
+     * (it ends that page's listing: NextMarker): the keys under it follow
+     * the marker, but S3 lists the prefix once. */
+    if (d && l->afterlen &&
+        bytes_cmp(key, (size_t)(d - key) + l->dlen, l->after, l->afterlen) <= 0) {
+        l->nextlen = after_prefix(key, (size_t)(d - key) + l->dlen, l->next);
+        l->jump = l->nextlen > 0;
+        return 1;
+    }
     if (l->count == l->max) {
         l->truncated = 1;
         return 1;
@@ -273,22 +315,15 @@ static int unb64(const char *in, char *out, size_t cap, size_t *n)
     return 0;
 }
 
-static int bytes_cmp(const char *a, size_t an, const char *b, size_t bn)
-{
-    int c = memcmp(a, b, an < bn ? an : bn);
-
-    return c ? c : (an > bn) - (an < bn);
-}
-
 void s3_list_objects(struct s3req *q, int kind)
 {
     struct listing *l = calloc(1, sizeof(*l));
     struct s3xml_out o = {0};
     char prefix[MKV_URI_MAX] = "", marker[MKV_URI_MAX] = "", token[MKV_URI_MAX] = "";
-    char num[32] = "", enc[16] = "", start[MKV_URI_MAX + 8], tok[2 * MKV_URI_MAX];
+    char num[32] = "", enc[16] = "", vmark[64], start[MKV_URI_MAX + 8], tok[2 * MKV_URI_MAX];
     size_t plen = 0, mlen = 0, tlen = 0, slen, dl = 0;
     long long max = LIST_MAX_KEYS;
-    int has_token;
+    int has_token, echo_token;
 
     if (!l) {
         s3_error(q, "InternalError", "out of memory");
@@ -310,6 +345,12 @@ void s3_list_objects(struct s3req *q, int kind)
         goto cleanup;
     }
     l->dlen = dl;
+    if (kind == LIST_VERSIONS && mlen == 0 &&
+        s3_qparam(q, "version-id-marker", vmark, sizeof(vmark), NULL) != 0) {
+        s3_error(q, "InvalidArgument",
+                 "A version-id marker cannot be specified without a key marker.");
+        goto cleanup;
+    }
     if (*num && num_parse(num, 0, 1000000, &max) < 0) {
         s3_error(q, "InvalidArgument", "max-keys must be a number");
         goto cleanup;
@@ -336,6 +377,9 @@ void s3_list_objects(struct s3req *q, int kind)
      * marker, or the continuation token's place. */
     memcpy(start, l->base, l->baselen);
     slen = l->baselen;
+    echo_token = has_token > 0;
+    if (has_token > 0 && tlen == 0)
+        has_token = 0; /* continuation-token= : the first page (its empty token echoed) */
     if (has_token > 0) {
         if (unb64(token, start, sizeof(start), &slen) < 0 || slen < l->bprefix ||
             memcmp(start, l->base, l->bprefix) != 0) {
@@ -348,6 +392,8 @@ void s3_list_objects(struct s3req *q, int kind)
 
         memcpy(m, l->base, l->bprefix);
         memcpy(m + l->bprefix, marker, mlen);
+        memcpy(l->after, m, n);
+        l->afterlen = n;
         m[n++] = '\0'; /* exclusive: the first key after it */
         if (bytes_cmp(m, n, start, slen) > 0) {
             memcpy(start, m, n);
@@ -365,7 +411,7 @@ void s3_list_objects(struct s3req *q, int kind)
     }
     if (kind == LIST_V2 && mlen)
         list_elem(l, "StartAfter", marker, mlen);
-    if (kind == LIST_V2 && has_token > 0)
+    if (kind == LIST_V2 && echo_token)
         s3xml_elem(&o, "ContinuationToken", token, tlen);
     s3xml_elemf(&o, "MaxKeys", "%d", l->max);
     if (l->dlen)
@@ -382,7 +428,9 @@ void s3_list_objects(struct s3req *q, int kind)
     if (l->truncated && kind == LIST_V2 &&
         b64((const unsigned char *)l->next, l->nextlen, tok, sizeof(tok)) > 0)
         s3xml_elem(&o, "NextContinuationToken", tok, strlen(tok));
-    if (l->truncated && kind == LIST_V1)
+    /* (without a delimiter the last key is the next marker: S3 names it
+     * only with one) */
+    if (l->truncated && kind == LIST_V1 && l->dlen)
         list_elem(l, "NextMarker", l->last + l->bprefix, l->lastlen - l->bprefix);
     if (l->truncated && kind == LIST_VERSIONS) {
         list_elem(l, "NextKeyMarker", l->last + l->bprefix, l->lastlen - l->bprefix);

@@ -1,15 +1,18 @@
 /* s3_int.h: what the S3 route files share (fcgi/s3.c: requests, signatures,
- * errors, routing; s3_object.c: objects and copies; s3_bucket.c: buckets and
- * listings; s3_multipart.c: multipart uploads).  Internal to fcgi/. */
+ * errors, routing; s3_body.c: request bodies and their checks; s3_object.c:
+ * objects and copies; s3_bucket.c: buckets and listings; s3_multipart.c:
+ * multipart uploads).  Internal to fcgi/. */
 #ifndef MKV_S3_INT_H
 #define MKV_S3_INT_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "s3.h"
 #include "s3store.h"
 #include "s3xml.h"
 #include "sigv4.h"
+#include "volume.h"
 
 #define S3_LENGTH_MAX (5LL << 30) /* S3's largest PutObject: 5 GiB */
 #define LIST_MAX_KEYS 1000
@@ -47,16 +50,53 @@ int s3_qparam(struct s3req *q, const char *name, char *out, size_t cap, size_t *
 int s3_has_sub(struct s3req *q, const char *name);
 /* The bucket exists: 0, or the error answered and -1. */
 int s3_need_bucket(struct s3req *q, long long *ctime);
-/* Reads a small XML body into p: 0, 1 (empty and !need), or answered and -1. */
+
+/* ---- s3_body.c ---- */
+
+/* Reads the body the way it was sent (plain, or aws-chunked), and checks
+ * what the request said of it: the signed SHA-256, a checksum header.  The
+ * check runs as the last byte passes, before it is handed on, so a mismatch
+ * fails the reader's read and nothing is kept. */
+struct s3body {
+    body_read_fn rd;
+    void *rdarg;
+    long long length, got;
+    struct evp_md_ctx_st *sha; /* the signed payload hash, or NULL */
+    unsigned char want_sha[32];
+    struct sigv4_sum sum; /* a checksum header, alg 0: none */
+    const char *want_sum;
+    struct sigv4_chunked *chunked;
+    const char *bad; /* the S3 error code of a failed check */
+    char why[160];
+};
+
+/* The request's body (an XML one: without a length, what a chunked
+ * transfer brings, else none): 0, or answered (a bad length, ...) and -1. */
+int s3body_open(struct s3req *q, struct s3body *b, int xml);
+/* A body_read_fn: -1 also when a check fails (b->bad, b->why say which). */
+ssize_t s3body_read(void *arg, char *buf, size_t cap);
+/* The checks at the end of the body (an empty one is never read). */
+int s3body_final(struct s3body *b);
+void s3body_free(struct s3body *b);
+/* Whether the request carries a checksum of its body: an x-amz-checksum-*
+ * header, or an aws-chunked trailer to come. */
+int s3body_has_checksum(struct s3req *q);
+/* Reads a small XML body into p, checked as a value is: 0, 1 (empty and
+ * !need), or answered and -1. */
 int s3_read_xml(struct s3req *q, struct s3xml_parser *p, size_t max, int need);
 
 /* ---- s3_object.c ---- */
 
+/* The S3 fields a request sets (Content-Type, x-amz-meta-*, ...) into ext:
+ * 0, or answered (MetadataTooLarge, InvalidStorageClass) and -1. */
+int s3_request_meta(struct s3req *q, unsigned char *ext, size_t cap, size_t *len);
+
 /* The ETag of a record: its MD5, or the multipart one it keeps. */
 void s3_etag_of(const struct mkv_record *rec, char *out, size_t cap);
-/* Stores the request's body at key (an object or a part), answers its ETag. */
+/* Stores the request's body at key (an object or a part), answers its ETag;
+ * conditional: under the request's If-Match / If-None-Match (PutObject). */
 void s3_put_body(struct s3req *q, const char *key, size_t klen, const unsigned char *ext,
-                 size_t extlen);
+                 size_t extlen, int conditional);
 void s3_put_object(struct s3req *q);
 void s3_get_object(struct s3req *q);
 void s3_head_object(struct s3req *q);

@@ -45,18 +45,24 @@ static int need_upload(struct s3req *q, struct s3_upload *u)
     return -1;
 }
 
+/* An Initiator or Owner: the one account, named by its access key. */
+static void owner(struct s3xml_out *o, const char *name, const char *id)
+{
+    s3xml_open(o, name);
+    s3xml_elemf(o, "ID", "%s", id);
+    s3xml_elemf(o, "DisplayName", "%s", id);
+    s3xml_close(o, name);
+}
+
 void s3_create_upload(struct s3req *q)
 {
     unsigned char ext[MKV_RECORD_EXT_MAX];
     struct s3_upload u;
     struct s3xml_out o = {0};
     size_t extlen = 0;
-    char why[256];
 
-    if (s3meta_from_request(q->r->fr->envp, ext, sizeof(ext), &extlen, why, sizeof(why)) < 0) {
-        s3_error(q, "MetadataTooLarge", why);
+    if (s3_request_meta(q, ext, sizeof(ext), &extlen) < 0)
         goto cleanup;
-    }
     if (s3_upload_create(q->w->ix, q->r->key, q->r->klen, ext, extlen, (long long)time(NULL), &u) !=
         S3STORE_OK) {
         s3_error(q, "InternalError", "index write failed");
@@ -92,7 +98,7 @@ void s3_upload_part(struct s3req *q)
     if (*s3_hdr(q, "x-amz-copy-source"))
         s3_copy_into(q, key, (size_t)kl, 1);
     else
-        s3_put_body(q, key, (size_t)kl, NULL, 0);
+        s3_put_body(q, key, (size_t)kl, NULL, 0, 0);
 }
 
 void s3_complete_upload(struct s3req *q)
@@ -219,6 +225,8 @@ void s3_list_parts(struct s3req *q)
     s3xml_elemf(&o, "PartNumberMarker", "%lld", marker);
     s3xml_elemf(&o, "MaxParts", "%d", pg.max);
     s3xml_elemf(&o, "StorageClass", "STANDARD");
+    owner(&o, "Initiator", q->auth.access_key);
+    owner(&o, "Owner", q->auth.access_key);
     if (pg.max > 0 &&
         s3_upload_parts(q->w->ix, u.id, (int)marker + 1, list_part, &pg) != S3STORE_OK) {
         s3_error(q, "InternalError", "index read failed");
@@ -233,47 +241,136 @@ cleanup:
     s3xml_out_free(&o);
 }
 
-struct uploads_page {
-    struct s3req *q;
-    struct s3xml_out *o;
-    char prefix[MKV_URI_MAX];
-    size_t plen;
-    int max, count, truncated;
-    char last_key[MKV_KEY_MAX + 1], last_id[S3_UPLOAD_ID_LEN + 1];
+/* ListMultipartUploads, in S3's order (key, then upload id) though the
+ * uploads are kept by id: one pass over them keeps the first max + 1
+ * entries after the markers in a sorted array (an upload, or the common
+ * prefix its key folds into under a delimiter), so memory is bounded by
+ * the page, not the number of uploads. */
+struct upload_item {
+    char key[MKV_KEY_MAX + 1]; /* the object key, or a common prefix */
+    size_t klen;
+    char id[S3_UPLOAD_ID_LEN + 1]; /* "" for a prefix */
+    long long ctime;
 };
 
-static int list_upload(void *arg, const struct s3_upload *u)
+struct uploads_page {
+    struct s3req *q;
+    char prefix[MKV_URI_MAX]; /* "/B/" + the prefix asked for */
+    size_t plen, bplen;       /* ...and of "/B/" */
+    char delim[16];
+    size_t dlen;
+    char marker[MKV_KEY_MAX + 1], id_marker[S3_UPLOAD_ID_LEN + 8];
+    size_t mlen;
+    int max, n; /* the array holds up to max + 1 */
+    struct upload_item items[LIST_MAX_KEYS + 1];
+};
+
+static int item_cmp(const char *k, size_t kl, const char *id, const struct upload_item *b)
+{
+    int c = memcmp(k, b->key, kl < b->klen ? kl : b->klen);
+
+    if (c || kl != b->klen)
+        return c ? c : (kl > b->klen) - (kl < b->klen);
+    return strcmp(id, b->id);
+}
+
+/* Whether (key, id) comes after the markers: a key after key-marker, or
+ * that key with an id after upload-id-marker. */
+static int after_markers(const struct uploads_page *pg, const char *k, size_t kl, const char *id)
+{
+    int c;
+
+    if (pg->mlen == 0)
+        return 1;
+    c = memcmp(k, pg->marker, kl < pg->mlen ? kl : pg->mlen);
+    if (!c)
+        c = (kl > pg->mlen) - (kl < pg->mlen);
+    return c > 0 || (c == 0 && *id && *pg->id_marker && strcmp(id, pg->id_marker) > 0);
+}
+
+static int keep_upload(void *arg, const struct s3_upload *u)
 {
     struct uploads_page *pg = arg;
-    char t[32];
+    const char *k = u->key + pg->bplen, *d;
+    size_t kl = u->klen - pg->bplen, lo = 0, hi;
+    const char *id = u->id;
 
     if (u->klen < pg->plen || memcmp(u->key, pg->prefix, pg->plen) != 0)
         return 0;
-    if (pg->count == pg->max) {
-        pg->truncated = 1;
-        return 1;
+    d = pg->dlen ? memmem(u->key + pg->plen, u->klen - pg->plen, pg->delim, pg->dlen) : NULL;
+    if (d) { /* its common prefix stands for it */
+        kl = (size_t)(d - k) + pg->dlen;
+        id = "";
     }
-    pg->count++;
-    snprintf(pg->last_key, sizeof(pg->last_key), "%s", u->key + pg->q->blen + 2);
-    snprintf(pg->last_id, sizeof(pg->last_id), "%s", u->id);
-    s3xml_time(t, u->ctime);
-    s3xml_open(pg->o, "Upload");
-    s3xml_elem(pg->o, "Key", u->key + pg->q->blen + 2, u->klen - pg->q->blen - 2);
-    s3xml_elem(pg->o, "UploadId", u->id, S3_UPLOAD_ID_LEN);
-    s3xml_elemf(pg->o, "StorageClass", "STANDARD");
-    s3xml_elem(pg->o, "Initiated", t, strlen(t));
-    s3xml_close(pg->o, "Upload");
+    if (!after_markers(pg, k, kl, id))
+        return 0;
+    hi = (size_t)pg->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = item_cmp(k, kl, id, &pg->items[mid]);
+
+        if (c == 0)
+            return 0; /* a prefix already kept */
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    if (lo > (size_t)pg->max)
+        return 0; /* past the page and the one that says it is truncated */
+    if (pg->n == pg->max + 1)
+        pg->n--;
+    memmove(&pg->items[lo + 1], &pg->items[lo], ((size_t)pg->n - lo) * sizeof(pg->items[0]));
+    memcpy(pg->items[lo].key, k, kl);
+    pg->items[lo].klen = kl;
+    snprintf(pg->items[lo].id, sizeof(pg->items[lo].id), "%s", id);
+    pg->items[lo].ctime = u->ctime;
+    pg->n++;
     return 0;
 }
 
-/* In upload id order (not key order, as S3's): the uploads of this bucket
- * whose key has the prefix. */
+static void uploads_xml(struct uploads_page *pg, struct s3xml_out *o)
+{
+    int shown = pg->n > pg->max ? pg->max : pg->n;
+    char t[32];
+
+    if (pg->n > pg->max && shown > 0) {
+        const struct upload_item *last = &pg->items[shown - 1];
+
+        s3xml_elem(o, "NextKeyMarker", last->key, last->klen);
+        s3xml_elem(o, "NextUploadIdMarker", last->id, strlen(last->id));
+    }
+    s3xml_elemf(o, "IsTruncated", "%s", pg->n > pg->max ? "true" : "false");
+    for (int i = 0; i < shown; i++) {
+        const struct upload_item *it = &pg->items[i];
+
+        if (!*it->id)
+            continue;
+        s3xml_time(t, it->ctime);
+        s3xml_open(o, "Upload");
+        s3xml_elem(o, "Key", it->key, it->klen);
+        s3xml_elem(o, "UploadId", it->id, strlen(it->id));
+        owner(o, "Initiator", pg->q->auth.access_key);
+        owner(o, "Owner", pg->q->auth.access_key);
+        s3xml_elemf(o, "StorageClass", "STANDARD");
+        s3xml_elem(o, "Initiated", t, strlen(t));
+        s3xml_close(o, "Upload");
+    }
+    for (int i = 0; i < shown; i++)
+        if (!*pg->items[i].id) {
+            s3xml_open(o, "CommonPrefixes");
+            s3xml_elem(o, "Prefix", pg->items[i].key, pg->items[i].klen);
+            s3xml_close(o, "CommonPrefixes");
+        }
+}
+
 void s3_list_uploads(struct s3req *q)
 {
     struct uploads_page *pg = calloc(1, sizeof(*pg));
     struct s3xml_out o = {0};
-    char prefix[MKV_URI_MAX] = "", from[S3_UPLOAD_ID_LEN + 8] = "";
+    char prefix[MKV_URI_MAX] = "", mx[16] = "";
     size_t plen = 0;
+    long long max = LIST_MAX_KEYS;
 
     if (!pg) {
         s3_error(q, "InternalError", "out of memory");
@@ -282,31 +379,34 @@ void s3_list_uploads(struct s3req *q)
     if (s3_need_bucket(q, NULL) < 0)
         goto cleanup;
     if (s3_qparam(q, "prefix", prefix, sizeof(prefix) - 1, &plen) < 0 ||
-        s3_qparam(q, "upload-id-marker", from, sizeof(from), NULL) < 0 ||
-        q->blen + 2 + plen >= sizeof(pg->prefix)) {
+        s3_qparam(q, "delimiter", pg->delim, sizeof(pg->delim) - 1, &pg->dlen) < 0 ||
+        s3_qparam(q, "key-marker", pg->marker, sizeof(pg->marker), &pg->mlen) < 0 ||
+        s3_qparam(q, "upload-id-marker", pg->id_marker, sizeof(pg->id_marker), NULL) < 0 ||
+        s3_qparam(q, "max-uploads", mx, sizeof(mx), NULL) < 0 ||
+        (*mx && num_parse(mx, 0, 1000000, &max) < 0) || q->blen + 2 + plen >= sizeof(pg->prefix)) {
         s3_error(q, "InvalidArgument", "a query parameter is malformed or too long");
         goto cleanup;
     }
+    if (pg->mlen == 0)
+        pg->id_marker[0] = '\0'; /* S3 ignores it without a key-marker */
     pg->q = q;
-    pg->o = &o;
-    pg->max = 1000;
+    pg->max = max > LIST_MAX_KEYS ? LIST_MAX_KEYS : (int)max;
+    pg->bplen = q->blen + 2;
     pg->plen =
         (size_t)snprintf(pg->prefix, sizeof(pg->prefix), "/%s/%.*s", q->bucket, (int)plen, prefix);
-    s3xml_open(&o, "ListMultipartUploadsResult");
-    s3xml_elem(&o, "Bucket", q->bucket, q->blen);
-    s3xml_elem(&o, "KeyMarker", "", 0);
-    s3xml_elem(&o, "UploadIdMarker", from, strlen(from));
-    s3xml_elem(&o, "Prefix", prefix, plen);
-    s3xml_elemf(&o, "MaxUploads", "%d", pg->max);
-    if (s3_upload_list(q->w->ix, from, list_upload, pg) != S3STORE_OK) {
+    if (pg->max > 0 && s3_upload_list(q->w->ix, "", keep_upload, pg) != S3STORE_OK) {
         s3_error(q, "InternalError", "index read failed");
         goto cleanup;
     }
-    if (pg->truncated) {
-        s3xml_elem(&o, "NextKeyMarker", pg->last_key, strlen(pg->last_key));
-        s3xml_elem(&o, "NextUploadIdMarker", pg->last_id, strlen(pg->last_id));
-    }
-    s3xml_elemf(&o, "IsTruncated", "%s", pg->truncated ? "true" : "false");
+    s3xml_open(&o, "ListMultipartUploadsResult");
+    s3xml_elem(&o, "Bucket", q->bucket, q->blen);
+    s3xml_elem(&o, "KeyMarker", pg->marker, pg->mlen);
+    s3xml_elem(&o, "UploadIdMarker", pg->id_marker, strlen(pg->id_marker));
+    s3xml_elem(&o, "Prefix", prefix, plen);
+    if (pg->dlen)
+        s3xml_elem(&o, "Delimiter", pg->delim, pg->dlen);
+    s3xml_elemf(&o, "MaxUploads", "%d", pg->max);
+    uploads_xml(pg, &o);
     s3xml_close(&o, "ListMultipartUploadsResult");
     s3_xml(q, 200, NULL, &o);
 cleanup:

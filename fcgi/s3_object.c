@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <limits.h>
 #include <netdb.h>
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -26,173 +27,6 @@
 #include "s3xml.h"
 #include "sigv4.h"
 #include "store.h"
-
-/* ---- the body of a PUT ------------------------------------------------ */
-
-/* Reads the value the way it was sent (plain, or aws-chunked), and checks
- * what the request said of it: the signed SHA-256, a checksum header.  The
- * check runs as the last byte passes, before it is handed on, so a mismatch
- * fails the store's read and nothing is kept. */
-struct s3body {
-    body_read_fn rd;
-    void *rdarg;
-    long long length, got;
-    EVP_MD_CTX *sha; /* the signed payload hash, or NULL */
-    unsigned char want_sha[32];
-    struct sigv4_sum sum; /* a checksum header, alg 0: none */
-    const char *want_sum;
-    struct sigv4_chunked *chunked;
-    const char *bad; /* the S3 error code of a failed check */
-    char why[160];
-};
-
-/* S3's code for a failed aws-chunked body: a chunk or trailer signature
- * (403), a trailer checksum, or its framing. */
-static const char *chunked_code(const struct sigv4_chunked *d, const char *framing)
-{
-    if (d->failed_check == SIGV4_CHUNK_BADSIG)
-        return "SignatureDoesNotMatch";
-    if (d->failed_check == SIGV4_CHUNK_BADSUM)
-        return "BadDigest";
-    return framing;
-}
-
-static int body_final(struct s3body *b)
-{
-    unsigned char d[32];
-    unsigned int dl = 0;
-    char tail[1];
-
-    if (b->chunked && sigv4_chunked_read(b->chunked, tail, sizeof(tail)) != 0) {
-        b->bad = chunked_code(b->chunked, "IncompleteBody");
-        snprintf(b->why, sizeof(b->why), "%s", b->chunked->why);
-        return -1;
-    }
-    if (b->sha && (EVP_DigestFinal_ex(b->sha, d, &dl) != 1 || memcmp(d, b->want_sha, 32) != 0)) {
-        b->bad = "XAmzContentSHA256Mismatch";
-        snprintf(b->why, sizeof(b->why),
-                 "The provided 'x-amz-content-sha256' header does not match what was computed.");
-        return -1;
-    }
-    if (b->sum.alg && !sigv4_sum_matches(&b->sum, b->want_sum)) {
-        b->bad = "BadDigest";
-        snprintf(b->why, sizeof(b->why),
-                 "The checksum you specified did not match the calculated checksum.");
-        return -1;
-    }
-    return 0;
-}
-
-static ssize_t s3body_read(void *arg, char *buf, size_t cap)
-{
-    struct s3body *b = arg;
-    ssize_t n;
-
-    if (b->length >= 0 && (long long)cap > b->length - b->got)
-        cap = (size_t)(b->length - b->got);
-    if (cap == 0)
-        return 0;
-    n = b->rd(b->rdarg, buf, cap);
-    if (n < 0) {
-        if (b->chunked && !b->bad) {
-            b->bad = chunked_code(b->chunked, "IncompleteBody");
-            snprintf(b->why, sizeof(b->why), "%s", b->chunked->why);
-        }
-        return -1;
-    }
-    if (n == 0)
-        return 0; /* short: the store says so */
-    if (b->sha && EVP_DigestUpdate(b->sha, buf, (size_t)n) != 1)
-        return -1;
-    if (b->sum.alg)
-        sigv4_sum_update(&b->sum, buf, (size_t)n);
-    b->got += n;
-    if (b->got == b->length && body_final(b) < 0)
-        return -1;
-    return n;
-}
-
-static void s3body_free(struct s3body *b)
-{
-    if (b->sha)
-        EVP_MD_CTX_free(b->sha);
-    if (b->sum.alg)
-        sigv4_sum_free(&b->sum);
-    if (b->chunked) {
-        sigv4_chunked_free(b->chunked);
-        free(b->chunked);
-    }
-}
-
-/* The checksum header the request carries, if any. */
-static const char *const sum_headers[] = {"x-amz-checksum-crc32", "x-amz-checksum-crc32c",
-                                          "x-amz-checksum-crc64nvme", "x-amz-checksum-sha1",
-                                          "x-amz-checksum-sha256"};
-
-static int open_s3body(struct s3req *q, struct s3body *b)
-{
-    const char *cl = s3_hdr(q, "content-length");
-    int pm = q->auth.payload;
-
-    memset(b, 0, sizeof(*b));
-    b->rd = read_fcgi;
-    b->rdarg = q->r->fr->in;
-    b->length = -1;
-    if (*cl && num_parse(cl, 0, S3_LENGTH_MAX * 2, &b->length) < 0) {
-        s3_error(q, "InvalidArgument", "invalid Content-Length");
-        return -1;
-    }
-    /* An aws-chunked body announces its length in x-amz-decoded-content-length
-     * (and may come with Transfer-Encoding: chunked, no Content-Length). */
-    if (!*cl && (pm == SIGV4_PAYLOAD_SHA256 || pm == SIGV4_PAYLOAD_UNSIGNED)) {
-        s3_error(q, "MissingContentLength", "You must provide the Content-Length HTTP header.");
-        return -1;
-    }
-    if (pm == SIGV4_PAYLOAD_SHA256) {
-        memcpy(b->want_sha, q->auth.payload_sha256, 32);
-        if (!(b->sha = EVP_MD_CTX_new()) || EVP_DigestInit_ex(b->sha, EVP_sha256(), NULL) != 1) {
-            s3_error(q, "InternalError", "no SHA-256");
-            return -1;
-        }
-    } else if (pm != SIGV4_PAYLOAD_UNSIGNED) {
-        const char *dl = s3_hdr(q, "x-amz-decoded-content-length");
-        long long n;
-
-        if (num_parse(dl, 0, S3_LENGTH_MAX, &n) < 0) {
-            s3_error(q, "MissingContentLength",
-                     "aws-chunked uploads need "
-                     "x-amz-decoded-content-length");
-            return -1;
-        }
-        if (!(b->chunked = calloc(1, sizeof(*b->chunked)))) {
-            s3_error(q, "InternalError", "out of memory");
-            return -1;
-        }
-        sigv4_chunked_init(b->chunked, &q->auth, pm, read_fcgi, q->r->fr->in,
-                           s3_header(q->r, "x-amz-trailer"));
-        sigv4_chunked_set_length(b->chunked, n);
-        b->rd = sigv4_chunked_read;
-        b->rdarg = b->chunked;
-        b->length = n;
-    }
-    if (b->length > S3_LENGTH_MAX) {
-        s3_error(q, "EntityTooLarge", NULL);
-        return -1;
-    }
-    for (size_t i = 0; i < sizeof(sum_headers) / sizeof(sum_headers[0]); i++) {
-        const char *v = s3_header(q->r, sum_headers[i]);
-
-        if (!v)
-            continue;
-        if (sigv4_sum_init(&b->sum, sum_headers[i]) < 0) {
-            s3_error(q, "InvalidRequest", "unsupported checksum algorithm");
-            return -1;
-        }
-        b->want_sum = v;
-        break;
-    }
-    return 0;
-}
 
 /* ---- objects ---------------------------------------------------------- */
 
@@ -253,17 +87,22 @@ static int get_object(struct s3req *q, struct mkv_record *rec)
     return -1;
 }
 
-/* An HTTP date (RFC 1123): the time, or -1. */
+/* An HTTP date in any of the three forms a server must read (RFC 7231
+ * 7.1.1.1: RFC 1123, RFC 850, asctime): the time, or -1. */
 static long long parse_http_date(const char *s)
 {
+    static const char *const forms[] = {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT",
+                                        "%a %b %e %H:%M:%S %Y"};
     struct tm tm;
     const char *end;
 
-    memset(&tm, 0, sizeof(tm));
-    end = strptime(s, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    if (!end || *end)
-        return -1;
-    return (long long)timegm(&tm);
+    for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+        memset(&tm, 0, sizeof(tm));
+        end = strptime(s, forms[i], &tm);
+        if (end && !*end)
+            return (long long)timegm(&tm);
+    }
+    return -1;
 }
 
 /* Whether etag (32 hex, no quotes) is in the list (a header's "a", "b" or *). */
@@ -369,6 +208,45 @@ static int open_object(struct s3req *q, struct mkv_record *rec, char *etag, size
     return preconditions(q, rec, etag);
 }
 
+/* A HEAD with one Range as GetObject serves it (nginx/mkv-s3.conf: bytes=A-B,
+ * A-, -N; anything else is ignored): 206 with the range's length and
+ * Content-Range, 416 past the end; answered and 1, or 0 for a 200. */
+static int head_range(struct s3req *q, long long size, char *h, size_t cap)
+{
+    const char *r = s3_hdr(q, "range");
+    long long first = -1, last = size - 1;
+    char a[24] = "", b[24] = "";
+    size_t o = strlen(h);
+    const char *dash;
+
+    if (strncmp(r, "bytes=", 6) != 0 || !(dash = strchr(r + 6, '-')) ||
+        (size_t)(dash - r - 6) >= sizeof(a) || strlen(dash + 1) >= sizeof(b))
+        return 0;
+    memcpy(a, r + 6, (size_t)(dash - r - 6));
+    strcpy(b, dash + 1);
+    if ((*a && num_parse(a, 0, LLONG_MAX, &first) < 0) ||
+        (*b && num_parse(b, 0, LLONG_MAX, &last) < 0) || (!*a && !*b) || (*a && *b && last < first))
+        return 0;
+    if (!*a) { /* the last N bytes */
+        first = last >= size ? 0 : size - last;
+        last = size - 1;
+        if (size == 0 || first > last)
+            goto unsatisfiable;
+    }
+    if (first >= size)
+        goto unsatisfiable;
+    if (last >= size)
+        last = size - 1;
+    snprintf(h + o, cap - o, "Content-Range: bytes %lld-%lld/%lld\r\n", first, last, size);
+    q->r->head_length = last - first + 1;
+    s3_empty(q, 206, h);
+    return 1;
+unsatisfiable:
+    q->r->head_length = -1;
+    s3_error(q, "InvalidRange", NULL);
+    return 1;
+}
+
 void s3_head_object(struct s3req *q)
 {
     struct mkv_record rec;
@@ -378,6 +256,8 @@ void s3_head_object(struct s3req *q)
         return;
     object_headers(&rec, etag, h, sizeof(h));
     q->r->head_length = rec.has_size ? (long long)rec.size : -1;
+    if (rec.has_size && head_range(q, (long long)rec.size, h, sizeof(h)) != 0)
+        return;
     s3_empty(q, 200, h);
 }
 
@@ -626,34 +506,62 @@ void s3_get_object(struct s3req *q)
 
 /* Stores the request's body at key (the object, or a part) and answers
  * with its ETag. */
-void s3_put_body(struct s3req *q, const char *key, size_t klen, const unsigned char *ext,
-                 size_t extlen)
+/* PutObject's If-Match and If-None-Match (S3's conditional writes),
+ * against the live value under the key's lock: 0 to write, else the status
+ * in c->status (412; 404 for If-Match without a value). */
+struct put_cond {
+    struct s3req *q;
+    int status;
+};
+
+static int put_condition(void *arg, const struct mkv_record *live)
 {
+    struct put_cond *c = arg;
+    const char *im = s3_header(c->q->r, "if-match"), *inm = s3_header(c->q->r, "if-none-match");
+    char etag[80];
+
+    if (!live) {
+        c->status = im ? 404 : 0;
+        return c->status;
+    }
+    s3_etag_of(live, etag, sizeof(etag));
+    c->status = (im && !etag_in(im, etag)) || (inm && etag_in(inm, etag)) ? 412 : 0;
+    return c->status;
+}
+
+void s3_put_body(struct s3req *q, const char *key, size_t klen, const unsigned char *ext,
+                 size_t extlen, int conditional)
+{
+    struct put_cond cond = {.q = q};
     struct mkv_store s = store_of(q->w);
     struct store_note note = {0};
     struct s3body b;
     unsigned char want[16];
-    const char *cmd5 = s3_hdr(q, "content-md5");
+    const char *cmd5 = s3_header(q->r, "content-md5"); /* present but empty: refused */
     char why[512], h[128], hex[33];
     struct store_body sb;
     int rc;
 
-    if (*cmd5 && parse_content_md5(cmd5, want) < 0) {
+    if (cmd5 && parse_content_md5(cmd5, want) < 0) {
         s3_error(q, "InvalidDigest", NULL);
         return;
     }
-    if (open_s3body(q, &b) < 0)
+    if (s3body_open(q, &b, 0) < 0)
         return;
     sb = (struct store_body){.length = b.length,
                              .rd = s3body_read,
                              .rdarg = &b,
-                             .want_md5 = *cmd5 ? want : NULL,
+                             .want_md5 = cmd5 ? want : NULL,
                              .overwrite = 1,
                              .ext = ext,
                              .extlen = extlen,
                              .allow_empty = 1};
+    if (conditional && (s3_header(q->r, "if-match") || s3_header(q->r, "if-none-match"))) {
+        sb.precondition = put_condition;
+        sb.precondition_arg = &cond;
+    }
     /* An empty body is never read: its hashes are checked here. */
-    if (b.length == 0 && body_final(&b) < 0) {
+    if (b.length == 0 && s3body_final(&b) < 0) {
         s3_error(q, b.bad, b.why);
         s3body_free(&b);
         return;
@@ -674,6 +582,9 @@ void s3_put_body(struct s3req *q, const char *key, size_t klen, const unsigned c
             s3_error(q, "IncompleteBody", why);
         break;
     case STORE_BADMD5: s3_error(q, "BadDigest", NULL); break;
+    case STORE_PRECONDITION:
+        s3_error(q, cond.status == 404 ? "NoSuchKey" : "PreconditionFailed", NULL);
+        break;
     case STORE_BUSY: s3_error(q, "OperationAborted", why); break;
     case STORE_RECOVERING: s3_error(q, "ServiceUnavailable", why); break;
     default: s3_error(q, "InternalError", why); break;
@@ -681,17 +592,24 @@ void s3_put_body(struct s3req *q, const char *key, size_t klen, const unsigned c
     s3body_free(&b);
 }
 
+int s3_request_meta(struct s3req *q, unsigned char *ext, size_t cap, size_t *len)
+{
+    char why[256];
+    int rc = s3meta_from_request(q->r->fr->envp, ext, cap, len, why, sizeof(why));
+
+    if (rc < 0)
+        s3_error(q, rc == S3META_BAD_CLASS ? "InvalidStorageClass" : "MetadataTooLarge", why);
+    return rc < 0 ? -1 : 0;
+}
+
 void s3_put_object(struct s3req *q)
 {
     unsigned char ext[MKV_RECORD_EXT_MAX];
     size_t extlen = 0;
-    char why[256];
 
-    if (s3meta_from_request(q->r->fr->envp, ext, sizeof(ext), &extlen, why, sizeof(why)) < 0) {
-        s3_error(q, "MetadataTooLarge", why);
+    if (s3_request_meta(q, ext, sizeof(ext), &extlen) < 0)
         return;
-    }
-    s3_put_body(q, q->r->key, q->r->klen, ext, extlen);
+    s3_put_body(q, q->r->key, q->r->klen, ext, extlen, 1);
 }
 
 /* ---- copies ----------------------------------------------------------- */
@@ -746,17 +664,10 @@ static int copy_fields(struct s3req *q, const struct mkv_record *src, unsigned c
     size_t pos = 0, n;
     unsigned type;
     const unsigned char *v;
-    char why[256];
 
     *extlen = 0;
-    if (!strcmp(dir, "REPLACE")) {
-        if (s3meta_from_request(q->r->fr->envp, ext, MKV_RECORD_EXT_MAX, extlen, why, sizeof(why)) <
-            0) {
-            s3_error(q, "MetadataTooLarge", why);
-            return -1;
-        }
-        return 0;
-    }
+    if (!strcmp(dir, "REPLACE"))
+        return s3_request_meta(q, ext, MKV_RECORD_EXT_MAX, extlen);
     if (*dir && strcmp(dir, "COPY")) {
         s3_error(q, "InvalidArgument", "Unknown metadata directive.");
         return -1;
@@ -909,6 +820,12 @@ void s3_delete_objects(struct s3req *q)
     if (!p) {
         s3_error(q, "InternalError", "out of memory");
         return;
+    }
+    /* S3 requires a digest of this body (the one request that must carry
+     * one): every SDK sends Content-MD5 or an x-amz-checksum-*. */
+    if (!s3_header(q->r, "content-md5") && !s3body_has_checksum(q)) {
+        s3_error(q, "InvalidRequest", "Missing required header for this request: Content-MD5");
+        goto cleanup;
     }
     if (s3_read_xml(q, p, S3XML_BODY_MAX, 1) < 0)
         goto cleanup;

@@ -18,6 +18,7 @@ static const struct {
     {S3META_CACHE_CONTROL, "HTTP_CACHE_CONTROL", "Cache-Control"},
     {S3META_CONTENT_LANGUAGE, "HTTP_CONTENT_LANGUAGE", "Content-Language"},
     {S3META_EXPIRES, "HTTP_EXPIRES", "Expires"},
+    {S3META_STORAGE_CLASS, "HTTP_X_AMZ_STORAGE_CLASS", "x-amz-storage-class"},
 };
 #define NFIELDS (sizeof(fields) / sizeof(fields[0]))
 
@@ -29,6 +30,21 @@ const char *s3meta_header(unsigned type)
         if (fields[i].type == type)
             return fields[i].header;
     return NULL;
+}
+
+/* S3's storage classes (botocore's StorageClass): all one class here, the
+ * name kept for clients that read it back. */
+static int storage_class_ok(const char *v)
+{
+    static const char *const classes[] = {
+        "STANDARD",       "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING",
+        "GLACIER",        "DEEP_ARCHIVE",       "OUTPOSTS",    "GLACIER_IR", "SNOW",
+        "EXPRESS_ONEZONE"};
+
+    for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++)
+        if (!strcmp(v, classes[i]))
+            return 1;
+    return 0;
 }
 
 /* A value that can go back into a header line as it is. */
@@ -96,6 +112,14 @@ int s3meta_from_request(char **envp, unsigned char *ext, size_t cap, size_t *len
             if (!header_safe(v)) {
                 snprintf(why, whylen, "%s holds a control character", fields[i].header);
                 return -1;
+            }
+            if (fields[i].type == S3META_STORAGE_CLASS) {
+                if (!storage_class_ok(v)) {
+                    snprintf(why, whylen, "The storage class you specified is not valid");
+                    return S3META_BAD_CLASS;
+                }
+                if (!strcmp(v, "STANDARD"))
+                    break;
             }
             if (add(ext, cap, len, fields[i].type, v, strlen(v), why, whylen) < 0)
                 return -1;

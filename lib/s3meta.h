@@ -9,6 +9,8 @@
  *     3  ETag                  a multipart upload's "md5-N" (else the MD5)
  *     4  Content-Encoding      5  Content-Disposition  6  Cache-Control
  *     7  Content-Language      8  Expires
+ *     9  x-amz-storage-class   the class named at PutObject, when it is not
+ *                              STANDARD (S3 names STANDARD nowhere in HEAD)
  *
  * Types a version does not know are kept and ignored (recbin.h). */
 #ifndef MKV_S3META_H
@@ -25,6 +27,7 @@ enum {
     S3META_CACHE_CONTROL = 6,
     S3META_CONTENT_LANGUAGE = 7,
     S3META_EXPIRES = 8,
+    S3META_STORAGE_CLASS = 9,
 };
 
 #define S3META_USER_MAX 2048 /* S3's limit on the user metadata of an object */
@@ -35,7 +38,9 @@ const char *s3meta_header(unsigned type);
 
 /* The fields of a PutObject from its FastCGI parameters (envp) into ext (cap
  * bytes, *len set): 0, or -1 with a reason when the user metadata passes
- * S3's 2 KB or a value holds a control character. */
+ * S3's 2 KB or a value holds a control character (MetadataTooLarge), or
+ * S3META_BAD_CLASS for a storage class S3 does not have. */
+#define S3META_BAD_CLASS (-2)
 int s3meta_from_request(char **envp, unsigned char *ext, size_t cap, size_t *len, char *why,
                         size_t whylen);
 

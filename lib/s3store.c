@@ -32,6 +32,58 @@ int s3_bucket_name_ok(const char *b, size_t n)
     return 1;
 }
 
+static int has_prefix(const char *b, size_t n, const char *p)
+{
+    size_t l = strlen(p);
+
+    return n >= l && !memcmp(b, p, l);
+}
+
+static int has_suffix(const char *b, size_t n, const char *p)
+{
+    size_t l = strlen(p);
+
+    return n >= l && !memcmp(b + n - l, p, l);
+}
+
+/* Four dot-separated runs of digits: an IPv4 address, which S3 refuses as a
+ * name. */
+static int looks_like_ip(const char *b, size_t n)
+{
+    int dots = 0, digits = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (b[i] == '.') {
+            if (!digits)
+                return 0;
+            dots++;
+            digits = 0;
+        } else if (isdigit((unsigned char)b[i])) {
+            digits++;
+        } else {
+            return 0;
+        }
+    }
+    return dots == 3 && digits > 0;
+}
+
+int s3_bucket_name_new_ok(const char *b, size_t n)
+{
+    static const char *const prefixes[] = {"xn--", "sthree-", "amzn-s3-demo-"};
+    static const char *const suffixes[] = {"-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"};
+
+    if (!s3_bucket_name_ok(b, n) || memmem(b, n, "..", 2) || memmem(b, n, ".-", 2) ||
+        memmem(b, n, "-.", 2) || looks_like_ip(b, n))
+        return 0;
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+        if (has_prefix(b, n, prefixes[i]))
+            return 0;
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
+        if (has_suffix(b, n, suffixes[i]))
+            return 0;
+    return 1;
+}
+
 static void put_be64(unsigned char *p, long long v)
 {
     for (int i = 0; i < 8; i++)
@@ -101,6 +153,14 @@ static int any_live(void *arg, const char *key, size_t klen, const struct mkv_re
     return 1;
 }
 
+static int upload_in(void *arg, const struct s3_upload *u)
+{
+    struct first_live *f = arg;
+
+    f->found = u->klen > f->plen && !memcmp(u->key, f->prefix, f->plen);
+    return f->found;
+}
+
 int s3_bucket_delete(struct mkv_index *ix, const char *name, size_t len)
 {
     struct first_live f = {0};
@@ -113,6 +173,12 @@ int s3_bucket_delete(struct mkv_index *ix, const char *name, size_t len)
         return S3STORE_INDEX;
     if (f.found)
         return S3STORE_NOTEMPTY;
+    /* An upload in progress would outlive its bucket (and reappear in a
+     * new one of the same name): it is the client's to finish or abort. */
+    if (s3_upload_list(ix, "", upload_in, &f) != S3STORE_OK)
+        return S3STORE_INDEX;
+    if (f.found)
+        return S3STORE_UPLOADS;
     return index_code(index_meta_del(ix, 'b', name, len), S3STORE_NOBUCKET);
 }
 
@@ -434,6 +500,14 @@ static ssize_t read_pipe(void *arg, char *buf, size_t cap)
     return fd_read_full(c->rfd, buf, cap);
 }
 
+static ssize_t read_nothing(void *arg, char *buf, size_t cap)
+{
+    (void)arg;
+    (void)buf;
+    (void)cap;
+    return 0;
+}
+
 /* Stores at key the body c's thread reads from the volumes: total bytes. */
 static int put_from_volumes(struct mkv_store *s, struct concat *c, long long total, const char *key,
                             size_t klen, const unsigned char *ext, size_t extlen,
@@ -444,6 +518,17 @@ static int put_from_volumes(struct mkv_store *s, struct concat *c, long long tot
     pthread_t tid;
     int fds[2], rc;
 
+    /* An empty object (a copy of one, or one empty part): nothing to read. */
+    if (total == 0) {
+        b = (struct store_body){.length = 0,
+                                .rd = read_nothing,
+                                .overwrite = 1,
+                                .ext = ext,
+                                .extlen = extlen,
+                                .allow_empty = 1};
+        rc = store_put(s, key, klen, request_id, &b, note, why, whylen);
+        return rc == STORE_OK ? S3STORE_OK : S3STORE_WRITE;
+    }
     if (pipe2(fds, O_CLOEXEC) < 0) {
         snprintf(why, whylen, "pipe: %s", strerror(errno));
         return S3STORE_WRITE;
@@ -511,15 +596,18 @@ static int check_parts(struct mkv_store *s, const struct s3_upload *u,
                        long long *total, char *why, size_t whylen)
 {
     *total = 0;
+    /* the order first, as S3 checks it (a list out of order is refused
+     * whatever its parts are) */
+    for (int i = 1; i < n; i++)
+        if (parts[i].number <= parts[i - 1].number) {
+            snprintf(why, whylen, "The list of parts was not in ascending order.");
+            return S3STORE_ORDER;
+        }
     for (int i = 0; i < n; i++) {
         struct mkv_record rec;
         char key[64];
         int kl = s3_part_key(u->id, parts[i].number, key);
 
-        if (i > 0 && parts[i].number <= parts[i - 1].number) {
-            snprintf(why, whylen, "The list of parts was not in ascending order.");
-            return S3STORE_ORDER;
-        }
         if (index_get(s->ix, key, (size_t)kl, &rec) != MKV_OK || rec.deleted ||
             strcmp(rec.hash, parts[i].md5) != 0 || !rec.has_size) {
             snprintf(why, whylen, "part %d was not uploaded, or its ETag differs", parts[i].number);

@@ -28,15 +28,22 @@ enum {
     S3STORE_WRITE = -9,     /* storing the object failed (why: the store's reason) */
     S3STORE_NOSOURCE = -10, /* copy: no such source key */
     S3STORE_RANGE = -11,    /* copy: the source range is not inside the source */
+    S3STORE_UPLOADS = -12,  /* DeleteBucket: multipart uploads are in progress */
 };
 
 /* S3's bucket names: 3 to 63 of a-z 0-9 '.' '-', a letter or digit at each
  * end.  1 or 0. */
 int s3_bucket_name_ok(const char *name, size_t len);
+/* What CreateBucket takes on top: no "..", ".-" or "-.", not an IPv4
+ * address, none of the prefixes and suffixes S3 reserves.  (A bucket is
+ * served by the first rule alone: native keys under a name the second
+ * refuses stay reachable.) */
+int s3_bucket_name_new_ok(const char *name, size_t len);
 
 int s3_bucket_create(struct mkv_index *ix, const char *name, size_t len, long long now);
 int s3_bucket_get(struct mkv_index *ix, const char *name, size_t len, long long *ctime);
-/* S3STORE_NOTEMPTY while a live key is under "/NAME/". */
+/* S3STORE_NOTEMPTY while a live key is under "/NAME/", S3STORE_UPLOADS
+ * while an upload of a key under it is in progress. */
 int s3_bucket_delete(struct mkv_index *ix, const char *name, size_t len);
 
 typedef int (*s3_bucket_fn)(void *arg, const char *name, size_t len, long long ctime);
