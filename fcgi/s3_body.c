@@ -197,7 +197,7 @@ int s3_read_xml(struct s3req *q, struct s3xml_parser *p, size_t max, int need)
         return -1;
     }
     if (s3body_open(q, &b, 1) < 0)
-        return -1;
+        goto cleanup;
     if (b.length > (long long)max) {
         s3_error(q, "MalformedXML", "the XML body is too long");
         goto cleanup;

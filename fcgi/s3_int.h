@@ -71,7 +71,8 @@ struct s3body {
 };
 
 /* The request's body (an XML one: without a length, what a chunked
- * transfer brings, else none): 0, or answered (a bad length, ...) and -1. */
+ * transfer brings, else none): 0, or answered (a bad length, ...) and -1;
+ * s3body_free either way. */
 int s3body_open(struct s3req *q, struct s3body *b, int xml);
 /* A body_read_fn: -1 also when a check fails (b->bad, b->why say which). */
 ssize_t s3body_read(void *arg, char *buf, size_t cap);

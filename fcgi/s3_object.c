@@ -546,8 +546,10 @@ void s3_put_body(struct s3req *q, const char *key, size_t klen, const unsigned c
         s3_error(q, "InvalidDigest", NULL);
         return;
     }
-    if (s3body_open(q, &b, 0) < 0)
+    if (s3body_open(q, &b, 0) < 0) {
+        s3body_free(&b); /* what it set up before it failed */
         return;
+    }
     sb = (struct store_body){.length = b.length,
                              .rd = s3body_read,
                              .rdarg = &b,
