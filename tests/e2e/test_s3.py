@@ -1037,17 +1037,13 @@ def test_s3_https_s3cmd(cluster):
 @nginx_only
 @cluster_env(MKV_S3_PORT='auto', MKV_TLS_PORT='auto', MKV_S3_TLS_PORT='auto')
 def test_s3_https_boto3(cluster):
-    need_s3(cluster)
-    check(cluster.s3_tls_port > 0, 'the cluster has no S3 TLS port')
-    cert = os.path.join(cluster.data, 'tls', 'cert.pem')
-    check(os.path.isfile(cert), 'no certificate at %s' % cert)
-    info = boto3(cluster, 'https', 'b3-https', endpoint='https://127.0.0.1:%d' % cluster.s3_tls_port,
-                 verify=cert)
+    endpoint, cert = tls_endpoint(cluster)
+    info = boto3(cluster, 'https', 'b3-https', endpoint=endpoint, verify=cert)
     check(info.get('md5'), 'no md5 reported')
     # a newer botocore (if any) over https: UNSIGNED-PAYLOAD, checksums
     if has_boto3(sys.executable) and os.path.realpath(sys.executable) != os.path.realpath(SYS_PY):
         info = boto3(cluster, 'basic', 'b3-https-newer', python=sys.executable, verify=cert,
-                     endpoint='https://127.0.0.1:%d' % cluster.s3_tls_port)
+                     endpoint=endpoint)
         print('  over https, botocore %s; first PutObject headers %r' % (
             info.get('botocore'), (info.get('put_headers') or [None])[0]))
     # and the plain HTTP S3 listener answers too
@@ -1058,7 +1054,5 @@ def test_s3_https_boto3(cluster):
 @nginx_only
 @cluster_env(MKV_S3_PORT='auto', MKV_TLS_PORT='auto', MKV_S3_TLS_PORT='auto')
 def test_s3_https_js_sdk(cluster):
-    need_s3(cluster)
-    check(cluster.s3_tls_port > 0, 'the cluster has no S3 TLS port')
-    cert = os.path.join(cluster.data, 'tls', 'cert.pem')
-    js_sdk(cluster, 'js-sdk-tls', endpoint='https://127.0.0.1:%d' % cluster.s3_tls_port, cafile=cert)
+    endpoint, cert = tls_endpoint(cluster)
+    js_sdk(cluster, 'js-sdk-tls', endpoint=endpoint, cafile=cert)
