@@ -45,10 +45,14 @@ static void common_headers(struct s3req *q, char *h, size_t cap, const char *ext
 
 void s3_error(struct s3req *q, const char *code, const char *message)
 {
+    s3_error_with(q, code, message, NULL, NULL, 0);
+}
+
+void s3_error_with(struct s3req *q, const char *code, const char *message, const char *field,
+                   const char *value, size_t vlen)
+{
     struct s3xml_out o = {0};
     char hdr[160], res[MKV_URI_MAX + 8];
-    const char *field = NULL, *value = NULL;
-    size_t vlen = 0;
     int status = s3xml_error_status(code);
 
     if (status == 0) { /* a code the table lacks: a defect here, not the client's */
@@ -58,7 +62,9 @@ void s3_error(struct s3req *q, const char *code, const char *message)
 
     snprintf(res, sizeof(res), "%.*s", (int)q->pathlen, q->path ? q->path : "/");
     common_headers(q, hdr, sizeof(hdr), NULL);
-    if (!strcmp(code, "NoSuchKey") && q->has_key)
+    if (field)
+        ; /* the caller's */
+    else if (!strcmp(code, "NoSuchKey") && q->has_key)
         field = "Key", value = q->okey, vlen = q->oklen;
     else if (!strcmp(code, "NoSuchBucket"))
         field = "BucketName", value = q->bucket, vlen = q->blen;

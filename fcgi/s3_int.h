@@ -37,6 +37,10 @@ struct s3req {
 
 /* S3's error document for code (message NULL: S3's own), its status. */
 void s3_error(struct s3req *q, const char *code, const char *message);
+/* The same with one more element (field NULL: NoSuchKey's Key and
+ * NoSuchBucket's BucketName, as s3_error adds them). */
+void s3_error_with(struct s3req *q, const char *code, const char *message, const char *field,
+                   const char *value, size_t vlen);
 /* A 200-style answer with the XML in o (extra: header lines or NULL). */
 void s3_xml(struct s3req *q, int status, const char *extra, struct s3xml_out *o);
 /* An answer without a body. */

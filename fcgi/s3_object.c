@@ -129,13 +129,17 @@ static int etag_in(const char *list, const char *etag)
 
 /* The four conditions of a read (HTTP's If-*, or CopyObject's
  * x-amz-copy-source-if-*, named with prefix) against an object's ETag and
- * time: 0 when met, else the status S3 answers a GET with (412, 304).  A
- * match wins over a date, as in HTTP (RFC 7232 §6). */
-static int conditions(struct s3req *q, const char *prefix, const char *etag, long long mtime)
+ * time: 0 when met, else the status S3 answers a GET with (412, 304; the
+ * failed header's name in *failed).  A match wins over a date, as in HTTP
+ * (RFC 7232 §6). */
+static int conditions(struct s3req *q, const char *prefix, const char *etag, long long mtime,
+                      const char **failed)
 {
     char n[4][64];
     const char *h[4];
     long long t;
+
+    *failed = "If-Match";
 
     snprintf(n[0], sizeof(n[0]), "%sif-match", prefix);
     snprintf(n[1], sizeof(n[1]), "%sif-unmodified-since", prefix);
@@ -145,6 +149,7 @@ static int conditions(struct s3req *q, const char *prefix, const char *etag, lon
         h[i] = s3_hdr(q, n[i]);
     if (*h[0] && !etag_in(h[0], etag))
         return 412;
+    *failed = "If-Unmodified-Since";
     if (!*h[0] && *h[1] && (t = parse_http_date(h[1])) >= 0 && mtime > t)
         return 412;
     if (*h[2] && etag_in(h[2], etag))
@@ -187,10 +192,11 @@ static void object_headers(const struct mkv_record *rec, const char *etag, char 
 static int preconditions(struct s3req *q, const struct mkv_record *rec, const char *etag)
 {
     char h[MKV_RECORD_EXT_MAX + 2048];
-    int st = conditions(q, "", etag, rec->mtime);
+    const char *failed;
+    int st = conditions(q, "", etag, rec->mtime, &failed);
 
     if (st == 412) {
-        s3_error(q, "PreconditionFailed", NULL);
+        s3_error_with(q, "PreconditionFailed", NULL, "Condition", failed, strlen(failed));
     } else if (st == 304) {
         object_headers(rec, etag, h, sizeof(h));
         s3_empty(q, 304, h);
@@ -206,6 +212,62 @@ static int open_object(struct s3req *q, struct mkv_record *rec, char *etag, size
         return -1;
     s3_etag_of(rec, etag, etagcap);
     return preconditions(q, rec, etag);
+}
+
+/* GetObject's and HeadObject's partNumber=N: the part's bytes into *first,
+ * *last, the object's part count into *count (0 for a plain object, whose
+ * one part is all of it).  0: none asked (or an empty object: all of it);
+ * 1: set; -1: answered (InvalidPartNumber past the last part, ...). */
+static int part_range(struct s3req *q, const struct mkv_record *rec, long long *first,
+                      long long *last, int *count)
+{
+    char num[16] = "";
+    long long pn, size = rec->has_size ? (long long)rec->size : -1, ps = -1;
+    size_t pos = 0, n;
+    unsigned type;
+    const unsigned char *v;
+    int multipart = 0, rc = s3_qparam(q, "partNumber", num, sizeof(num), NULL);
+
+    if (rc == 0)
+        return 0;
+    if (rc < 0 || num_parse(num, 1, S3_PART_MAX, &pn) < 0) {
+        s3_error(q, "InvalidArgument",
+                 "Part number must be an integer between 1 and 10000, inclusive");
+        return -1;
+    }
+    if (*s3_hdr(q, "range")) {
+        s3_error(q, "InvalidRequest",
+                 "Cannot specify both Range header and partNumber query parameter");
+        return -1;
+    }
+    *count = 0;
+    while (recbin_ext_next(rec->ext, rec->extlen, &pos, &type, &v, &n) == 1) {
+        multipart |= type == S3META_ETAG;
+        if (type == S3META_PARTS && n == 12) {
+            ps = 0;
+            for (int i = 0; i < 8; i++)
+                ps = ps << 8 | v[i];
+            *count =
+                (int)((unsigned)v[8] << 24 | (unsigned)v[9] << 16 | (unsigned)v[10] << 8 | v[11]);
+        }
+    }
+    if (multipart && ps <= 0) {
+        s3_error(q, "NotImplemented", "partNumber of an object whose parts are of several sizes");
+        return -1;
+    }
+    if (size < 0 || (!multipart && pn == 1 && size == 0))
+        return 0;
+    if (!multipart)
+        ps = size, *count = 1;
+    if (pn > *count) {
+        s3_error(q, "InvalidPartNumber", NULL);
+        return -1;
+    }
+    *first = (pn - 1) * ps;
+    *last = pn * ps > size ? size - 1 : pn * ps - 1;
+    if (!multipart)
+        *count = 0;
+    return 1;
 }
 
 /* A HEAD with one Range as GetObject serves it (nginx/mkv-s3.conf: bytes=A-B,
@@ -249,6 +311,8 @@ unsatisfiable:
 
 void s3_head_object(struct s3req *q)
 {
+    long long first = 0, last = 0;
+    int rc, count = 0;
     struct mkv_record rec;
     char etag[80], h[MKV_RECORD_EXT_MAX + 2048];
 
@@ -256,6 +320,19 @@ void s3_head_object(struct s3req *q)
         return;
     object_headers(&rec, etag, h, sizeof(h));
     q->r->head_length = rec.has_size ? (long long)rec.size : -1;
+    if ((rc = part_range(q, &rec, &first, &last, &count)) < 0)
+        return;
+    if (rc > 0) {
+        size_t o = strlen(h);
+
+        o += (size_t)snprintf(h + o, sizeof(h) - o, "Content-Range: bytes %lld-%lld/%llu\r\n",
+                              first, last, rec.size);
+        if (count && o < sizeof(h))
+            snprintf(h + o, sizeof(h) - o, "x-amz-mp-parts-count: %d\r\n", count);
+        q->r->head_length = last - first + 1;
+        s3_empty(q, 206, h);
+        return;
+    }
     if (rec.has_size && head_range(q, (long long)rec.size, h, sizeof(h)) != 0)
         return;
     s3_empty(q, 200, h);
@@ -453,11 +530,12 @@ void s3_get_object(struct s3req *q)
     char etag[80], path[MKV_PATH_MAX], why[256] = "";
     char date[40], ctype[512];
     char elm[128], addr[MKV_VOLPATH_MAX + 64], kept[1024], meta[MKV_RECORD_EXT_MAX + 1024];
-    char query[4 * (sizeof(meta) + 2) / 3 + 16], pending[STORE_TMP_SUFFIX_LEN + 1] = "";
+    char query[4 * (sizeof(meta) + 2) / 3 + 80], pending[STORE_TMP_SUFFIX_LEN + 1] = "";
     /* Room for everything it holds, so it never cuts the redirect short. */
     char loc[64 + 16 + sizeof(etag) + sizeof(elm) + sizeof(addr) + sizeof(path) + sizeof(pending) +
              sizeof(query) + sizeof(ctype) + sizeof(kept)];
-    int chosen, answered;
+    int chosen, answered, part, count = 0;
+    long long first = 0, last = 0;
     size_t pos = 0, n;
     unsigned type;
     const unsigned char *v;
@@ -485,9 +563,22 @@ void s3_get_object(struct s3req *q)
     if (!store_pending(&rec, pending))
         pending[0] = '\0';
     s3xml_http_date(date, rec.mtime);
-    if (get_headers(q, &rec, ctype, sizeof(ctype), kept, sizeof(kept), meta, sizeof(meta)) < 0)
+    if (get_headers(q, &rec, ctype, sizeof(ctype), kept, sizeof(kept), meta, sizeof(meta)) < 0 ||
+        (part = part_range(q, &rec, &first, &last, &count)) < 0)
         return;
+    if (count) {
+        size_t o = strlen(meta);
+
+        snprintf(meta + o, sizeof(meta) - o, "x-amz-mp-parts-count: %d\r\n", count);
+    }
     meta_query(meta, query, sizeof(query));
+    /* a part: the front asks the volume for its bytes (nginx/mkv-s3.conf) */
+    if (part > 0) {
+        size_t o = strlen(query);
+
+        snprintf(query + o, sizeof(query) - o, "%cmkv_range=bytes=%lld-%lld", o ? '&' : '?', first,
+                 last);
+    }
     date_for_path(date, elm, sizeof(elm));
     if (volume_address(rec.vols[chosen], addr, sizeof(addr)) < 0) {
         s3_error(q, "ServiceUnavailable", "cannot resolve the volume's name");
@@ -685,6 +776,7 @@ static int copy_fields(struct s3req *q, const struct mkv_record *src, unsigned c
  * a GET would say 304) and -1. */
 static int copy_conditions(struct s3req *q, const char *src, size_t srclen, struct mkv_record *rec)
 {
+    const char *failed;
     char etag[80];
     int rc;
 
@@ -695,7 +787,7 @@ static int copy_conditions(struct s3req *q, const char *src, size_t srclen, stru
         return -1;
     }
     s3_etag_of(rec, etag, sizeof(etag));
-    if (conditions(q, "x-amz-copy-source-", etag, rec->mtime) != 0) {
+    if (conditions(q, "x-amz-copy-source-", etag, rec->mtime, &failed) != 0) {
         s3_error(q, "PreconditionFailed", NULL);
         return -1;
     }

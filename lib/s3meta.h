@@ -11,6 +11,10 @@
  *     7  Content-Language      8  Expires
  *     9  x-amz-storage-class   the class named at PutObject, when it is not
  *                              STANDARD (S3 names STANDARD nowhere in HEAD)
+ *    10  parts                 a multipart object whose parts but the last
+ *                              are of one size: that size (8 bytes, big
+ *                              endian) and the count (4): GetObject's
+ *                              partNumber
  *
  * Types a version does not know are kept and ignored (recbin.h). */
 #ifndef MKV_S3META_H
@@ -28,6 +32,7 @@ enum {
     S3META_CONTENT_LANGUAGE = 7,
     S3META_EXPIRES = 8,
     S3META_STORAGE_CLASS = 9,
+    S3META_PARTS = 10,
 };
 
 #define S3META_USER_MAX 2048 /* S3's limit on the user metadata of an object */

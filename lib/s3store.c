@@ -593,9 +593,10 @@ int s3_copy(struct mkv_store *s, const char *src, size_t srclen, long long first
  * the parts' replicas into c. */
 static int check_parts(struct mkv_store *s, const struct s3_upload *u,
                        const struct s3_part_ref *parts, int n, unsigned char *md5s,
-                       long long *total, char *why, size_t whylen)
+                       long long *total, long long *part_size, char *why, size_t whylen)
 {
     *total = 0;
+    *part_size = -1;
     /* the order first, as S3 checks it (a list out of order is refused
      * whatever its parts are) */
     for (int i = 1; i < n; i++)
@@ -623,7 +624,14 @@ static int check_parts(struct mkv_store *s, const struct s3_upload *u,
             md5s[16 * i + k] = (unsigned char)(hi << 4 | lo);
         }
         *total += (long long)rec.size;
+        if (i == 0)
+            *part_size = (long long)rec.size;
+        else if ((i < n - 1 && (long long)rec.size != *part_size) ||
+                 (long long)rec.size > *part_size)
+            *part_size = -2; /* parts of more than one size */
     }
+    if (*part_size < 0)
+        *part_size = -1;
     return S3STORE_OK;
 }
 
@@ -644,9 +652,9 @@ int s3_upload_complete(struct mkv_store *s, const struct s3_upload *u,
 {
     struct concat c = {
         .cfg = s->cfg, .ix = s->ix, .nparts = n, .u = u, .parts = parts, .wfd = -1, .rfd = -1};
-    unsigned char *md5s = malloc((size_t)n * 16 + 1), ext[MKV_RECORD_EXT_MAX];
+    unsigned char *md5s = malloc((size_t)n * 16 + 1), ext[MKV_RECORD_EXT_MAX], layout[12];
     size_t extlen = u->extlen;
-    long long total;
+    long long total, part_size;
     int rc;
 
     memset(note, 0, sizeof(*note));
@@ -654,12 +662,17 @@ int s3_upload_complete(struct mkv_store *s, const struct s3_upload *u,
     snprintf(why, whylen, "out of memory");
     if (n < 1 || !md5s)
         goto cleanup;
-    if ((rc = check_parts(s, u, parts, n, md5s, &total, why, whylen)) != S3STORE_OK)
+    if ((rc = check_parts(s, u, parts, n, md5s, &total, &part_size, why, whylen)) != S3STORE_OK)
         goto cleanup;
     multipart_etag(md5s, n, etag);
     memcpy(ext, u->ext, extlen);
     rc = S3STORE_WRITE;
-    if (recbin_ext_add(ext, sizeof(ext), &extlen, S3META_ETAG, etag, strlen(etag)) < 0) {
+    put_be64(layout, part_size);
+    for (int i = 0; i < 4; i++)
+        layout[8 + i] = (unsigned char)((unsigned)n >> (24 - 8 * i));
+    if (recbin_ext_add(ext, sizeof(ext), &extlen, S3META_ETAG, etag, strlen(etag)) < 0 ||
+        (part_size > 0 &&
+         recbin_ext_add(ext, sizeof(ext), &extlen, S3META_PARTS, layout, sizeof(layout)) < 0)) {
         snprintf(why, whylen, "the object's headers are too long");
         goto cleanup;
     }

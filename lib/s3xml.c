@@ -929,6 +929,7 @@ static const struct s3_error {
     {"InvalidPartOrder", 400,
      "The list of parts was not in ascending order. Parts must be ordered by part number."},
     {"InvalidRange", 416, "The requested range is not satisfiable"},
+    {"InvalidPartNumber", 416, "The requested partnumber is not satisfiable"},
     {"InvalidRequest", 400, "Invalid Request"},
     {"InvalidStorageClass", 400, "The storage class you specified is not valid"},
     {"InvalidURI", 400, "Couldn't parse the specified URI."},

@@ -964,7 +964,6 @@ CONFORMANCE_KNOWN = {
     'auth_amz_date_bad_values': 'RequestTimeTooSkewed carries no RequestTime / ServerTime',
     'auth_content_sha256_mismatch': 'XAmzContentSHA256Mismatch carries no computed hashes',
     'multipart_upload_size_too_small': 'EntityTooSmall carries no ProposedSize / PartNumber',
-    'get_object_304_412_headers': 'PreconditionFailed carries no Condition',
     'ranged_request_invalid_range': 'InvalidRange (the front) carries no ActualObjectSize',
     'ranged_request_ignored_forms': 'bytes=5-2 gets 416 from the volume, not the whole object',
     'head_object_response_override_unsure': 'HeadObject takes no response-* overrides',
@@ -976,8 +975,6 @@ CONFORMANCE_KNOWN = {
     'multipart_checksum_sha256_unsure': 'x-amz-checksum-* are verified, not kept or returned',
     'object_copy_bad_args': 'CopyObject ignores a request body',
     'copy_object_conditional_combo_unsure': 'copy-source-if-none-match wins over -if-modified-since',
-    'multipart_upload_resend_part_and_subset': 'GetObject ignores partNumber',
-    'non_multipart_get_part': 'GetObject ignores partNumber',
 }
 
 
