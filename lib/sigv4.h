@@ -74,6 +74,7 @@ enum {
     SIGV4_UNSUPPORTED = -7, /* signature version 2, another algorithm or payload form */
     SIGV4_BADDATE = -8,     /* AccessDenied: no date, or one that does not parse */
     SIGV4_BADHASH = -9,     /* InvalidArgument: x-amz-content-sha256 neither a hash nor a form */
+    /* (the last: tests/fuzz/fuzz_sigv4.c checks every answer is one of these) */
 };
 
 #define SIGV4_MAX_SKEW 900 /* seconds: S3's 15 minutes */
