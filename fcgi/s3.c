@@ -62,11 +62,9 @@ void s3_error_with(struct s3req *q, const char *code, const char *message, const
 
     snprintf(res, sizeof(res), "%.*s", (int)q->pathlen, q->path ? q->path : "/");
     common_headers(q, hdr, sizeof(hdr), NULL);
-    if (field)
-        ; /* the caller's */
-    else if (!strcmp(code, "NoSuchKey") && q->has_key)
+    if (!field && !strcmp(code, "NoSuchKey") && q->has_key)
         field = "Key", value = q->okey, vlen = q->oklen;
-    else if (!strcmp(code, "NoSuchBucket"))
+    else if (!field && !strcmp(code, "NoSuchBucket"))
         field = "BucketName", value = q->bucket, vlen = q->blen;
     s3xml_error_with(&o, code, message ? message : s3xml_error_message(code), res, q->reqid, field,
                      value, vlen);
