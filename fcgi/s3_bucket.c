@@ -182,17 +182,13 @@ static size_t after_prefix(const char *s, size_t n, char *out)
 /* The storage class PutObject named (s3meta.h), else STANDARD. */
 static void storage_class(const struct mkv_record *rec, const char **sc, size_t *n)
 {
-    size_t pos = 0;
-    unsigned type;
     const unsigned char *v;
 
+    if (recbin_ext_find(rec->ext, rec->extlen, S3META_STORAGE_CLASS, &v, n)) {
+        *sc = (const char *)v;
+        return;
+    }
     *sc = "STANDARD";
-    *n = 8;
-    while (recbin_ext_next(rec->ext, rec->extlen, &pos, &type, &v, n) == 1)
-        if (type == S3META_STORAGE_CLASS) {
-            *sc = (const char *)v;
-            return;
-        }
     *n = 8;
 }
 

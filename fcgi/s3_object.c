@@ -163,16 +163,14 @@ static int conditions(struct s3req *q, const char *prefix, const char *etag, lon
  * kept). */
 void s3_etag_of(const struct mkv_record *rec, char *out, size_t cap)
 {
-    size_t pos = 0, n;
-    unsigned type;
+    size_t n;
     const unsigned char *v;
 
-    while (recbin_ext_next(rec->ext, rec->extlen, &pos, &type, &v, &n) == 1)
-        if (type == S3META_ETAG && n < cap) {
-            memcpy(out, v, n);
-            out[n] = '\0';
-            return;
-        }
+    if (recbin_ext_find(rec->ext, rec->extlen, S3META_ETAG, &v, &n) && n < cap) {
+        memcpy(out, v, n);
+        out[n] = '\0';
+        return;
+    }
     snprintf(out, cap, "%s", rec->hash);
 }
 
@@ -222,11 +220,10 @@ static int part_range(struct s3req *q, const struct mkv_record *rec, long long *
                       long long *last, int *count)
 {
     char num[16] = "";
-    long long pn, size = rec->has_size ? (long long)rec->size : -1, ps = -1;
-    size_t pos = 0, n;
-    unsigned type;
+    long long pn, size = rec->has_size ? (long long)rec->size : -1, ps;
+    size_t n;
     const unsigned char *v;
-    int multipart = 0, rc = s3_qparam(q, "partNumber", num, sizeof(num), NULL);
+    int multipart, rc = s3_qparam(q, "partNumber", num, sizeof(num), NULL);
 
     if (rc == 0)
         return 0;
@@ -241,16 +238,9 @@ static int part_range(struct s3req *q, const struct mkv_record *rec, long long *
         return -1;
     }
     *count = 0;
-    while (recbin_ext_next(rec->ext, rec->extlen, &pos, &type, &v, &n) == 1) {
-        multipart |= type == S3META_ETAG;
-        if (type == S3META_PARTS && n == 12) {
-            ps = 0;
-            for (int i = 0; i < 8; i++)
-                ps = ps << 8 | v[i];
-            *count =
-                (int)((unsigned)v[8] << 24 | (unsigned)v[9] << 16 | (unsigned)v[10] << 8 | v[11]);
-        }
-    }
+    multipart = recbin_ext_find(rec->ext, rec->extlen, S3META_ETAG, &v, &n);
+    if (!s3meta_parts_get(rec->ext, rec->extlen, &ps, count))
+        ps = -1;
     if (multipart && ps <= 0) {
         s3_error(q, "NotImplemented", "partNumber of an object whose parts are of several sizes");
         return -1;
@@ -270,43 +260,41 @@ static int part_range(struct s3req *q, const struct mkv_record *rec, long long *
     return 1;
 }
 
-/* A HEAD with one Range as GetObject serves it (nginx/mkv-s3.conf: bytes=A-B,
- * A-, -N; anything else is ignored): 206 with the range's length and
- * Content-Range, 416 past the end; answered and 1, or 0 for a 200. */
-static int head_range(struct s3req *q, long long size, char *h, size_t cap)
+/* A HEAD's one Range as GetObject serves it (nginx/mkv-s3.conf: bytes=A-B,
+ * A-, -N; anything else is ignored): 1 with its bytes in *first, *last; 0
+ * for none; -1 answered (416 past the end). */
+static int head_range(struct s3req *q, long long size, long long *first, long long *last)
 {
     const char *r = s3_hdr(q, "range");
-    long long first = -1, last = size - 1;
     char a[24] = "", b[24] = "";
-    size_t o = strlen(h);
     const char *dash;
 
+    *first = -1;
+    *last = size - 1;
     if (strncmp(r, "bytes=", 6) != 0 || !(dash = strchr(r + 6, '-')) ||
         (size_t)(dash - r - 6) >= sizeof(a) || strlen(dash + 1) >= sizeof(b))
         return 0;
     memcpy(a, r + 6, (size_t)(dash - r - 6));
     strcpy(b, dash + 1);
-    if ((*a && num_parse(a, 0, LLONG_MAX, &first) < 0) ||
-        (*b && num_parse(b, 0, LLONG_MAX, &last) < 0) || (!*a && !*b) || (*a && *b && last < first))
+    if ((*a && num_parse(a, 0, LLONG_MAX, first) < 0) ||
+        (*b && num_parse(b, 0, LLONG_MAX, last) < 0) || (!*a && !*b) ||
+        (*a && *b && *last < *first))
         return 0;
     if (!*a) { /* the last N bytes */
-        first = last >= size ? 0 : size - last;
-        last = size - 1;
-        if (size == 0 || first > last)
+        *first = *last >= size ? 0 : size - *last;
+        *last = size - 1;
+        if (size == 0 || *first > *last)
             goto unsatisfiable;
     }
-    if (first >= size)
+    if (*first >= size)
         goto unsatisfiable;
-    if (last >= size)
-        last = size - 1;
-    snprintf(h + o, cap - o, "Content-Range: bytes %lld-%lld/%lld\r\n", first, last, size);
-    q->r->head_length = last - first + 1;
-    s3_empty(q, 206, h);
+    if (*last >= size)
+        *last = size - 1;
     return 1;
 unsatisfiable:
     q->r->head_length = -1;
     s3_error(q, "InvalidRange", NULL);
-    return 1;
+    return -1;
 }
 
 void s3_head_object(struct s3req *q)
@@ -315,27 +303,28 @@ void s3_head_object(struct s3req *q)
     int rc, count = 0;
     struct mkv_record rec;
     char etag[80], h[MKV_RECORD_EXT_MAX + 2048];
+    size_t o;
 
     if (open_object(q, &rec, etag, sizeof(etag)) < 0)
         return;
     object_headers(&rec, etag, h, sizeof(h));
     q->r->head_length = rec.has_size ? (long long)rec.size : -1;
-    if ((rc = part_range(q, &rec, &first, &last, &count)) < 0)
+    /* a part (partNumber), else a Range: 206 with the bytes it names */
+    if ((rc = part_range(q, &rec, &first, &last, &count)) == 0 && rec.has_size)
+        rc = head_range(q, (long long)rec.size, &first, &last);
+    if (rc < 0)
         return;
-    if (rc > 0) {
-        size_t o = strlen(h);
-
-        o += (size_t)snprintf(h + o, sizeof(h) - o, "Content-Range: bytes %lld-%lld/%llu\r\n",
-                              first, last, rec.size);
-        if (count && o < sizeof(h))
-            snprintf(h + o, sizeof(h) - o, "x-amz-mp-parts-count: %d\r\n", count);
-        q->r->head_length = last - first + 1;
-        s3_empty(q, 206, h);
+    if (rc == 0) {
+        s3_empty(q, 200, h);
         return;
     }
-    if (rec.has_size && head_range(q, (long long)rec.size, h, sizeof(h)) != 0)
-        return;
-    s3_empty(q, 200, h);
+    o = strlen(h);
+    o += (size_t)snprintf(h + o, sizeof(h) - o, "Content-Range: bytes %lld-%lld/%llu\r\n", first,
+                          last, rec.size);
+    if (count && o < sizeof(h))
+        snprintf(h + o, sizeof(h) - o, "x-amz-mp-parts-count: %d\r\n", count);
+    q->r->head_length = last - first + 1;
+    s3_empty(q, 206, h);
 }
 
 /* ---- volume addresses ---- */
@@ -536,8 +525,7 @@ void s3_get_object(struct s3req *q)
              sizeof(query) + sizeof(ctype) + sizeof(kept)];
     int chosen, answered, part, count = 0;
     long long first = 0, last = 0;
-    size_t pos = 0, n;
-    unsigned type;
+    size_t n;
     const unsigned char *v;
 
     if (open_object(q, &rec, etag, sizeof(etag)) < 0)
@@ -553,11 +541,10 @@ void s3_get_object(struct s3req *q)
         return;
     }
     snprintf(ctype, sizeof(ctype), "binary/octet-stream");
-    while (recbin_ext_next(rec.ext, rec.extlen, &pos, &type, &v, &n) == 1)
-        if (type == S3META_CONTENT_TYPE && n < sizeof(ctype)) {
-            memcpy(ctype, v, n);
-            ctype[n] = '\0';
-        }
+    if (recbin_ext_find(rec.ext, rec.extlen, S3META_CONTENT_TYPE, &v, &n) && n < sizeof(ctype)) {
+        memcpy(ctype, v, n);
+        ctype[n] = '\0';
+    }
     /* An overwrite in progress: its value under its temporary name (the
      * front falls back to the path once it is moved there). */
     if (!store_pending(&rec, pending))

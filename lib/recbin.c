@@ -156,6 +156,18 @@ int recbin_ext_next(const unsigned char *ext, size_t len, size_t *pos, unsigned 
     return 1;
 }
 
+int recbin_ext_find(const unsigned char *ext, size_t len, unsigned type, const unsigned char **v,
+                    size_t *n)
+{
+    size_t pos = 0;
+    unsigned t;
+
+    while (recbin_ext_next(ext, len, &pos, &t, v, n) == 1)
+        if (t == type)
+            return 1;
+    return 0;
+}
+
 static const unsigned char *get_vols(struct recbin *r, const unsigned char *p,
                                      const unsigned char *end)
 {

@@ -97,6 +97,9 @@ int recbin_ext_add(unsigned char *ext, size_t cap, size_t *len, unsigned type, c
  * bytes (*pos moves past it), 0 at the end, -1 when they do not parse. */
 int recbin_ext_next(const unsigned char *ext, size_t len, size_t *pos, unsigned *type,
                     const unsigned char **v, size_t *n);
+/* The first optional field of that type: 1 with its bytes, else 0. */
+int recbin_ext_find(const unsigned char *ext, size_t len, unsigned type, const unsigned char **v,
+                    size_t *n);
 
 /* The B-tree compression of the records file (DB->set_bt_compress): each
  * pair is stored as the lengths of the prefix and suffix it shares with the

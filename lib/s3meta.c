@@ -32,6 +32,32 @@ const char *s3meta_header(unsigned type)
     return NULL;
 }
 
+void s3meta_parts_put(unsigned char out[S3META_PARTS_LEN], long long size, int count)
+{
+    for (int i = 0; i < 8; i++)
+        out[i] = (unsigned char)((unsigned long long)size >> (56 - 8 * i));
+    for (int i = 0; i < 4; i++)
+        out[8 + i] = (unsigned char)((unsigned)count >> (24 - 8 * i));
+}
+
+int s3meta_parts_get(const unsigned char *ext, size_t len, long long *size, int *count)
+{
+    const unsigned char *v;
+    unsigned long long s = 0;
+    unsigned c = 0;
+    size_t n;
+
+    if (!recbin_ext_find(ext, len, S3META_PARTS, &v, &n) || n != S3META_PARTS_LEN)
+        return 0;
+    for (int i = 0; i < 8; i++)
+        s = s << 8 | v[i];
+    for (int i = 8; i < 12; i++)
+        c = c << 8 | v[i];
+    *size = (long long)s;
+    *count = (int)c;
+    return 1;
+}
+
 /* S3's storage classes (botocore's StorageClass): all one class here, the
  * name kept for clients that read it back. */
 static int storage_class_ok(const char *v)

@@ -37,6 +37,12 @@ enum {
 
 #define S3META_USER_MAX 2048 /* S3's limit on the user metadata of an object */
 
+/* S3META_PARTS: a part size and count, as the field's 12 bytes, and back
+ * from a record's fields (1, or 0 when it has none). */
+#define S3META_PARTS_LEN 12
+void s3meta_parts_put(unsigned char out[S3META_PARTS_LEN], long long size, int count);
+int s3meta_parts_get(const unsigned char *ext, size_t len, long long *size, int *count);
+
 /* The response header of a type ("Content-Type"; "x-amz-meta-" for user
  * metadata), or NULL for a type this version does not show. */
 const char *s3meta_header(unsigned type);

@@ -652,7 +652,8 @@ int s3_upload_complete(struct mkv_store *s, const struct s3_upload *u,
 {
     struct concat c = {
         .cfg = s->cfg, .ix = s->ix, .nparts = n, .u = u, .parts = parts, .wfd = -1, .rfd = -1};
-    unsigned char *md5s = malloc((size_t)n * 16 + 1), ext[MKV_RECORD_EXT_MAX], layout[12];
+    unsigned char *md5s = malloc((size_t)n * 16 + 1), ext[MKV_RECORD_EXT_MAX],
+                  layout[S3META_PARTS_LEN];
     size_t extlen = u->extlen;
     long long total, part_size;
     int rc;
@@ -667,9 +668,7 @@ int s3_upload_complete(struct mkv_store *s, const struct s3_upload *u,
     multipart_etag(md5s, n, etag);
     memcpy(ext, u->ext, extlen);
     rc = S3STORE_WRITE;
-    put_be64(layout, part_size);
-    for (int i = 0; i < 4; i++)
-        layout[8 + i] = (unsigned char)((unsigned)n >> (24 - 8 * i));
+    s3meta_parts_put(layout, part_size, n);
     if (recbin_ext_add(ext, sizeof(ext), &extlen, S3META_ETAG, etag, strlen(etag)) < 0 ||
         (part_size > 0 &&
          recbin_ext_add(ext, sizeof(ext), &extlen, S3META_PARTS, layout, sizeof(layout)) < 0)) {
