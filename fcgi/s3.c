@@ -143,6 +143,21 @@ int s3_qparam(struct s3req *q, const char *name, char *out, size_t cap, size_t *
     return found;
 }
 
+int s3_part_number(struct s3req *q, int required, long long *n)
+{
+    char num[16] = "";
+    int rc = s3_qparam(q, "partNumber", num, sizeof(num), NULL);
+
+    if (rc == 0 && !required)
+        return 0;
+    if (rc <= 0 || num_parse(num, 1, S3_PART_MAX, n) < 0) {
+        s3_error(q, "InvalidArgument",
+                 "Part number must be an integer between 1 and 10000, inclusive");
+        return -1;
+    }
+    return 1;
+}
+
 /* Whether the query names subresource (with or without a value). */
 int s3_has_sub(struct s3req *q, const char *name)
 {

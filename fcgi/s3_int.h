@@ -50,6 +50,10 @@ const char *s3_header(void *arg, const char *lname);
 const char *s3_hdr(struct s3req *q, const char *lname);
 /* A query parameter, decoded: 1 found, 0 absent, -1 malformed. */
 int s3_qparam(struct s3req *q, const char *name, char *out, size_t cap, size_t *len);
+/* The query's partNumber: 1 with it in *n, 0 absent (and not required),
+ * or -1 with InvalidArgument answered (not a number from 1 to S3_PART_MAX,
+ * or absent where required). */
+int s3_part_number(struct s3req *q, int required, long long *n);
 /* Whether the query names subresource (with or without a value). */
 int s3_has_sub(struct s3req *q, const char *name);
 /* The bucket exists: 0, or the error answered and -1. */

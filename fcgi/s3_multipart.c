@@ -81,19 +81,12 @@ cleanup:
 void s3_upload_part(struct s3req *q)
 {
     struct s3_upload u;
-    char num[16] = "", key[64];
+    char key[64];
     long long n;
     int kl;
 
-    if (need_upload(q, &u) < 0)
+    if (need_upload(q, &u) < 0 || s3_part_number(q, 1, &n) < 0)
         return;
-    if (s3_qparam(q, "partNumber", num, sizeof(num), NULL) <= 0 ||
-        num_parse(num, 1, S3_PART_MAX, &n) < 0) {
-        s3_error(q, "InvalidArgument",
-                 "Part number must be an integer between 1 and 10000, "
-                 "inclusive");
-        return;
-    }
     kl = s3_part_key(u.id, (int)n, key);
     if (*s3_hdr(q, "x-amz-copy-source"))
         s3_copy_into(q, key, (size_t)kl, 1);

@@ -219,19 +219,13 @@ static int open_object(struct s3req *q, struct mkv_record *rec, char *etag, size
 static int part_range(struct s3req *q, const struct mkv_record *rec, long long *first,
                       long long *last, int *count)
 {
-    char num[16] = "";
     long long pn, size = rec->has_size ? (long long)rec->size : -1, ps;
     size_t n;
     const unsigned char *v;
-    int multipart, rc = s3_qparam(q, "partNumber", num, sizeof(num), NULL);
+    int multipart, rc = s3_part_number(q, 0, &pn);
 
-    if (rc == 0)
-        return 0;
-    if (rc < 0 || num_parse(num, 1, S3_PART_MAX, &pn) < 0) {
-        s3_error(q, "InvalidArgument",
-                 "Part number must be an integer between 1 and 10000, inclusive");
-        return -1;
-    }
+    if (rc <= 0)
+        return rc;
     if (*s3_hdr(q, "range")) {
         s3_error(q, "InvalidRequest",
                  "Cannot specify both Range header and partNumber query parameter");
@@ -735,15 +729,13 @@ static int copy_source(struct s3req *q, char *key, size_t cap, size_t *klen)
 }
 
 /* The copy's object fields: the source's (COPY, the default; not its
- * multipart ETag: the copy is one value with its own MD5) or the request's
- * (REPLACE). */
+ * multipart ETag and part layout: the copy is one value with its own MD5)
+ * or the request's (REPLACE). */
 static int copy_fields(struct s3req *q, const struct mkv_record *src, unsigned char *ext,
                        size_t *extlen)
 {
+    static const unsigned multipart[] = {S3META_ETAG, S3META_PARTS};
     const char *dir = s3_hdr(q, "x-amz-metadata-directive");
-    size_t pos = 0, n;
-    unsigned type;
-    const unsigned char *v;
 
     *extlen = 0;
     if (!strcmp(dir, "REPLACE"))
@@ -752,9 +744,8 @@ static int copy_fields(struct s3req *q, const struct mkv_record *src, unsigned c
         s3_error(q, "InvalidArgument", "Unknown metadata directive.");
         return -1;
     }
-    while (recbin_ext_next(src->ext, src->extlen, &pos, &type, &v, &n) == 1)
-        if (type != S3META_ETAG)
-            recbin_ext_add(ext, MKV_RECORD_EXT_MAX, extlen, type, v, n);
+    /* the source's fields fit the record they came from */
+    (void)recbin_ext_without(src->ext, src->extlen, multipart, 2, ext, MKV_RECORD_EXT_MAX, extlen);
     return 0;
 }
 

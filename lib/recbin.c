@@ -168,6 +168,22 @@ int recbin_ext_find(const unsigned char *ext, size_t len, unsigned type, const u
     return 0;
 }
 
+int recbin_ext_without(const unsigned char *ext, size_t len, const unsigned *drop, size_t ndrop,
+                       unsigned char *out, size_t cap, size_t *outlen)
+{
+    size_t pos = 0, n, i;
+    unsigned t;
+    const unsigned char *v;
+
+    while (recbin_ext_next(ext, len, &pos, &t, &v, &n) == 1) {
+        for (i = 0; i < ndrop && drop[i] != t; i++)
+            ;
+        if (i == ndrop && recbin_ext_add(out, cap, outlen, t, v, n) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static const unsigned char *get_vols(struct recbin *r, const unsigned char *p,
                                      const unsigned char *end)
 {

@@ -100,6 +100,10 @@ int recbin_ext_next(const unsigned char *ext, size_t len, size_t *pos, unsigned 
 /* The first optional field of that type: 1 with its bytes, else 0. */
 int recbin_ext_find(const unsigned char *ext, size_t len, unsigned type, const unsigned char **v,
                     size_t *n);
+/* The fields at ext but those of the ndrop types at drop, appended to the
+ * *outlen bytes at out (cap bytes): 0, or -1 when they do not fit. */
+int recbin_ext_without(const unsigned char *ext, size_t len, const unsigned *drop, size_t ndrop,
+                       unsigned char *out, size_t cap, size_t *outlen);
 
 /* The B-tree compression of the records file (DB->set_bt_compress): each
  * pair is stored as the lengths of the prefix and suffix it shares with the

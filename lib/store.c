@@ -493,14 +493,12 @@ static int move_pending(struct mkv_store *s, const struct mkv_record *rec, const
 /* rec without its pending entry (the other optional fields kept). */
 static void drop_pending(struct mkv_record *rec)
 {
+    static const unsigned pending = STORE_EXT_PENDING;
     unsigned char ext[MKV_RECORD_EXT_MAX];
-    size_t pos = 0, len, n = 0;
-    unsigned type;
-    const unsigned char *v;
+    size_t n = 0;
 
-    while (recbin_ext_next(rec->ext, rec->extlen, &pos, &type, &v, &len) == 1)
-        if (type != STORE_EXT_PENDING)
-            (void)recbin_ext_add(ext, sizeof(ext), &n, type, v, len);
+    /* fewer bytes than it had: they fit */
+    (void)recbin_ext_without(rec->ext, rec->extlen, &pending, 1, ext, sizeof(ext), &n);
     memcpy(rec->ext, ext, n);
     rec->extlen = n;
 }
@@ -609,17 +607,15 @@ int store_remove(struct mkv_store *s, const char *key, size_t klen, struct mkv_r
 
 int store_pending(const struct mkv_record *rec, char *suffix)
 {
-    size_t pos = 0, len;
-    unsigned type;
+    size_t len;
     const unsigned char *v;
 
-    while (recbin_ext_next(rec->ext, rec->extlen, &pos, &type, &v, &len) == 1)
-        if (type == STORE_EXT_PENDING && len == STORE_TMP_SUFFIX_LEN) {
-            memcpy(suffix, v, len);
-            suffix[len] = '\0';
-            return 1;
-        }
-    return 0;
+    if (!recbin_ext_find(rec->ext, rec->extlen, STORE_EXT_PENDING, &v, &len) ||
+        len != STORE_TMP_SUFFIX_LEN)
+        return 0;
+    memcpy(suffix, v, len);
+    suffix[len] = '\0';
+    return 1;
 }
 
 /* An overwrite that failed or died before its moves left its value under

@@ -85,6 +85,31 @@ static void test_ext_fields(void)
     CHECK(recbin_ext_next(bad, sizeof(bad), &pos, &type, &v, &n) == -1);
 }
 
+static void test_ext_without(void)
+{
+    static const unsigned drop[] = {3, 7};
+    unsigned char ext[32], out[32], tiny[4];
+    size_t len = 0, olen = 0, tlen = 0, pos = 0, n;
+    unsigned type;
+    const unsigned char *v;
+
+    CHECK(recbin_ext_add(ext, sizeof(ext), &len, 3, "abc", 3) == 0);
+    CHECK(recbin_ext_add(ext, sizeof(ext), &len, 5, "xy", 2) == 0);
+    CHECK(recbin_ext_add(ext, sizeof(ext), &len, 7, "q", 1) == 0);
+    CHECK(recbin_ext_add(ext, sizeof(ext), &len, 3, "d", 1) == 0);
+    CHECK(recbin_ext_without(ext, len, drop, 2, out, sizeof(out), &olen) == 0);
+    /* only type 5 is left, with its bytes */
+    CHECK(recbin_ext_next(out, olen, &pos, &type, &v, &n) == 1 && type == 5 && n == 2 &&
+          !memcmp(v, "xy", 2));
+    CHECK(recbin_ext_next(out, olen, &pos, &type, &v, &n) == 0);
+    /* nothing dropped: the same bytes */
+    olen = 0;
+    CHECK(recbin_ext_without(ext, len, drop, 0, out, sizeof(out), &olen) == 0 && olen == len &&
+          !memcmp(out, ext, len));
+    /* what does not fit is refused */
+    CHECK(recbin_ext_without(ext, len, drop, 0, tiny, sizeof(tiny), &tlen) == -1);
+}
+
 static void test_bucket_names(void)
 {
     const char *good[] = {
@@ -115,4 +140,4 @@ static void test_part_keys(void)
 }
 
 UNIT_MAIN("s3meta", T(test_from_request), T(test_from_request_refused), T(test_ext_fields),
-          T(test_bucket_names), T(test_part_keys))
+          T(test_ext_without), T(test_bucket_names), T(test_part_keys))
