@@ -45,14 +45,15 @@ static void common_headers(struct s3req *q, char *h, size_t cap, const char *ext
 
 void s3_error(struct s3req *q, const char *code, const char *message)
 {
-    s3_error_with(q, code, message, NULL, NULL, 0);
+    s3_error_with(q, code, message, NULL, 0, NULL);
 }
 
-void s3_error_with(struct s3req *q, const char *code, const char *message, const char *field,
-                   const char *value, size_t vlen)
+void s3_error_with(struct s3req *q, const char *code, const char *message,
+                   const struct s3xml_field *fields, size_t n, const char *extra)
 {
     struct s3xml_out o = {0};
-    char hdr[160], res[MKV_URI_MAX + 8];
+    struct s3xml_field named;
+    char hdr[320], res[MKV_URI_MAX + 8];
     int status = s3xml_error_status(code);
 
     if (status == 0) { /* a code the table lacks: a defect here, not the client's */
@@ -61,13 +62,13 @@ void s3_error_with(struct s3req *q, const char *code, const char *message, const
     }
 
     snprintf(res, sizeof(res), "%.*s", (int)q->pathlen, q->path ? q->path : "/");
-    common_headers(q, hdr, sizeof(hdr), NULL);
-    if (!field && !strcmp(code, "NoSuchKey") && q->has_key)
-        field = "Key", value = q->okey, vlen = q->oklen;
-    else if (!field && !strcmp(code, "NoSuchBucket"))
-        field = "BucketName", value = q->bucket, vlen = q->blen;
-    s3xml_error_with(&o, code, message ? message : s3xml_error_message(code), res, q->reqid, field,
-                     value, vlen);
+    common_headers(q, hdr, sizeof(hdr), extra);
+    if (n == 0 && !strcmp(code, "NoSuchKey") && q->has_key)
+        named = (struct s3xml_field){"Key", q->okey, q->oklen}, fields = &named, n = 1;
+    else if (n == 0 && !strcmp(code, "NoSuchBucket"))
+        named = (struct s3xml_field){"BucketName", q->bucket, q->blen}, fields = &named, n = 1;
+    s3xml_error_with(&o, code, message ? message : s3xml_error_message(code), res, q->reqid, fields,
+                     n);
     if (o.oom)
         reply(q->r, 500, hdr, "application/xml", NULL, 0);
     else
@@ -195,6 +196,27 @@ static int split_path(struct s3req *q)
     return 0;
 }
 
+/* RequestTimeTooSkewed with S3's fields: the request's time as sent, the
+ * server's, the skew allowed. */
+static void skewed(struct s3req *q, long long now)
+{
+    char when[128], server[32], max[24];
+    const char *t = s3_hdr(q, "x-amz-date");
+    time_t tt = (time_t)now;
+    struct tm tm;
+
+    if (*t || s3_qparam(q, "X-Amz-Date", when, sizeof(when), NULL) <= 0)
+        snprintf(when, sizeof(when), "%s", *t ? t : s3_hdr(q, "date"));
+    gmtime_r(&tt, &tm);
+    strftime(server, sizeof(server), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(max, sizeof(max), "%d", SIGV4_MAX_SKEW * 1000);
+    s3_error_with(q, "RequestTimeTooSkewed", NULL,
+                  (const struct s3xml_field[]){{"RequestTime", when, strlen(when)},
+                                               {"ServerTime", server, strlen(server)},
+                                               {"MaxAllowedSkewMilliseconds", max, strlen(max)}},
+                  3, NULL);
+}
+
 static int check_auth(struct s3req *q)
 {
     struct sigv4_req sr = {
@@ -221,7 +243,7 @@ static int check_auth(struct s3req *q)
         break;
     case SIGV4_UNKNOWN_KEY: s3_error(q, "InvalidAccessKeyId", NULL); break;
     case SIGV4_MISMATCH: s3_error(q, "SignatureDoesNotMatch", NULL); break;
-    case SIGV4_SKEW: s3_error(q, "RequestTimeTooSkewed", NULL); break;
+    case SIGV4_SKEW: skewed(q, sr.now); break;
     case SIGV4_EXPIRED: s3_error(q, "AccessDenied", "Request has expired"); break;
     case SIGV4_BADDATE:
         s3_error(q, "AccessDenied",

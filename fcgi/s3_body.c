@@ -29,7 +29,6 @@ static const char *chunked_code(const struct sigv4_chunked *d, const char *frami
 
 int s3body_final(struct s3body *b)
 {
-    unsigned char d[32];
     unsigned int dl = 0;
     char tail[1];
 
@@ -38,7 +37,8 @@ int s3body_final(struct s3body *b)
         snprintf(b->why, sizeof(b->why), "%s", b->chunked->why);
         return -1;
     }
-    if (b->sha && (EVP_DigestFinal_ex(b->sha, d, &dl) != 1 || memcmp(d, b->want_sha, 32) != 0)) {
+    if (b->sha &&
+        (EVP_DigestFinal_ex(b->sha, b->got_sha, &dl) != 1 || memcmp(b->got_sha, b->want_sha, 32))) {
         b->bad = "XAmzContentSHA256Mismatch";
         snprintf(b->why, sizeof(b->why),
                  "The provided 'x-amz-content-sha256' header does not match what was computed.");
@@ -51,6 +51,28 @@ int s3body_final(struct s3body *b)
         return -1;
     }
     return 0;
+}
+
+void s3body_error(struct s3req *q, const struct s3body *b, const char *why)
+{
+    char client[65], computed[65];
+
+    if (!b->bad) {
+        s3_error(q, "IncompleteBody", why);
+        return;
+    }
+    if (strcmp(b->bad, "XAmzContentSHA256Mismatch") != 0) {
+        s3_error(q, b->bad, b->why);
+        return;
+    }
+    for (int i = 0; i < 32; i++) {
+        snprintf(client + 2 * i, 3, "%02x", b->want_sha[i]);
+        snprintf(computed + 2 * i, 3, "%02x", b->got_sha[i]);
+    }
+    s3_error_with(q, b->bad, b->why,
+                  (const struct s3xml_field[]){{"ClientComputedContentSHA256", client, 64},
+                                               {"S3ComputedContentSHA256", computed, 64}},
+                  2, NULL);
 }
 
 ssize_t s3body_read(void *arg, char *buf, size_t cap)
@@ -223,8 +245,7 @@ int s3_read_xml(struct s3req *q, struct s3xml_parser *p, size_t max, int need)
     /* (the checks ran with the last byte of a known length; an empty body
      * and one of unknown length are checked here) */
     if (n < 0 || b.got < b.length || (b.length <= 0 && s3body_final(&b) < 0)) {
-        s3_error(q, b.bad ? b.bad : "IncompleteBody",
-                 b.bad ? b.why : "the request body ended early");
+        s3body_error(q, &b, "the request body ended early");
         goto cleanup;
     }
     if (md5_final(&m, got) < 0 || (cmd5 && memcmp(got, want, 16) != 0)) {

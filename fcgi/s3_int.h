@@ -37,10 +37,11 @@ struct s3req {
 
 /* S3's error document for code (message NULL: S3's own), its status. */
 void s3_error(struct s3req *q, const char *code, const char *message);
-/* The same with one more element (field NULL: NoSuchKey's Key and
- * NoSuchBucket's BucketName, as s3_error adds them). */
-void s3_error_with(struct s3req *q, const char *code, const char *message, const char *field,
-                   const char *value, size_t vlen);
+/* The same with n more elements and extra header lines (NULL: none); with
+ * none, NoSuchKey's Key and NoSuchBucket's BucketName, as s3_error adds
+ * them. */
+void s3_error_with(struct s3req *q, const char *code, const char *message,
+                   const struct s3xml_field *fields, size_t n, const char *extra);
 /* A 200-style answer with the XML in o (extra: header lines or NULL). */
 void s3_xml(struct s3req *q, int status, const char *extra, struct s3xml_out *o);
 /* An answer without a body. */
@@ -69,9 +70,9 @@ struct s3body {
     body_read_fn rd;
     void *rdarg;
     long long length, got;
-    struct evp_md_ctx_st *sha; /* the signed payload hash, or NULL */
-    unsigned char want_sha[32];
-    struct sigv4_sum sum; /* a checksum header, alg 0: none */
+    struct evp_md_ctx_st *sha;               /* the signed payload hash, or NULL */
+    unsigned char want_sha[32], got_sha[32]; /* got: the body's, once it ended */
+    struct sigv4_sum sum;                    /* a checksum header, alg 0: none */
     const char *want_sum;
     struct sigv4_chunked *chunked;
     const char *bad; /* the S3 error code of a failed check */
@@ -86,6 +87,9 @@ int s3body_open(struct s3req *q, struct s3body *b, int xml);
 ssize_t s3body_read(void *arg, char *buf, size_t cap);
 /* The checks at the end of the body (an empty one is never read). */
 int s3body_final(struct s3body *b);
+/* Answers the check that failed (S3's code and fields), or IncompleteBody
+ * with why when none did. */
+void s3body_error(struct s3req *q, const struct s3body *b, const char *why);
 void s3body_free(struct s3body *b);
 /* Whether the request carries a checksum of its body: an x-amz-checksum-*
  * header, or an aws-chunked trailer to come. */

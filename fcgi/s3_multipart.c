@@ -94,6 +94,31 @@ void s3_upload_part(struct s3req *q)
         s3_put_body(q, key, (size_t)kl, NULL, 0, 0);
 }
 
+/* EntityTooSmall with S3's fields: the part's size and number, the
+ * minimum, the ETag sent (the part the store stopped at: the last it
+ * sized). */
+static void too_small(struct s3req *q, const struct s3_part_ref *refs, size_t n, const char *why)
+{
+    char size[24], num[16], min[24];
+    size_t i = n;
+
+    while (i > 0 && refs[i - 1].size < 0)
+        i--;
+    if (i == 0) {
+        s3_error(q, "EntityTooSmall", why);
+        return;
+    }
+    snprintf(size, sizeof(size), "%lld", refs[i - 1].size);
+    snprintf(num, sizeof(num), "%d", refs[i - 1].number);
+    snprintf(min, sizeof(min), "%lld", (long long)S3_PART_MIN_BYTES);
+    s3_error_with(q, "EntityTooSmall", why,
+                  (const struct s3xml_field[]){{"ProposedSize", size, strlen(size)},
+                                               {"MinSizeAllowed", min, strlen(min)},
+                                               {"PartNumber", num, strlen(num)},
+                                               {"ETag", refs[i - 1].md5, strlen(refs[i - 1].md5)}},
+                  4, NULL);
+}
+
 void s3_complete_upload(struct s3req *q)
 {
     struct s3xml_parser *p = s3xml_parser_new(S3XML_COMPLETE);
@@ -136,7 +161,7 @@ void s3_complete_upload(struct s3req *q)
     case S3STORE_OK: break;
     case S3STORE_BADPART: s3_error(q, "InvalidPart", why); goto cleanup;
     case S3STORE_ORDER: s3_error(q, "InvalidPartOrder", why); goto cleanup;
-    case S3STORE_SMALL: s3_error(q, "EntityTooSmall", why); goto cleanup;
+    case S3STORE_SMALL: too_small(q, refs, n, why); goto cleanup;
     default: s3_error(q, "InternalError", why); goto cleanup;
     }
     snprintf(loc, sizeof(loc), "http://%s%.*s", s3_hdr(q, "host"), (int)q->pathlen, q->path);

@@ -46,23 +46,89 @@ static int add_line(char *out, size_t cap, size_t *o, unsigned type, const char 
     return 0;
 }
 
-/* The record's S3 fields: metadata kept at PutObject (s3meta.h). */
-static void meta_headers(const struct mkv_record *rec, char *out, size_t cap, int *has_ctype)
+#define BAD_OVERRIDE "a response-* parameter is malformed or too long"
+
+/* A GetObject's response-* parameter (S3 lets a request, a presigned URL
+ * above all, set these headers of its answer): 1 with the value in out,
+ * 0 when absent, -1 malformed or holding a control character. */
+static int response_param(struct s3req *q, const char *name, char *out, size_t cap)
 {
-    size_t pos = 0, o = 0;
+    size_t n = 0;
+    int rc = s3_qparam(q, name, out, cap, &n);
+
+    if (rc <= 0)
+        return rc;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+            return -1;
+    return 1;
+}
+
+/* GetObject's headers besides Content-Type: the record's, or the request's
+ * response-* overrides.  nginx keeps some of them across an X-Accel-Redirect
+ * (they go in the worker's answer); the others, user metadata among them,
+ * travel in the redirect's query to the front's header filter
+ * (nginx/mkv-s3.js), which adds them to the answer. */
+static const struct {
+    unsigned type;
+    const char *param; /* the response-* parameter that overrides it */
+    int kept;          /* nginx keeps it across the redirect */
+} get_fields[] = {{S3META_CACHE_CONTROL, "response-cache-control", 1},
+                  {S3META_CONTENT_DISPOSITION, "response-content-disposition", 1},
+                  {S3META_EXPIRES, "response-expires", 1},
+                  {S3META_CONTENT_ENCODING, "response-content-encoding", 0},
+                  {S3META_CONTENT_LANGUAGE, "response-content-language", 0},
+                  {S3META_USER, NULL, 0}};
+
+/* The response-* parameter that overrides a field's header, or NULL. */
+static const char *override_param(unsigned type)
+{
+    if (type == S3META_CONTENT_TYPE)
+        return "response-content-type";
+    for (size_t k = 0; k < sizeof(get_fields) / sizeof(get_fields[0]); k++)
+        if (get_fields[k].type == type)
+            return get_fields[k].param;
+    return NULL;
+}
+
+/* The record's S3 fields: metadata kept at PutObject (s3meta.h); with q,
+ * the request's response-* overrides in place of the fields they name (a
+ * HeadObject answers the headers its GetObject would).  0, or -1 for a
+ * malformed override. */
+static int meta_headers(struct s3req *q, const struct mkv_record *rec, char *out, size_t cap,
+                        int *has_ctype)
+{
+    static const unsigned overridable[] = {S3META_CONTENT_TYPE,        S3META_CACHE_CONTROL,
+                                           S3META_CONTENT_DISPOSITION, S3META_EXPIRES,
+                                           S3META_CONTENT_ENCODING,    S3META_CONTENT_LANGUAGE};
+    size_t pos = 0, o = 0, n;
     unsigned type;
     const unsigned char *v;
-    size_t n;
+    char val[512];
+    int given[sizeof(overridable) / sizeof(overridable[0])] = {0};
 
     *has_ctype = 0;
     out[0] = '\0';
+    for (size_t k = 0; q && k < sizeof(overridable) / sizeof(overridable[0]); k++) {
+        if ((given[k] = response_param(q, override_param(overridable[k]), val, sizeof(val))) < 0)
+            return -1;
+        if (given[k]) {
+            *has_ctype |= overridable[k] == S3META_CONTENT_TYPE;
+            (void)add_line(out, cap, &o, overridable[k], val, strlen(val));
+        }
+    }
     while (recbin_ext_next(rec->ext, rec->extlen, &pos, &type, &v, &n) == 1) {
-        if (!s3meta_header(type))
+        int skip = !s3meta_header(type);
+
+        for (size_t k = 0; q && k < sizeof(overridable) / sizeof(overridable[0]); k++)
+            skip |= given[k] && overridable[k] == type;
+        if (skip)
             continue;
         *has_ctype |= type == S3META_CONTENT_TYPE;
         if (add_line(out, cap, &o, type, (const char *)v, n) < 0)
-            return;
+            break;
     }
+    return 0;
 }
 
 /* The object's stored record: 0, or answered (NoSuchKey, ...) and -1. */
@@ -174,15 +240,20 @@ void s3_etag_of(const struct mkv_record *rec, char *out, size_t cap)
     snprintf(out, cap, "%s", rec->hash);
 }
 
-static void object_headers(const struct mkv_record *rec, const char *etag, char *out, size_t cap)
+/* An object's headers (q: with the request's response-* overrides): 0, or
+ * -1 for a malformed override. */
+static int object_headers(struct s3req *q, const struct mkv_record *rec, const char *etag,
+                          char *out, size_t cap)
 {
     char date[40], meta[MKV_RECORD_EXT_MAX + 1024];
     int has_ctype;
 
     s3xml_http_date(date, rec->mtime);
-    meta_headers(rec, meta, sizeof(meta), &has_ctype);
+    if (meta_headers(q, rec, meta, sizeof(meta), &has_ctype) < 0)
+        return -1;
     snprintf(out, cap, "ETag: \"%s\"\r\nLast-Modified: %s\r\nAccept-Ranges: bytes\r\n%s%s", etag,
              date, meta, has_ctype ? "" : "Content-Type: binary/octet-stream\r\n");
+    return 0;
 }
 
 /* S3's conditional reads: 0 to go on, or answered (304 with the object's
@@ -194,9 +265,10 @@ static int preconditions(struct s3req *q, const struct mkv_record *rec, const ch
     int st = conditions(q, "", etag, rec->mtime, &failed);
 
     if (st == 412) {
-        s3_error_with(q, "PreconditionFailed", NULL, "Condition", failed, strlen(failed));
+        s3_error_with(q, "PreconditionFailed", NULL,
+                      &(struct s3xml_field){"Condition", failed, strlen(failed)}, 1, NULL);
     } else if (st == 304) {
-        object_headers(rec, etag, h, sizeof(h));
+        (void)object_headers(NULL, rec, etag, h, sizeof(h));
         s3_empty(q, 304, h);
     }
     return st ? -1 : 0;
@@ -254,13 +326,17 @@ static int part_range(struct s3req *q, const struct mkv_record *rec, long long *
     return 1;
 }
 
-/* A HEAD's one Range as GetObject serves it (nginx/mkv-s3.conf: bytes=A-B,
- * A-, -N; anything else is ignored): 1 with its bytes in *first, *last; 0
- * for none; -1 answered (416 past the end). */
-static int head_range(struct s3req *q, long long size, long long *first, long long *last)
+/* The request's one Range as S3 serves it: bytes=A-B, A- or -N; anything
+ * else (another unit, B < A, several ranges, no numbers) is ignored, as S3
+ * ignores it.  On an object of size bytes: 1 with the bytes in *first,
+ * *last; 0 for none; -1 answered (416 InvalidRange: nothing of it is in
+ * the object).  size -1 (a record imported from the original, its size
+ * unknown until a rebuild): 2 for a range to pass to the volume as sent,
+ * which answers 416 itself (nginx/mkv-s3.conf). */
+static int object_range(struct s3req *q, long long size, long long *first, long long *last)
 {
     const char *r = s3_hdr(q, "range");
-    char a[24] = "", b[24] = "";
+    char a[24] = "", b[24] = "", n[24], extra[64];
     const char *dash;
 
     *first = -1;
@@ -274,6 +350,8 @@ static int head_range(struct s3req *q, long long size, long long *first, long lo
         (*b && num_parse(b, 0, LLONG_MAX, last) < 0) || (!*a && !*b) ||
         (*a && *b && *last < *first))
         return 0;
+    if (size < 0)
+        return 2;
     if (!*a) { /* the last N bytes */
         *first = *last >= size ? 0 : size - *last;
         *last = size - 1;
@@ -287,7 +365,12 @@ static int head_range(struct s3req *q, long long size, long long *first, long lo
     return 1;
 unsatisfiable:
     q->r->head_length = -1;
-    s3_error(q, "InvalidRange", NULL);
+    snprintf(n, sizeof(n), "%lld", size);
+    snprintf(extra, sizeof(extra), "Content-Range: bytes */%lld\r\n", size);
+    s3_error_with(q, "InvalidRange", NULL,
+                  (const struct s3xml_field[]){{"RangeRequested", r, strlen(r)},
+                                               {"ActualObjectSize", n, strlen(n)}},
+                  2, extra);
     return -1;
 }
 
@@ -301,11 +384,14 @@ void s3_head_object(struct s3req *q)
 
     if (open_object(q, &rec, etag, sizeof(etag)) < 0)
         return;
-    object_headers(&rec, etag, h, sizeof(h));
+    if (object_headers(q, &rec, etag, h, sizeof(h)) < 0) {
+        s3_error(q, "InvalidArgument", BAD_OVERRIDE);
+        return;
+    }
     q->r->head_length = rec.has_size ? (long long)rec.size : -1;
     /* a part (partNumber), else a Range: 206 with the bytes it names */
     if ((rc = part_range(q, &rec, &first, &last, &count)) == 0 && rec.has_size)
-        rc = head_range(q, (long long)rec.size, &first, &last);
+        rc = object_range(q, (long long)rec.size, &first, &last);
     if (rc < 0)
         return;
     if (rc == 0) {
@@ -418,38 +504,6 @@ static void date_for_path(const char *date, char *out, size_t cap)
     out[i] = '\0';
 }
 
-/* A GetObject's response-* parameter (S3 lets a request, a presigned URL
- * above all, set these headers of its answer): 1 with the value in out,
- * 0 when absent, -1 malformed or holding a control character. */
-static int response_param(struct s3req *q, const char *name, char *out, size_t cap)
-{
-    size_t n = 0;
-    int rc = s3_qparam(q, name, out, cap, &n);
-
-    if (rc <= 0)
-        return rc;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
-            return -1;
-    return 1;
-}
-
-/* GetObject's headers besides Content-Type: the record's, or the request's
- * response-* overrides.  nginx keeps some of them across an X-Accel-Redirect
- * (they go in the worker's answer); the others, user metadata among them,
- * travel in the redirect's query to the front's header filter
- * (nginx/mkv-s3.js), which adds them to the answer. */
-static const struct {
-    unsigned type;
-    const char *param; /* the response-* parameter that overrides it */
-    int kept;          /* nginx keeps it across the redirect */
-} get_fields[] = {{S3META_CACHE_CONTROL, "response-cache-control", 1},
-                  {S3META_CONTENT_DISPOSITION, "response-content-disposition", 1},
-                  {S3META_EXPIRES, "response-expires", 1},
-                  {S3META_CONTENT_ENCODING, "response-content-encoding", 0},
-                  {S3META_CONTENT_LANGUAGE, "response-content-language", 0},
-                  {S3META_USER, NULL, 0}};
-
 /* Fills ctype, kept (header lines for the worker's answer) and meta (lines
  * for the front's filter).  0, or answered and -1. */
 static int get_headers(struct s3req *q, const struct mkv_record *rec, char *ctype, size_t ccap,
@@ -483,7 +537,7 @@ static int get_headers(struct s3req *q, const struct mkv_record *rec, char *ctyp
     }
     return 0;
 bad:
-    s3_error(q, "InvalidArgument", "a response-* parameter is malformed or too long");
+    s3_error(q, "InvalidArgument", BAD_OVERRIDE);
     return -1;
 }
 
@@ -545,7 +599,9 @@ void s3_get_object(struct s3req *q)
         pending[0] = '\0';
     s3xml_http_date(date, rec.mtime);
     if (get_headers(q, &rec, ctype, sizeof(ctype), kept, sizeof(kept), meta, sizeof(meta)) < 0 ||
-        (part = part_range(q, &rec, &first, &last, &count)) < 0)
+        (part = part_range(q, &rec, &first, &last, &count)) < 0 ||
+        (part == 0 &&
+         (part = object_range(q, rec.has_size ? (long long)rec.size : -1, &first, &last)) < 0))
         return;
     if (count) {
         size_t o = strlen(meta);
@@ -553,12 +609,18 @@ void s3_get_object(struct s3req *q)
         snprintf(meta + o, sizeof(meta) - o, "x-amz-mp-parts-count: %d\r\n", count);
     }
     meta_query(meta, query, sizeof(query));
-    /* a part: the front asks the volume for its bytes (nginx/mkv-s3.conf) */
+    /* A part or a Range: the front asks the volume for those bytes and for
+     * no others (nginx/mkv-s3.conf); a range of a value of unknown size as
+     * the client sent it (checked: "bytes=" and digits). */
     if (part > 0) {
         size_t o = strlen(query);
 
-        snprintf(query + o, sizeof(query) - o, "%cmkv_range=bytes=%lld-%lld", o ? '&' : '?', first,
-                 last);
+        if (part == 2)
+            snprintf(query + o, sizeof(query) - o, "%cmkv_range=%s", o ? '&' : '?',
+                     s3_hdr(q, "range"));
+        else
+            snprintf(query + o, sizeof(query) - o, "%cmkv_range=bytes=%lld-%lld", o ? '&' : '?',
+                     first, last);
     }
     date_for_path(date, elm, sizeof(elm));
     if (volume_address(rec.vols[chosen], addr, sizeof(addr)) < 0) {
@@ -636,7 +698,7 @@ void s3_put_body(struct s3req *q, const char *key, size_t klen, const unsigned c
     }
     /* An empty body is never read: its hashes are checked here. */
     if (b.length == 0 && s3body_final(&b) < 0) {
-        s3_error(q, b.bad, b.why);
+        s3body_error(q, &b, NULL);
         s3body_free(&b);
         return;
     }
@@ -649,12 +711,7 @@ void s3_put_body(struct s3req *q, const char *key, size_t klen, const unsigned c
         snprintf(h, sizeof(h), "ETag: \"%s\"\r\n", hex);
         s3_empty(q, 200, h);
         break;
-    case STORE_BODY:
-        if (b.bad)
-            s3_error(q, b.bad, b.why);
-        else
-            s3_error(q, "IncompleteBody", why);
-        break;
+    case STORE_BODY: s3body_error(q, &b, why); break;
     case STORE_BADMD5: s3_error(q, "BadDigest", NULL); break;
     case STORE_PRECONDITION:
         s3_error(q, cond.status == 404 ? "NoSuchKey" : "PreconditionFailed", NULL);
@@ -813,6 +870,14 @@ void s3_copy_into(struct s3req *q, const char *dst, size_t dstlen, int part)
     long long first = -1, last = -1;
     int rc;
 
+    /* The source names the bytes; a body would be dropped unread. */
+    if ((*s3_hdr(q, "content-length") && strcmp(s3_hdr(q, "content-length"), "0") != 0) ||
+        *s3_hdr(q, "transfer-encoding")) {
+        s3_error(q, "InvalidRequest",
+                 "The request included a body. Requests of this type must "
+                 "not include a non-empty body.");
+        return;
+    }
     if (copy_source(q, src, sizeof(src), &srclen) < 0 ||
         copy_conditions(q, src, srclen, &srec) < 0 ||
         (part ? copy_range(q, &first, &last) : copy_fields(q, &srec, ext, &extlen)) < 0)

@@ -591,9 +591,9 @@ int s3_copy(struct mkv_store *s, const char *src, size_t srclen, long long first
 
 /* Checks the parts against their records: the total length into *total,
  * the parts' replicas into c. */
-static int check_parts(struct mkv_store *s, const struct s3_upload *u,
-                       const struct s3_part_ref *parts, int n, unsigned char *md5s,
-                       long long *total, long long *part_size, char *why, size_t whylen)
+static int check_parts(struct mkv_store *s, const struct s3_upload *u, struct s3_part_ref *parts,
+                       int n, unsigned char *md5s, long long *total, long long *part_size,
+                       char *why, size_t whylen)
 {
     *total = 0;
     *part_size = -1;
@@ -604,6 +604,8 @@ static int check_parts(struct mkv_store *s, const struct s3_upload *u,
             snprintf(why, whylen, "The list of parts was not in ascending order.");
             return S3STORE_ORDER;
         }
+    for (int i = 0; i < n; i++)
+        parts[i].size = -1;
     for (int i = 0; i < n; i++) {
         struct mkv_record rec;
         char key[64];
@@ -614,6 +616,7 @@ static int check_parts(struct mkv_store *s, const struct s3_upload *u,
             snprintf(why, whylen, "part %d was not uploaded, or its ETag differs", parts[i].number);
             return S3STORE_BADPART;
         }
+        parts[i].size = (long long)rec.size;
         if (i < n - 1 && (long long)rec.size < S3_PART_MIN_BYTES) {
             snprintf(why, whylen, "part %d is smaller than the minimum of 5 MiB", parts[i].number);
             return S3STORE_SMALL;
@@ -646,9 +649,9 @@ static void multipart_etag(const unsigned char *md5s, int n, char *etag)
     snprintf(etag, 48, "%s-%d", hex, n);
 }
 
-int s3_upload_complete(struct mkv_store *s, const struct s3_upload *u,
-                       const struct s3_part_ref *parts, int n, const char *request_id, char *etag,
-                       struct store_note *note, char *why, size_t whylen)
+int s3_upload_complete(struct mkv_store *s, const struct s3_upload *u, struct s3_part_ref *parts,
+                       int n, const char *request_id, char *etag, struct store_note *note,
+                       char *why, size_t whylen)
 {
     struct concat c = {
         .cfg = s->cfg, .ix = s->ix, .nparts = n, .u = u, .parts = parts, .wfd = -1, .rfd = -1};

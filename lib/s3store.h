@@ -91,15 +91,17 @@ int s3_part_key(const char *id, int n, char *out);
 /* One part as CompleteMultipartUpload names it. */
 struct s3_part_ref {
     int number;
-    char md5[33]; /* the ETag sent, as 32 hex digits ("" when it was not one) */
+    char md5[33];   /* the ETag sent, as 32 hex digits ("" when it was not one) */
+    long long size; /* set by s3_upload_complete: the part's size as it found it */
 };
 
 /* Stores the object from the parts (in the order given, ascending), with
  * ETag "<md5 of the parts' MD5s>-<n>" (etag, 48 bytes), then removes the
- * parts and the upload.  note: the store's, for the caller's log line. */
-int s3_upload_complete(struct mkv_store *s, const struct s3_upload *u,
-                       const struct s3_part_ref *parts, int n, const char *request_id, char *etag,
-                       struct store_note *note, char *why, size_t whylen);
+ * parts and the upload.  note: the store's, for the caller's log line.
+ * S3STORE_SMALL: the part too small is the last one with a size. */
+int s3_upload_complete(struct mkv_store *s, const struct s3_upload *u, struct s3_part_ref *parts,
+                       int n, const char *request_id, char *etag, struct store_note *note,
+                       char *why, size_t whylen);
 
 /* CopyObject and UploadPartCopy: stores at dst the value of src (bytes
  * first..last of it; first -1: all), streamed from one of its replicas

@@ -861,12 +861,12 @@ void s3xml_elem_url(struct s3xml_out *o, const char *name, const char *text, siz
 void s3xml_error(struct s3xml_out *o, const char *code, const char *message, const char *resource,
                  const char *request_id)
 {
-    s3xml_error_with(o, code, message, resource, request_id, NULL, NULL, 0);
+    s3xml_error_with(o, code, message, resource, request_id, NULL, 0);
 }
 
 void s3xml_error_with(struct s3xml_out *o, const char *code, const char *message,
-                      const char *resource, const char *request_id, const char *name,
-                      const char *value, size_t vlen)
+                      const char *resource, const char *request_id,
+                      const struct s3xml_field *fields, size_t n)
 {
     /* The error replaces a response that failed half-way, memory too. */
     o->len = 0;
@@ -882,8 +882,8 @@ void s3xml_error_with(struct s3xml_out *o, const char *code, const char *message
     s3xml_elem(o, "Code", code, strlen(code));
     if (message)
         s3xml_elem(o, "Message", message, strlen(message));
-    if (name)
-        s3xml_elem(o, name, value, vlen);
+    for (size_t i = 0; i < n; i++)
+        s3xml_elem(o, fields[i].name, fields[i].value, fields[i].len);
     if (resource)
         s3xml_elem(o, "Resource", resource, strlen(resource));
     if (request_id)

@@ -130,11 +130,17 @@ size_t s3xml_url_encode(const char *text, size_t len, char *out, size_t cap);
  * left out. */
 void s3xml_error(struct s3xml_out *o, const char *code, const char *message, const char *resource,
                  const char *request_id);
-/* The same with one more element after Message (name NULL: none), the
- * field S3 adds to some codes: NoSuchKey's Key, NoSuchBucket's BucketName. */
+/* One more element of an error document: the fields S3 adds to some codes
+ * (NoSuchKey's Key, InvalidRange's ActualObjectSize, ...). */
+struct s3xml_field {
+    const char *name;
+    const char *value;
+    size_t len;
+};
+/* The same with n such elements after Message, in their order. */
 void s3xml_error_with(struct s3xml_out *o, const char *code, const char *message,
-                      const char *resource, const char *request_id, const char *name,
-                      const char *value, size_t vlen);
+                      const char *resource, const char *request_id,
+                      const struct s3xml_field *fields, size_t n);
 
 /* S3's standard message and HTTP status for an error code; NULL and 0 for a
  * code not in the table.  NotModified is 304: a response without a body. */

@@ -579,12 +579,23 @@ static void test_error_document(void)
     s3xml_error(&o, "Unheard", NULL, NULL, "r");
     CHECK_STR(o.buf, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
                      "<Error><Code>Unheard</Code><RequestId>r</RequestId></Error>");
-    s3xml_error_with(&o, "NoSuchKey", NULL, "/b/a<b", "r", "Key", "a<b", 3);
+    s3xml_error_with(&o, "NoSuchKey", NULL, "/b/a<b", "r", &(struct s3xml_field){"Key", "a<b", 3},
+                     1);
     CHECK_STR(o.buf,
               "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
               "<Error><Code>NoSuchKey</Code><Message>The specified key does not exist."
               "</Message><Key>a&lt;b</Key><Resource>/b/a&lt;b</Resource><RequestId>r</RequestId>"
               "</Error>");
+    {
+        const struct s3xml_field two[] = {{"RangeRequested", "bytes=9-", 8},
+                                          {"ActualObjectSize", "3", 1}};
+
+        s3xml_error_with(&o, "InvalidRange", NULL, NULL, NULL, two, 2);
+        CHECK_STR(o.buf, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                         "<Error><Code>InvalidRange</Code><Message>The requested range is not "
+                         "satisfiable</Message><RangeRequested>bytes=9-</RangeRequested>"
+                         "<ActualObjectSize>3</ActualObjectSize></Error>");
+    }
     s3xml_out_free(&o);
 }
 
