@@ -64,71 +64,69 @@ static int response_param(struct s3req *q, const char *name, char *out, size_t c
     return 1;
 }
 
-/* GetObject's headers besides Content-Type: the record's, or the request's
- * response-* overrides.  nginx keeps some of them across an X-Accel-Redirect
- * (they go in the worker's answer); the others, user metadata among them,
- * travel in the redirect's query to the front's header filter
- * (nginx/mkv-s3.js), which adds them to the answer. */
+/* The headers an object is answered with, GetObject and HeadObject alike:
+ * each is the record's field, or the request's response-* override in its
+ * place (S3 lets a request, a presigned URL above all, set them).  In a
+ * GetObject nginx keeps some of them across the X-Accel-Redirect (they go in
+ * the worker's answer); the others, user metadata among them, travel in the
+ * redirect's query to the front's header filter (nginx/mkv-s3.js), which
+ * adds them to the answer; Content-Type, first here, has a header of its
+ * own (get_headers). */
 static const struct {
     unsigned type;
     const char *param; /* the response-* parameter that overrides it */
     int kept;          /* nginx keeps it across the redirect */
-} get_fields[] = {{S3META_CACHE_CONTROL, "response-cache-control", 1},
-                  {S3META_CONTENT_DISPOSITION, "response-content-disposition", 1},
-                  {S3META_EXPIRES, "response-expires", 1},
-                  {S3META_CONTENT_ENCODING, "response-content-encoding", 0},
-                  {S3META_CONTENT_LANGUAGE, "response-content-language", 0},
-                  {S3META_USER, NULL, 0}};
+} answer_fields[] = {{S3META_CONTENT_TYPE, "response-content-type", 0},
+                     {S3META_CACHE_CONTROL, "response-cache-control", 1},
+                     {S3META_CONTENT_DISPOSITION, "response-content-disposition", 1},
+                     {S3META_EXPIRES, "response-expires", 1},
+                     {S3META_CONTENT_ENCODING, "response-content-encoding", 0},
+                     {S3META_CONTENT_LANGUAGE, "response-content-language", 0},
+                     {S3META_STORAGE_CLASS, NULL, 0},
+                     {S3META_USER, NULL, 0}};
+#define N_ANSWER_FIELDS (sizeof(answer_fields) / sizeof(answer_fields[0]))
 
-/* The response-* parameter that overrides a field's header, or NULL. */
-static const char *override_param(unsigned type)
+/* The request's response-* overrides, by answer_fields index. */
+struct overrides {
+    int given[N_ANSWER_FIELDS];
+    char v[N_ANSWER_FIELDS][512];
+};
+
+/* Reads q's overrides into ov (q NULL: none, as a 304 answers); 0, or -1
+ * for a malformed one. */
+static int read_overrides(struct s3req *q, struct overrides *ov)
 {
-    if (type == S3META_CONTENT_TYPE)
-        return "response-content-type";
-    for (size_t k = 0; k < sizeof(get_fields) / sizeof(get_fields[0]); k++)
-        if (get_fields[k].type == type)
-            return get_fields[k].param;
-    return NULL;
-}
+    for (size_t k = 0; k < N_ANSWER_FIELDS; k++) {
+        const char *param = q ? answer_fields[k].param : NULL;
 
-/* The record's S3 fields: metadata kept at PutObject (s3meta.h); with q,
- * the request's response-* overrides in place of the fields they name (a
- * HeadObject answers the headers its GetObject would).  0, or -1 for a
- * malformed override. */
-static int meta_headers(struct s3req *q, const struct mkv_record *rec, char *out, size_t cap,
-                        int *has_ctype)
-{
-    static const unsigned overridable[] = {S3META_CONTENT_TYPE,        S3META_CACHE_CONTROL,
-                                           S3META_CONTENT_DISPOSITION, S3META_EXPIRES,
-                                           S3META_CONTENT_ENCODING,    S3META_CONTENT_LANGUAGE};
-    size_t pos = 0, o = 0, n;
-    unsigned type;
-    const unsigned char *v;
-    char val[512];
-    int given[sizeof(overridable) / sizeof(overridable[0])] = {0};
-
-    *has_ctype = 0;
-    out[0] = '\0';
-    for (size_t k = 0; q && k < sizeof(overridable) / sizeof(overridable[0]); k++) {
-        if ((given[k] = response_param(q, override_param(overridable[k]), val, sizeof(val))) < 0)
+        ov->given[k] = param ? response_param(q, param, ov->v[k], sizeof(ov->v[k])) : 0;
+        if (ov->given[k] < 0)
             return -1;
-        if (given[k]) {
-            *has_ctype |= overridable[k] == S3META_CONTENT_TYPE;
-            (void)add_line(out, cap, &o, overridable[k], val, strlen(val));
-        }
-    }
-    while (recbin_ext_next(rec->ext, rec->extlen, &pos, &type, &v, &n) == 1) {
-        int skip = !s3meta_header(type);
-
-        for (size_t k = 0; q && k < sizeof(overridable) / sizeof(overridable[0]); k++)
-            skip |= given[k] && overridable[k] == type;
-        if (skip)
-            continue;
-        *has_ctype |= type == S3META_CONTENT_TYPE;
-        if (add_line(out, cap, &o, type, (const char *)v, n) < 0)
-            break;
     }
     return 0;
+}
+
+/* Appends answer field k's header lines (the override, or the record's
+ * fields of its type) at *o of out; 1 when there was any, else 0. */
+static int field_lines(const struct mkv_record *rec, const struct overrides *ov, size_t k,
+                       char *out, size_t cap, size_t *o)
+{
+    unsigned t = answer_fields[k].type, type;
+    size_t pos = 0, n;
+    const unsigned char *v;
+    int any = 0;
+
+    if (ov->given[k]) {
+        (void)add_line(out, cap, o, t, ov->v[k], strlen(ov->v[k]));
+        return 1;
+    }
+    while (recbin_ext_next(rec->ext, rec->extlen, &pos, &type, &v, &n) == 1)
+        if (type == t) {
+            any = 1;
+            if (add_line(out, cap, o, t, (const char *)v, n) < 0)
+                break;
+        }
+    return any;
 }
 
 /* The object's stored record: 0, or answered (NoSuchKey, ...) and -1. */
@@ -246,11 +244,17 @@ static int object_headers(struct s3req *q, const struct mkv_record *rec, const c
                           char *out, size_t cap)
 {
     char date[40], meta[MKV_RECORD_EXT_MAX + 1024];
-    int has_ctype;
+    struct overrides ov;
+    size_t o = 0;
+    int has_ctype = 0;
 
-    s3xml_http_date(date, rec->mtime);
-    if (meta_headers(q, rec, meta, sizeof(meta), &has_ctype) < 0)
+    if (read_overrides(q, &ov) < 0)
         return -1;
+    meta[0] = '\0';
+    for (size_t k = 0; k < N_ANSWER_FIELDS; k++)
+        if (field_lines(rec, &ov, k, meta, sizeof(meta), &o))
+            has_ctype |= answer_fields[k].type == S3META_CONTENT_TYPE;
+    s3xml_http_date(date, rec->mtime);
     snprintf(out, cap, "ETag: \"%s\"\r\nLast-Modified: %s\r\nAccept-Ranges: bytes\r\n%s%s", etag,
              date, meta, has_ctype ? "" : "Content-Type: binary/octet-stream\r\n");
     return 0;
@@ -504,41 +508,35 @@ static void date_for_path(const char *date, char *out, size_t cap)
     out[i] = '\0';
 }
 
-/* Fills ctype, kept (header lines for the worker's answer) and meta (lines
- * for the front's filter).  0, or answered and -1. */
+/* Fills ctype (the Content-Type's value), kept (header lines for the
+ * worker's answer) and meta (lines for the front's filter).  0, or answered
+ * and -1. */
 static int get_headers(struct s3req *q, const struct mkv_record *rec, char *ctype, size_t ccap,
                        char *kept, size_t kcap, char *meta, size_t mcap)
 {
+    struct overrides ov;
     size_t ko = 0, mo = 0;
-    char v[512];
-    int rc;
+    const unsigned char *v;
+    size_t n;
 
-    kept[0] = meta[0] = '\0';
-    if ((rc = response_param(q, "response-content-type", v, sizeof(v))) < 0)
-        goto bad;
-    if (rc > 0)
-        snprintf(ctype, ccap, "%s", v);
-    for (size_t k = 0; k < sizeof(get_fields) / sizeof(get_fields[0]); k++) {
-        unsigned t = get_fields[k].type, type;
-        char *out = get_fields[k].kept ? kept : meta;
-        size_t cap = get_fields[k].kept ? kcap : mcap, *o = get_fields[k].kept ? &ko : &mo;
-        size_t pos = 0, n;
-        const unsigned char *val;
-
-        if (get_fields[k].param && (rc = response_param(q, get_fields[k].param, v, sizeof(v))) < 0)
-            goto bad;
-        if (get_fields[k].param && rc > 0) {
-            (void)add_line(out, cap, o, t, v, strlen(v));
-            continue;
-        }
-        while (recbin_ext_next(rec->ext, rec->extlen, &pos, &type, &val, &n) == 1)
-            if (type == t && add_line(out, cap, o, t, (const char *)val, n) < 0)
-                break;
+    if (read_overrides(q, &ov) < 0) {
+        s3_error(q, "InvalidArgument", BAD_OVERRIDE);
+        return -1;
     }
+    snprintf(ctype, ccap, "binary/octet-stream");
+    if (ov.given[0])
+        snprintf(ctype, ccap, "%s", ov.v[0]);
+    else if (recbin_ext_find(rec->ext, rec->extlen, S3META_CONTENT_TYPE, &v, &n) && n < ccap) {
+        memcpy(ctype, v, n);
+        ctype[n] = '\0';
+    }
+    kept[0] = meta[0] = '\0';
+    for (size_t k = 1; k < N_ANSWER_FIELDS; k++)
+        if (answer_fields[k].kept)
+            (void)field_lines(rec, &ov, k, kept, kcap, &ko);
+        else
+            (void)field_lines(rec, &ov, k, meta, mcap, &mo);
     return 0;
-bad:
-    s3_error(q, "InvalidArgument", BAD_OVERRIDE);
-    return -1;
 }
 
 /* The redirect's query carrying meta: "?mkv-meta=" and its base64url. */
@@ -573,8 +571,6 @@ void s3_get_object(struct s3req *q)
              sizeof(query) + sizeof(ctype) + sizeof(kept)];
     int chosen, answered, part, count = 0;
     long long first = 0, last = 0;
-    size_t n;
-    const unsigned char *v;
 
     if (open_object(q, &rec, etag, sizeof(etag)) < 0)
         return;
@@ -587,11 +583,6 @@ void s3_get_object(struct s3req *q)
     if (chosen < 0) {
         s3_error(q, answered ? "NoSuchKey" : "ServiceUnavailable", answered ? NULL : why);
         return;
-    }
-    snprintf(ctype, sizeof(ctype), "binary/octet-stream");
-    if (recbin_ext_find(rec.ext, rec.extlen, S3META_CONTENT_TYPE, &v, &n) && n < sizeof(ctype)) {
-        memcpy(ctype, v, n);
-        ctype[n] = '\0';
     }
     /* An overwrite in progress: its value under its temporary name (the
      * front falls back to the path once it is moved there). */

@@ -1,5 +1,6 @@
 // nginx/mkv-s3.js: GetObject's headers that nginx drops across an
-// X-Accel-Redirect (user metadata, Content-Encoding, Content-Language).
+// X-Accel-Redirect (user metadata, Content-Encoding, Content-Language,
+// x-amz-storage-class).
 // The worker sends them in the redirect's query, "?mkv-meta=" and the
 // base64url of "Name: value\r\n" lines (fcgi/s3_object.c); this header
 // filter of the internal locations in mkv-s3.conf adds them to the answer.

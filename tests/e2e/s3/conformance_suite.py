@@ -1527,6 +1527,24 @@ def head_object_response_override_unsure():
 
 
 @case
+def head_object_headers_as_get():
+    """A HeadObject answers the headers its GetObject would, overrides too."""
+    b = new_bucket()
+    r = raw('PUT', qpath(b, 'foo'), body=b'bar', headers={
+        'content-type': 'text/plain', 'cache-control': 'max-age=60', 'content-language': 'de',
+        'x-amz-meta-colour': 'blue', 'x-amz-storage-class': 'REDUCED_REDUNDANCY'})
+    eq('PUT', 200, r.status)
+    names = ['content-type', 'cache-control', 'content-disposition', 'content-encoding',
+             'content-language', 'expires', 'x-amz-storage-class', 'x-amz-meta-colour', 'etag',
+             'last-modified', 'content-length']
+    for q in ([], [('response-content-type', 'x/y'), ('response-content-encoding', 'gzip'),
+                   ('response-content-disposition', 'inline')]):
+        g, h = raw('GET', qpath(b, 'foo'), q), raw('HEAD', qpath(b, 'foo'), q)
+        eq('GET and HEAD %s' % (q and 'with overrides' or 'plain'),
+           {n: g.h(n) for n in names}, {n: h.h(n) for n in names})
+
+
+@case
 def object_unknown_query_param_ignored():
     b = new_bucket()
     put(b, 'foo', b'bar')
@@ -2340,6 +2358,8 @@ def object_storage_class():
     if r.status == 200:
         h = raw('HEAD', qpath(b, 'rr'))
         eq('HEAD x-amz-storage-class', 'REDUCED_REDUNDANCY', h.h('x-amz-storage-class'))
+        g = raw('GET', qpath(b, 'rr'))
+        eq('GET x-amz-storage-class', 'REDUCED_REDUNDANCY', g.h('x-amz-storage-class'))
         lst = {o['Key']: o.get('StorageClass') for o in S3.list_objects_v2(Bucket=b)['Contents']}
         eq('listing StorageClass', 'REDUCED_REDUNDANCY', lst.get('rr'))
     r = raw('PUT', qpath(b, 'bad'), body=b'x', headers={'x-amz-storage-class': 'FOO'})
