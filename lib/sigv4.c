@@ -578,6 +578,8 @@ struct parsed {
     long long expires;
     char payload[65];
     int other_day; /* the credential's date is not the request's (told after the signature) */
+    int bad_sig;   /* the signature is not 64 lowercase hex (told once the key is known, as S3
+                      answers an unknown key first) */
 };
 
 static int is_region_char(int c)
@@ -674,14 +676,12 @@ static int parse_signed_headers(const char *s, struct parsed *p, char *why, size
     return 0;
 }
 
-static int parse_signature(const char *s, struct parsed *p, char *why, size_t whylen)
+/* Keeps the signature, or notes that it cannot be one (see bad_sig). */
+static void note_signature(const char *s, struct parsed *p)
 {
-    if (!is_sig_hex(s)) {
-        set_why(why, whylen, "the signature is not 64 lowercase hex digits");
-        return SIGV4_MALFORMED;
-    }
-    memcpy(p->sig, s, 65);
-    return 0;
+    p->bad_sig = !is_sig_hex(s);
+    if (!p->bad_sig)
+        memcpy(p->sig, s, 65);
 }
 
 /* "Key=Value" of the Authorization header, into the field it names. */
@@ -719,7 +719,8 @@ static int auth_field(const char *f, size_t n, struct parsed *p, unsigned *seen,
         return parse_credential(value, p, why, whylen);
     if (i == 1)
         return parse_signed_headers(value, p, why, whylen);
-    return parse_signature(value, p, why, whylen);
+    note_signature(value, p);
+    return 0;
 }
 
 static int parse_auth_header(const char *h, struct parsed *p, char *why, size_t whylen)
@@ -873,9 +874,9 @@ static int parse_presigned(const struct query *q, struct parsed *p, char *why, s
     if ((rc = query_string_param(q, "X-Amz-SignedHeaders", v, sizeof(v), why, whylen)) < 0 ||
         (rc = parse_signed_headers(v, p, why, whylen)) < 0)
         return rc;
-    if ((rc = query_string_param(q, "X-Amz-Signature", v, 66, why, whylen)) < 0 ||
-        (rc = parse_signature(v, p, why, whylen)) < 0)
+    if ((rc = query_string_param(q, "X-Amz-Signature", v, 66, why, whylen)) < 0)
         return rc;
+    note_signature(v, p);
     if ((rc = query_string_param(q, "X-Amz-Date", v, 17, why, whylen)) < 0)
         return rc;
     if (parse_amz_date(v, &p->t) < 0) {
@@ -1147,6 +1148,11 @@ int sigv4_verify(const struct sigv4_creds *c, const struct sigv4_req *r, struct 
     if (!cred) {
         set_why(why, whylen, "The AWS Access Key Id you provided does not exist in our records.");
         rc = SIGV4_UNKNOWN_KEY;
+        goto cleanup;
+    }
+    if (p.bad_sig) {
+        set_why(why, whylen, "the signature is not 64 lowercase hex digits");
+        rc = SIGV4_MALFORMED;
         goto cleanup;
     }
     if ((rc = hash_canonical_request(r, &q, &p, crhash, why, whylen)) < 0)

@@ -478,6 +478,10 @@ static void test_malformed_header(void)
                    ", Signature=4B0801a28434e3762c9a2fa64ce6ab6f7f1b496b661f92aa6e5644884512d1dd",
          SIGV4_MALFORMED, "64 lowercase hex"},
         {AWS4 CRED ", " SIGNED ", Signature=", SIGV4_MALFORMED, "64 lowercase hex"},
+        /* An unknown key is told before a malformed signature, as S3 does. */
+        {AWS4 "Credential=AKIDNOSUCHKEY/20261201/us-east-1/s3/aws4_request, " SIGNED
+              ", Signature=FWeDfwojDSdS2Ztmpfeubhd9isU=",
+         SIGV4_UNKNOWN_KEY, "does not exist"},
         {AWS4 "Credential=AKIDEXAMPLE/20261201/us-east-1/s3, " SIGNED ", " SIG, SIGV4_MALFORMED,
          "ACCESS_KEY/YYYYMMDD"},
         {AWS4 "Credential=AKIDEXAMPLE/20261201/us-east-1/s3/aws4_request/x, " SIGNED ", " SIG,
@@ -661,6 +665,9 @@ static void test_malformed_presigned(void)
          "host"},
         {QALG "&" QCRED "&" QDATE "&" QEXP "&" QSH "&X-Amz-Signature=0d5d", SIGV4_MALFORMED,
          "64 lowercase hex"},
+        {QALG "&X-Amz-Credential=AKIDNOSUCHKEY%2F20261201%2Feu-west-2%2Fs3%2Faws4_request&" QDATE
+              "&" QEXP "&" QSH "&X-Amz-Signature=0d5d",
+         SIGV4_UNKNOWN_KEY, "does not exist"},
         {QALG "&" QCRED "&" QDATE "&" QEXP "&" QSH "&" QSIG "&extra=1", SIGV4_MISMATCH,
          "signature"},
     };
