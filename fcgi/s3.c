@@ -219,8 +219,11 @@ static void skewed(struct s3req *q, long long now)
 
 static int check_auth(struct s3req *q)
 {
-    struct sigv4_req sr = {
-        .method = q->r->method, .header = s3_header, .harg = q->r, .now = (long long)time(NULL)};
+    struct sigv4_req sr = {.method = q->r->method,
+                           .header = s3_header,
+                           .harg = q->r,
+                           .now = (long long)time(NULL),
+                           .region = q->w->cfg->s3_region};
     char path[MKV_URI_MAX], why[256];
     int rc;
 
@@ -250,6 +253,12 @@ static int check_auth(struct s3req *q)
                  "AWS authentication requires a valid Date or x-amz-date header");
         break;
     case SIGV4_BADHASH: s3_error(q, "InvalidArgument", why); break;
+    case SIGV4_REGION:
+        s3_error_with(q,
+                      q->query && strstr(q->query, "X-Amz-") ? "AuthorizationQueryParametersError"
+                                                             : "AuthorizationHeaderMalformed",
+                      why, &(struct s3xml_field){"Region", sr.region, strlen(sr.region)}, 1, NULL);
+        break;
     default: s3_error(q, "InvalidRequest", why); break;
     }
     return -1;

@@ -61,6 +61,30 @@ cleanup:
     s3xml_out_free(&o);
 }
 
+/* CreateBucket's LocationConstraint against the one region served (setting
+ * s3_region): none, or that region's name; us-east-1 is S3's empty one, which
+ * it refuses to be named.  0, or answered and -1. */
+static int location_ok(struct s3req *q, const char *loc)
+{
+    const char *region = q->w->cfg->s3_region;
+    char why[256];
+
+    if (!loc || !*loc || (strcmp(loc, region) == 0 && strcmp(region, "us-east-1") != 0))
+        return 0;
+    if (strcmp(loc, region) == 0) {
+        s3_error(q, "InvalidLocationConstraint",
+                 "The us-east-1 location constraint is not valid: it is the default, left out");
+        return -1;
+    }
+    /* The request's text is not echoed: the region is a setting. */
+    snprintf(why, sizeof(why),
+             "The location constraint is incompatible for the region specific endpoint this "
+             "request was sent to, which serves %.64s.",
+             region);
+    s3_error(q, "IllegalLocationConstraintException", why);
+    return -1;
+}
+
 void s3_create_bucket(struct s3req *q)
 {
     struct s3xml_parser *p;
@@ -76,6 +100,8 @@ void s3_create_bucket(struct s3req *q)
         return;
     }
     rc = s3_read_xml(q, p, S3XML_CONF_MAX, 0);
+    if (rc == 0)
+        rc = location_ok(q, s3xml_location(p));
     s3xml_parser_free(p);
     if (rc < 0)
         return;

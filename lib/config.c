@@ -69,7 +69,7 @@ static const struct setting settings[] = {
     {"s3_credentials", K_STR, OFF(s3_credentials), SZ(s3_credentials), 0, 0, "",
      "file of S3 keys, lines \"ACCESS_KEY SECRET\" (default: none; S3 requests are refused)"},
     {"s3_region", K_STR, OFF(s3_region), SZ(s3_region), 0, 0, "us-east-1",
-     "the region S3 clients sign for and GetBucketLocation answers"},
+     "the one region S3 serves: signatures for another and other LocationConstraints are refused"},
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 

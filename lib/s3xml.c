@@ -915,6 +915,9 @@ static const struct s3_error {
     {"ExpiredToken", 400, "The provided token has expired."},
     {"IncompleteBody", 400,
      "You did not provide the number of bytes specified by the Content-Length HTTP header"},
+    {"IllegalLocationConstraintException", 400,
+     "The location constraint is incompatible for the region specific endpoint this request was "
+     "sent to."},
     {"InternalError", 500, "We encountered an internal error. Please try again."},
     {"InvalidAccessKeyId", 403,
      "The AWS Access Key Id you provided does not exist in our records."},

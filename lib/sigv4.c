@@ -1144,6 +1144,15 @@ int sigv4_verify(const struct sigv4_creds *c, const struct sigv4_req *r, struct 
         (rc = query_parse(r->query, &q, why, whylen)) < 0 ||
         (rc = parse_request(r, &q, &p, &mode, sha, why, whylen)) < 0)
         goto cleanup;
+    /* Before the key: S3 tells any client its region, so that it signs again for it. */
+    if (r->region && strcmp(p.region, r->region) != 0) {
+        set_why(why, whylen, "%s; the region '%s' is wrong; expecting '%.*s'",
+                p.presigned ? "Error parsing the X-Amz-Credential parameter"
+                            : "The authorization header is malformed",
+                p.region, REGION_MAX, r->region);
+        rc = SIGV4_REGION;
+        goto cleanup;
+    }
     cred = creds_find(c, p.key);
     if (!cred) {
         set_why(why, whylen, "The AWS Access Key Id you provided does not exist in our records.");

@@ -37,7 +37,8 @@ struct sigv4_req {
     const char *query;  /* raw query string after '?', or NULL */
     const char *(*header)(void *arg, const char *lname);
     void *harg;
-    long long now; /* seconds since the epoch */
+    long long now;      /* seconds since the epoch */
+    const char *region; /* the region a signature must name (setting s3_region), NULL: any */
 };
 
 enum {
@@ -74,6 +75,8 @@ enum {
     SIGV4_UNSUPPORTED = -7, /* signature version 2, another algorithm or payload form */
     SIGV4_BADDATE = -8,     /* AccessDenied: no date, or one that does not parse */
     SIGV4_BADHASH = -9,     /* InvalidArgument: x-amz-content-sha256 neither a hash nor a form */
+    SIGV4_REGION = -10,     /* AuthorizationHeaderMalformed / ...QueryParametersError: another
+                               region than req->region (S3 names its own in the error) */
     /* (the last: tests/fuzz/fuzz_sigv4.c checks every answer is one of these) */
 };
 

@@ -245,7 +245,7 @@ static struct sigv4_creds *gen_creds(void)
 static int verify_at(const struct sigv4_creds *c, const struct vec *v, long long now,
                      struct sigv4_auth *a, char *why, size_t whylen)
 {
-    struct sigv4_req r = {v->method, v->path, v->query, vec_header, (void *)v, now};
+    struct sigv4_req r = {v->method, v->path, v->query, vec_header, (void *)v, now, NULL};
     int rc;
 
     why[0] = '\0';
@@ -417,6 +417,32 @@ static void test_unknown_key(void)
     CHECK(strstr(why, "Access Key Id") != NULL);
     CHECK(verify_at(c, find_vec("presigned-get"), GEN_NOW, &a, why, sizeof(why)) ==
           SIGV4_UNKNOWN_KEY);
+    sigv4_creds_free(c);
+}
+
+/* With a region set, a signature for another is refused before its key is
+ * looked up, the error naming the region expected; the right one passes. */
+static void test_region(void)
+{
+    struct sigv4_creds *c = gen_creds();
+    const struct vec *h = find_vec("stream"), *qv = find_vec("presigned-get");
+    struct sigv4_req r = {h->method, h->path, h->query,   vec_header,
+                          (void *)h, GEN_NOW, "us-east-1"};
+    struct sigv4_auth a;
+    char why[256];
+
+    CHECK(sigv4_verify(c, &r, &a, why, sizeof(why)) == 0); /* signed for us-east-1 */
+    r.region = "eu-west-1";
+    CHECK(sigv4_verify(c, &r, &a, why, sizeof(why)) == SIGV4_REGION);
+    CHECK_STR(why, "The authorization header is malformed; the region 'us-east-1' is wrong; "
+                   "expecting 'eu-west-1'");
+    r = (struct sigv4_req){qv->method, qv->path, qv->query,  vec_header,
+                           (void *)qv, GEN_NOW,  "us-east-1"}; /* signed for eu-west-2 */
+    CHECK(sigv4_verify(c, &r, &a, why, sizeof(why)) == SIGV4_REGION);
+    CHECK(strstr(why, "X-Amz-Credential") && strstr(why, "'eu-west-2' is wrong"));
+    sigv4_creds_free(c);
+    c = creds_from("SOMEONEELSE " GEN_SK "\n");
+    CHECK(sigv4_verify(c, &r, &a, why, sizeof(why)) == SIGV4_REGION);
     sigv4_creds_free(c);
 }
 
@@ -1252,8 +1278,8 @@ static void test_creds(void)
 }
 
 UNIT_MAIN("sigv4", T(test_vectors), T(test_canonical_headers), T(test_wrong_secret),
-          T(test_tampered), T(test_unknown_key), T(test_clock), T(test_malformed_header),
-          T(test_malformed_other), T(test_malformed_presigned), T(test_aws_example_seed),
-          T(test_chunked_signed), T(test_chunked_aws_example), T(test_chunked_bad),
-          T(test_chunked_signed_trailer), T(test_chunked_unsigned_trailer), T(test_sums),
-          T(test_creds))
+          T(test_tampered), T(test_unknown_key), T(test_region), T(test_clock),
+          T(test_malformed_header), T(test_malformed_other), T(test_malformed_presigned),
+          T(test_aws_example_seed), T(test_chunked_signed), T(test_chunked_aws_example),
+          T(test_chunked_bad), T(test_chunked_signed_trailer), T(test_chunked_unsigned_trailer),
+          T(test_sums), T(test_creds))
