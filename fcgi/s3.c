@@ -217,13 +217,39 @@ static void skewed(struct s3req *q, long long now)
                   3, NULL);
 }
 
+/* The i-th x-amz-* header of the request (HTTP_X_AMZ_* in FastCGI's
+ * parameters: '_' back to '-', lowercase) for sigv4_req.amz_header. */
+static int amz_header(void *arg, size_t i, char *name, size_t cap)
+{
+    static const char prefix[] = "HTTP_X_AMZ_";
+    struct req *r = arg;
+    size_t seen = 0;
+
+    for (char **e = r->fr->envp; e && *e; e++) {
+        const char *s = *e, *eq = strchr(s, '=');
+        size_t n, k;
+
+        if (!eq || strncmp(s, prefix, sizeof(prefix) - 1) != 0 || seen++ != i)
+            continue;
+        n = (size_t)(eq - s) - 5; /* past "HTTP_" */
+        if (n >= cap)
+            n = cap - 1;
+        for (k = 0; k < n; k++)
+            name[k] = s[5 + k] == '_' ? '-' : (char)tolower((unsigned char)s[5 + k]);
+        name[n] = '\0';
+        return 1;
+    }
+    return 0;
+}
+
 static int check_auth(struct s3req *q)
 {
     struct sigv4_req sr = {.method = q->r->method,
                            .header = s3_header,
                            .harg = q->r,
                            .now = (long long)time(NULL),
-                           .region = q->w->cfg->s3_region};
+                           .region = q->w->cfg->s3_region,
+                           .amz_header = amz_header};
     char path[MKV_URI_MAX], why[256];
     int rc;
 
@@ -253,6 +279,11 @@ static int check_auth(struct s3req *q)
                  "AWS authentication requires a valid Date or x-amz-date header");
         break;
     case SIGV4_BADHASH: s3_error(q, "InvalidArgument", why); break;
+    case SIGV4_UNSIGNED:
+        s3_error_with(q, "AccessDenied",
+                      "There were headers present in the request which were not signed",
+                      &(struct s3xml_field){"HeadersNotSigned", why, strlen(why)}, 1, NULL);
+        break;
     case SIGV4_REGION:
         s3_error_with(q,
                       q->query && strstr(q->query, "X-Amz-") ? "AuthorizationQueryParametersError"

@@ -1102,6 +1102,39 @@ static int check_time(const struct sigv4_req *r, const struct parsed *p, char *w
     return 0;
 }
 
+/* name is one of the SignedHeaders. */
+static int is_signed(const struct parsed *p, const char *name)
+{
+    size_t n = strlen(name);
+
+    for (const char *s = p->signed_headers; *s;) {
+        size_t len = strcspn(s, ";");
+
+        if (len == n && memcmp(s, name, n) == 0)
+            return 1;
+        s += len + (s[len] == ';');
+    }
+    return 0;
+}
+
+/* S3 wants every x-amz-* header of the header form signed: one that is not
+ * could have been added on the way.  0, or SIGV4_UNSIGNED with their names
+ * in why. */
+static int all_signed(const struct sigv4_req *r, const struct parsed *p, char *why, size_t whylen)
+{
+    char name[128];
+    size_t o = 0;
+
+    why[0] = '\0';
+    for (size_t i = 0; r->amz_header(r->harg, i, name, sizeof(name)) == 1; i++) {
+        if (is_signed(p, name))
+            continue;
+        if (o + strlen(name) + 2 < whylen)
+            o += (size_t)snprintf(why + o, whylen - o, "%s%s", o ? "," : "", name);
+    }
+    return o ? SIGV4_UNSIGNED : 0;
+}
+
 static void fill_auth(struct sigv4_auth *a, const struct parsed *p, int mode,
                       const unsigned char sha[32], const unsigned char key[32])
 {
@@ -1178,6 +1211,8 @@ int sigv4_verify(const struct sigv4_creds *c, const struct sigv4_req *r, struct 
         rc = SIGV4_MISMATCH;
         goto cleanup;
     }
+    if (!p.presigned && r->amz_header && (rc = all_signed(r, &p, why, whylen)) < 0)
+        goto cleanup;
     if (p.other_day) {
         set_why(why, whylen, "the credential's date is not the day of the request's date");
         rc = SIGV4_MALFORMED;

@@ -39,6 +39,9 @@ struct sigv4_req {
     void *harg;
     long long now;      /* seconds since the epoch */
     const char *region; /* the region a signature must name (setting s3_region), NULL: any */
+    /* The request's i-th x-amz-* header name, lowercase, into name: 1, or 0
+     * past the last.  With it, the header form refuses any not signed. */
+    int (*amz_header)(void *arg, size_t i, char *name, size_t cap);
 };
 
 enum {
@@ -77,6 +80,7 @@ enum {
     SIGV4_BADHASH = -9,     /* InvalidArgument: x-amz-content-sha256 neither a hash nor a form */
     SIGV4_REGION = -10,     /* AuthorizationHeaderMalformed / ...QueryParametersError: another
                                region than req->region (S3 names its own in the error) */
+    SIGV4_UNSIGNED = -11,   /* AccessDenied: x-amz-* headers not signed (why: their names) */
     /* (the last: tests/fuzz/fuzz_sigv4.c checks every answer is one of these) */
 };
 

@@ -992,7 +992,6 @@ def test_s3_https_awscli(cluster):
 CONFORMANCE_KNOWN = {
     'list_buckets_bad_auth': 'SignatureDoesNotMatch carries no StringToSign / CanonicalRequest',
     'object_create_too_large': 'nginx sends 100 Continue before the worker sees the length',
-    'auth_unsigned_amz_header_unsure': 'unsigned x-amz-* headers are not refused',
     'unsupported_request_headers_unsure': 'SSE, ACL, tagging and object-lock headers are ignored',
     'object_checksum_sha256': 'x-amz-checksum-* are verified, not kept or returned',
     'multipart_checksum_sha256_unsure': 'x-amz-checksum-* are verified, not kept or returned',

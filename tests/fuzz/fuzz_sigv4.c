@@ -81,10 +81,10 @@ static void fuzz_request(const char *s)
         p.v[i] = nl + 1;
     }
     struct sigv4_req r = {
-        "PUT", p.v[5] && *p.v[5] ? p.v[5] : "/bucket/key", p.v[1], header, &p, 1796126400LL, NULL};
+        "PUT", p.v[5] && *p.v[5] ? p.v[5] : "/bucket/key", p.v[1], header, &p, 1796126400LL, NULL, NULL};
     memset(why, 'x', sizeof(why));
     rc = sigv4_verify(creds, &r, &a, why, sizeof(why));
-    if (rc > 0 || rc < SIGV4_REGION || !memchr(why, '\0', sizeof(why)) || strchr(why, '\n') ||
+    if (rc > 0 || rc < SIGV4_UNSIGNED || !memchr(why, '\0', sizeof(why)) || strchr(why, '\n') ||
         strstr(why, SECRET) || why[0] == '\0')
         abort();
 }

@@ -193,6 +193,19 @@ static const char *vec_header(void *arg, const char *lname)
     return NULL;
 }
 
+/* sigv4_req.amz_header over a vector's headers. */
+static int vec_amz(void *arg, size_t i, char *name, size_t cap)
+{
+    const struct vec *v = arg;
+
+    for (int k = 0; k < VEC_HDRS && v->h[k].name; k++)
+        if (strncmp(v->h[k].name, "x-amz-", 6) == 0 && i-- == 0) {
+            snprintf(name, cap, "%s", v->h[k].name);
+            return 1;
+        }
+    return 0;
+}
+
 static const struct vec *find_vec(const char *name)
 {
     for (size_t i = 0; i < NVECS; i++)
@@ -245,7 +258,7 @@ static struct sigv4_creds *gen_creds(void)
 static int verify_at(const struct sigv4_creds *c, const struct vec *v, long long now,
                      struct sigv4_auth *a, char *why, size_t whylen)
 {
-    struct sigv4_req r = {v->method, v->path, v->query, vec_header, (void *)v, now, NULL};
+    struct sigv4_req r = {v->method, v->path, v->query, vec_header, (void *)v, now, NULL, vec_amz};
     int rc;
 
     why[0] = '\0';
@@ -376,6 +389,20 @@ static void test_tampered(void)
     v = *find_vec("put-sha256");
     set_header(&v, "host", "evil.example.com");
     CHECK(verify(c, &v) == SIGV4_MISMATCH);
+    /* An x-amz-* header not signed, added on the way: refused, named. */
+    {
+        struct sigv4_auth a;
+        char why[256];
+
+        v = *find_vec("put-sha256");
+        set_header(&v, "x-amz-meta-sneaky", "yes");
+        set_header(&v, "x-amz-acl", "public-read");
+        CHECK(verify_at(c, &v, GEN_NOW, &a, why, sizeof(why)) == SIGV4_UNSIGNED);
+        CHECK_STR(why, "x-amz-meta-sneaky,x-amz-acl");
+        v = *find_vec("presigned-get"); /* the query form signs no x-amz-* header */
+        set_header(&v, "x-amz-meta-sneaky", "yes");
+        CHECK(verify(c, &v) == 0);
+    }
     v = *find_vec("get-query");
     v.query = "prefix=photos/2026%2012/%C3%A9&delimiter=/&list-type=2&max-keys=11&"
               "marker=a%2Bb%3Dc%26d&empty=";
@@ -426,8 +453,13 @@ static void test_region(void)
 {
     struct sigv4_creds *c = gen_creds();
     const struct vec *h = find_vec("stream"), *qv = find_vec("presigned-get");
-    struct sigv4_req r = {h->method, h->path, h->query,   vec_header,
-                          (void *)h, GEN_NOW, "us-east-1"};
+    struct sigv4_req r = {.method = h->method,
+                          .path = h->path,
+                          .query = h->query,
+                          .header = vec_header,
+                          .harg = (void *)h,
+                          .now = GEN_NOW,
+                          .region = "us-east-1"};
     struct sigv4_auth a;
     char why[256];
 
@@ -436,8 +468,11 @@ static void test_region(void)
     CHECK(sigv4_verify(c, &r, &a, why, sizeof(why)) == SIGV4_REGION);
     CHECK_STR(why, "The authorization header is malformed; the region 'us-east-1' is wrong; "
                    "expecting 'eu-west-1'");
-    r = (struct sigv4_req){qv->method, qv->path, qv->query,  vec_header,
-                           (void *)qv, GEN_NOW,  "us-east-1"}; /* signed for eu-west-2 */
+    r.method = qv->method; /* signed for eu-west-2 */
+    r.path = qv->path;
+    r.query = qv->query;
+    r.harg = (void *)qv;
+    r.region = "us-east-1";
     CHECK(sigv4_verify(c, &r, &a, why, sizeof(why)) == SIGV4_REGION);
     CHECK(strstr(why, "X-Amz-Credential") && strstr(why, "'eu-west-2' is wrong"));
     sigv4_creds_free(c);
