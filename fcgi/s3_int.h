@@ -73,7 +73,7 @@ struct s3body {
     struct evp_md_ctx_st *sha;               /* the signed payload hash, or NULL */
     unsigned char want_sha[32], got_sha[32]; /* got: the body's, once it ended */
     struct sigv4_sum sum;                    /* a checksum header, alg 0: none */
-    const char *want_sum;
+    const char *want_sum, *sum_header;       /* its value and name */
     struct sigv4_chunked *chunked;
     const char *bad; /* the S3 error code of a failed check */
     char why[160];
@@ -94,6 +94,10 @@ void s3body_free(struct s3body *b);
 /* Whether the request carries a checksum of its body: an x-amz-checksum-*
  * header, or an aws-chunked trailer to come. */
 int s3body_has_checksum(struct s3req *q);
+/* After s3body_final passed: the body's checksum that the request gave and
+ * that matched (the header's or the trailer's), its algorithm as S3 names
+ * the header ("crc32" of x-amz-checksum-crc32) into alg: 1, or 0 for none. */
+int s3body_checksum(const struct s3body *b, char *alg, size_t cap, const char **value);
 /* Reads a small XML body into p, checked as a value is: 0, 1 (empty and
  * !need), or answered and -1. */
 int s3_read_xml(struct s3req *q, struct s3xml_parser *p, size_t max, int need);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "keys.h"
@@ -30,12 +31,14 @@
 
 /* ---- objects ---------------------------------------------------------- */
 
-/* Appends "Name: value\r\n" at *o of out (user metadata: the prefix and
- * the record's "name: value"); 0, or -1 when it does not fit. */
+/* Appends "Name: value\r\n" at *o of out (user metadata and checksums:
+ * the prefix and the record's "name: value"); 0, or -1 when it does not
+ * fit. */
 static int add_line(char *out, size_t cap, size_t *o, unsigned type, const char *v, size_t n)
 {
-    int w = type == S3META_USER
-                ? snprintf(out + *o, cap - *o, "x-amz-meta-%.*s\r\n", (int)n, v)
+    int w = type == S3META_USER ? snprintf(out + *o, cap - *o, "x-amz-meta-%.*s\r\n", (int)n, v)
+            : type == S3META_CHECKSUM
+                ? snprintf(out + *o, cap - *o, "x-amz-checksum-%.*s\r\n", (int)n, v)
                 : snprintf(out + *o, cap - *o, "%s: %.*s\r\n", s3meta_header(type), (int)n, v);
 
     if (w < 0 || (size_t)w >= cap - *o) {
@@ -83,19 +86,34 @@ static const struct {
                      {S3META_CONTENT_ENCODING, "response-content-encoding", 0},
                      {S3META_CONTENT_LANGUAGE, "response-content-language", 0},
                      {S3META_STORAGE_CLASS, NULL, 0},
-                     {S3META_USER, NULL, 0}};
+                     {S3META_USER, NULL, 0},
+                     {S3META_CHECKSUM, NULL, 0}};
 #define N_ANSWER_FIELDS (sizeof(answer_fields) / sizeof(answer_fields[0]))
 
-/* The request's response-* overrides, by answer_fields index. */
+/* The request's response-* overrides, by answer_fields index, and whether
+ * it asked for the object's checksum. */
 struct overrides {
     int given[N_ANSWER_FIELDS];
     char v[N_ANSWER_FIELDS][512];
+    int checksum;
 };
+
+/* x-amz-checksum-mode: ENABLED asks for the checksum PutObject was given; S3
+ * answers it for the whole object only (a client checks the bytes it reads
+ * against it), so not with a Range or a partNumber. */
+static int wants_checksum(struct s3req *q)
+{
+    char part[16];
+
+    return strcasecmp(s3_hdr(q, "x-amz-checksum-mode"), "ENABLED") == 0 && !*s3_hdr(q, "range") &&
+           s3_qparam(q, "partNumber", part, sizeof(part), NULL) == 0;
+}
 
 /* Reads q's overrides into ov (q NULL: none, as a 304 answers); 0, or -1
  * for a malformed one. */
 static int read_overrides(struct s3req *q, struct overrides *ov)
 {
+    ov->checksum = q && wants_checksum(q);
     for (size_t k = 0; k < N_ANSWER_FIELDS; k++) {
         const char *param = q ? answer_fields[k].param : NULL;
 
@@ -116,6 +134,8 @@ static int field_lines(const struct mkv_record *rec, const struct overrides *ov,
     const unsigned char *v;
     int any = 0;
 
+    if (t == S3META_CHECKSUM && !ov->checksum)
+        return 0;
     if (ov->given[k]) {
         (void)add_line(out, cap, o, t, ov->v[k], strlen(ov->v[k]));
         return 1;
@@ -654,6 +674,21 @@ static int put_condition(void *arg, const struct mkv_record *live)
     return c->status;
 }
 
+/* store_body.final_ext: the checksum the request gave, verified, goes in
+ * the record (S3META_CHECKSUM) for HeadObject and GetObject to answer. */
+static void keep_checksum(void *arg, unsigned char *ext, size_t cap, size_t *len)
+{
+    char alg[16], v[128];
+    const char *sum;
+    int n;
+
+    if (!s3body_checksum(arg, alg, sizeof(alg), &sum))
+        return;
+    n = snprintf(v, sizeof(v), "%s: %s", alg, sum);
+    if (n > 0 && (size_t)n < sizeof(v))
+        (void)recbin_ext_add(ext, cap, len, S3META_CHECKSUM, v, (size_t)n);
+}
+
 void s3_put_body(struct s3req *q, const char *key, size_t klen, const unsigned char *ext,
                  size_t extlen, int conditional)
 {
@@ -663,7 +698,7 @@ void s3_put_body(struct s3req *q, const char *key, size_t klen, const unsigned c
     struct s3body b;
     unsigned char want[16];
     const char *cmd5 = s3_header(q->r, "content-md5"); /* present but empty: refused */
-    char why[512], h[128], hex[33];
+    char why[512], h[256], hex[33];
     struct store_body sb;
     int rc;
 
@@ -682,7 +717,9 @@ void s3_put_body(struct s3req *q, const char *key, size_t klen, const unsigned c
                              .overwrite = 1,
                              .ext = ext,
                              .extlen = extlen,
-                             .allow_empty = 1};
+                             .allow_empty = 1,
+                             .final_ext = keep_checksum,
+                             .final_ext_arg = &b};
     if (conditional && (s3_header(q->r, "if-match") || s3_header(q->r, "if-none-match"))) {
         sb.precondition = put_condition;
         sb.precondition_arg = &cond;
@@ -697,11 +734,18 @@ void s3_put_body(struct s3req *q, const char *key, size_t klen, const unsigned c
     q->r->bytes_in = note.bytes_in;
     snprintf(q->r->volume, sizeof(q->r->volume), "%s", note.volume);
     switch (rc) {
-    case STORE_OK:
+    case STORE_OK: {
+        char alg[16];
+        const char *sum;
+
         md5_hex(note.md5, hex);
-        snprintf(h, sizeof(h), "ETag: \"%s\"\r\n", hex);
+        if (s3body_checksum(&b, alg, sizeof(alg), &sum))
+            snprintf(h, sizeof(h), "ETag: \"%s\"\r\nx-amz-checksum-%s: %.100s\r\n", hex, alg, sum);
+        else
+            snprintf(h, sizeof(h), "ETag: \"%s\"\r\n", hex);
         s3_empty(q, 200, h);
         break;
+    }
     case STORE_BODY: s3body_error(q, &b, why); break;
     case STORE_BADMD5: s3_error(q, "BadDigest", NULL); break;
     case STORE_PRECONDITION:

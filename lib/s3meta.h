@@ -33,6 +33,10 @@ enum {
     S3META_EXPIRES = 8,
     S3META_STORAGE_CLASS = 9,
     S3META_PARTS = 10,
+    /* The checksum PutObject was given and verified, "ALG: BASE64" (ALG as
+     * in x-amz-checksum-ALG), answered when a request asks for it
+     * (x-amz-checksum-mode: ENABLED). */
+    S3META_CHECKSUM = 11,
 };
 
 #define S3META_USER_MAX 2048 /* S3's limit on the user metadata of an object */

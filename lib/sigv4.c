@@ -1624,6 +1624,7 @@ static int trailer_header(struct sigv4_chunked *d)
         return (int)fail(d, "%s does not match the payload", d->sum_name);
     }
     d->had_checksum = 1;
+    snprintf(d->sum_value, sizeof(d->sum_value), "%s", v);
     d->trailer_lines++;
     return 0;
 }

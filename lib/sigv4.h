@@ -163,6 +163,7 @@ struct sigv4_chunked {
     struct sigv4_sum sum;           /* the trailer's checksum, when one is declared */
     int has_sum, had_checksum, trailer_lines;
     char sum_name[40];                /* its lowercase header name */
+    char sum_value[96];               /* and its value, once it matched */
     struct evp_md_ctx_st *trailer_md; /* SHA-256 of the canonical trailer */
     char line[SIGV4_CHUNK_LINE];
     size_t linelen;

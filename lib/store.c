@@ -302,6 +302,8 @@ static void set_live(struct put *pt, const struct store_note *note)
     pt->rec.extlen = b->ext && b->extlen <= sizeof(pt->rec.ext) ? b->extlen : 0;
     if (pt->rec.extlen)
         memcpy(pt->rec.ext, b->ext, pt->rec.extlen);
+    if (b->final_ext)
+        b->final_ext(b->final_ext_arg, pt->rec.ext, sizeof(pt->rec.ext), &pt->rec.extlen);
 }
 
 /* ---- overwrite -------------------------------------------------------- */

@@ -78,6 +78,11 @@ struct store_body {
      * before any byte is written. */
     int (*precondition)(void *arg, const struct mkv_record *live);
     void *precondition_arg;
+    /* Fields known only once the body has been read whole and checked (S3's
+     * checksum in an aws-chunked trailer): called then, before the record is
+     * written, to add them to ext (cap bytes, *len used).  Optional. */
+    void (*final_ext)(void *arg, unsigned char *ext, size_t cap, size_t *len);
+    void *final_ext_arg;
 };
 
 /* What a call did besides its result: for the caller's log line and stats. */

@@ -993,8 +993,7 @@ CONFORMANCE_KNOWN = {
     'list_buckets_bad_auth': 'SignatureDoesNotMatch carries no StringToSign / CanonicalRequest',
     'object_create_too_large': 'nginx sends 100 Continue before the worker sees the length',
     'unsupported_request_headers_unsure': 'SSE, ACL, tagging and object-lock headers are ignored',
-    'object_checksum_sha256': 'x-amz-checksum-* are verified, not kept or returned',
-    'multipart_checksum_sha256_unsure': 'x-amz-checksum-* are verified, not kept or returned',
+    'multipart_checksum_sha256_unsure': 'no composite checksum of a multipart upload',
     'copy_object_conditional_combo_unsure': 'copy-source-if-none-match wins over -if-modified-since',
 }
 

@@ -1109,6 +1109,29 @@ def sc_basic(s3):
             fail('PutObject ChecksumAlgorithm=SHA256 %s' % key, 'success', '%s %s' % err(e))
         except Exception as e:  # noqa: BLE001
             fail('PutObject ChecksumAlgorithm=SHA256 %s' % key, 'success', repr(e))
+        # The checksum the upload gave (a header, or an aws-chunked trailer)
+        # is kept: HEAD and GET answer it when asked, and GET's body is
+        # checked against it by the newer botocore.
+        cs = base64.b64encode(hashlib.sha256(v2).digest()).decode()
+        h = attempt('HeadObject ChecksumMode %s' % key, s3.head_object, Bucket=b, Key=key,
+                    ChecksumMode='ENABLED') or {}
+        check(h.get('ChecksumSHA256') == cs, 'HeadObject ChecksumSHA256 %s' % key, cs,
+              h.get('ChecksumSHA256'))
+        h = attempt('HeadObject %s' % key, s3.head_object, Bucket=b, Key=key) or {}
+        check('ChecksumSHA256' not in h, 'HeadObject without ChecksumMode %s' % key, 'none',
+              h.get('ChecksumSHA256'))
+        g = attempt('GetObject ChecksumMode %s' % key, s3.get_object, Bucket=b, Key=key,
+                    ChecksumMode='ENABLED')
+        if g:
+            check(g.get('ChecksumSHA256') == cs, 'GetObject ChecksumSHA256 %s' % key, cs,
+                  g.get('ChecksumSHA256'))
+            check(read_body(g) == v2, 'GetObject ChecksumMode body %s' % key, 'the bytes', '?')
+        g = attempt('GetObject Range ChecksumMode %s' % key, s3.get_object, Bucket=b, Key=key,
+                    Range='bytes=0-9', ChecksumMode='ENABLED')
+        if g:
+            check('ChecksumSHA256' not in g, 'GetObject Range: no whole-object checksum %s' % key,
+                  'none', g.get('ChecksumSHA256'))
+            check(read_body(g) == v2[:10], 'GetObject Range body %s' % key, v2[:10], '?')
     r = attempt('ListObjectsV2', s3.list_objects_v2, Bucket=b, Prefix='nb/') or {}
     check([c['Key'] for c in r.get('Contents', [])] == ['nb/big', 'nb/small'], 'ListObjectsV2',
           ['nb/big', 'nb/small'], r.get('Contents'))
