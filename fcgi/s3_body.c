@@ -120,19 +120,6 @@ void s3body_free(struct s3body *b)
 static const char *const sum_headers[] = {"x-amz-checksum-crc32", "x-amz-checksum-crc32c",
                                           "x-amz-checksum-crc64nvme", "x-amz-checksum-sha1",
                                           "x-amz-checksum-sha256"};
-/* The length of each one's value: the base64 of 4, 4, 8, 20 and 32 bytes. */
-static const size_t sum_b64_len[] = {8, 8, 12, 28, 44};
-
-/* A checksum header's value has its algorithm's form (else S3's 400
- * InvalidRequest, not BadDigest: it is no checksum at all). */
-static int sum_form_ok(size_t i, const char *v)
-{
-    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t n = strspn(v, b64);
-
-    return strlen(v) == sum_b64_len[i] && strspn(v + n, "=") == sum_b64_len[i] - n &&
-           sum_b64_len[i] - n <= 2;
-}
 
 int s3body_checksum(const struct s3body *b, char *alg, size_t cap, const char **value)
 {
@@ -220,16 +207,16 @@ int s3body_open(struct s3req *q, struct s3body *b, int xml)
 
         if (!v)
             continue;
-        if (!sum_form_ok(i, v)) {
+        if (sigv4_sum_init(&b->sum, sum_headers[i]) < 0) {
+            s3_error(q, "InvalidRequest", "unsupported checksum algorithm");
+            return -1;
+        }
+        if (!sigv4_sum_form_ok(&b->sum, v)) {
             char why[80];
 
             snprintf(why, sizeof(why), "Value for %s header is invalid.", sum_headers[i]);
             s3_error(q, "InvalidRequest", why);
-            return -1;
-        }
-        if (sigv4_sum_init(&b->sum, sum_headers[i]) < 0) {
-            s3_error(q, "InvalidRequest", "unsupported checksum algorithm");
-            return -1;
+            return -1; /* s3body_free frees the sum */
         }
         b->want_sum = v;
         b->sum_header = sum_headers[i];

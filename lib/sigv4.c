@@ -1341,6 +1341,29 @@ void sigv4_sum_update(struct sigv4_sum *s, const void *p, size_t n)
     s->crc = c;
 }
 
+/* The bytes of an algorithm's checksum. */
+static size_t sum_bytes(int alg)
+{
+    switch (alg) {
+    case SIGV4_SUM_CRC32:
+    case SIGV4_SUM_CRC32C: return 4;
+    case SIGV4_SUM_CRC64NVME: return 8;
+    case SIGV4_SUM_SHA1: return 20;
+    case SIGV4_SUM_SHA256: return 32;
+    default: return 0;
+    }
+}
+
+int sigv4_sum_form_ok(const struct sigv4_sum *s, const char *b64)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t want = 4 * ((sum_bytes(s->alg) + 2) / 3), data = strspn(b64, alphabet);
+
+    return want && strlen(b64) == want && data + 2 >= want &&
+           strspn(b64 + data, "=") == want - data;
+}
+
 int sigv4_sum_final(struct sigv4_sum *s, char *b64, size_t cap)
 {
     unsigned char raw[32];

@@ -123,6 +123,10 @@ int sigv4_sum_init(struct sigv4_sum *s, const char *algorithm_header_name);
 void sigv4_sum_update(struct sigv4_sum *s, const void *p, size_t n);
 /* The base64 of the checksum, as the header carries it; 0 or -1.  Frees. */
 int sigv4_sum_final(struct sigv4_sum *s, char *b64, size_t cap);
+/* 1 when b64 has the form of the algorithm's checksum (the base64 of its
+ * digest's bytes, padded), else 0: a value of another form is no checksum
+ * at all (S3's InvalidRequest, not BadDigest). */
+int sigv4_sum_form_ok(const struct sigv4_sum *s, const char *b64);
 /* 1 when b64_value is the checksum of the bytes so far, else 0.  Frees. */
 int sigv4_sum_matches(struct sigv4_sum *s, const char *b64_value);
 void sigv4_sum_free(struct sigv4_sum *s);

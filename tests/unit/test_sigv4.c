@@ -1272,6 +1272,19 @@ static void test_sums(void)
     CHECK(sigv4_sum_matches(&s, NULL) == 0);
     CHECK(sigv4_sum_init(&s, "x-amz-checksum-sha1") == 0);
     sigv4_sum_free(&s);
+    /* The form of each algorithm's value. */
+    CHECK(sigv4_sum_init(&s, "x-amz-checksum-crc32") == 0);
+    CHECK(sigv4_sum_form_ok(&s, "y/Q5Jg==") && !sigv4_sum_form_ok(&s, "y/Q5Jg=") &&
+          !sigv4_sum_form_ok(&s, "y/Q5J===") && !sigv4_sum_form_ok(&s, "y/Q5Jg=x") &&
+          !sigv4_sum_form_ok(&s, "bad") && !sigv4_sum_form_ok(&s, ""));
+    sigv4_sum_free(&s);
+    CHECK(sigv4_sum_init(&s, "x-amz-checksum-crc64nvme") == 0);
+    CHECK(sigv4_sum_form_ok(&s, "rosUhgp5mIg=") && !sigv4_sum_form_ok(&s, "y/Q5Jg=="));
+    sigv4_sum_free(&s);
+    CHECK(sigv4_sum_init(&s, "x-amz-checksum-sha256") == 0);
+    CHECK(sigv4_sum_form_ok(&s, "FeKw08M4keuw8e9gnsQZQgwg4yDOlMZfvIwzEkSOsiU=") &&
+          !sigv4_sum_form_ok(&s, "98O8HYCOBHMq32eZZczDTKeuNEE="));
+    sigv4_sum_free(&s);
 }
 
 /* ---- credentials ---- */
