@@ -217,20 +217,20 @@ static void skewed(struct s3req *q, long long now)
                   3, NULL);
 }
 
-/* The i-th x-amz-* header of the request (HTTP_X_AMZ_* in FastCGI's
- * parameters: '_' back to '-', lowercase) for sigv4_req.amz_header. */
-static int amz_header(void *arg, size_t i, char *name, size_t cap)
+/* The request's next x-amz-* header (HTTP_X_AMZ_* in FastCGI's parameters:
+ * '_' back to '-', lowercase) for sigv4_req.amz_header; *pos indexes envp. */
+static int amz_header(void *arg, size_t *pos, char *name, size_t cap)
 {
     static const char prefix[] = "HTTP_X_AMZ_";
     struct req *r = arg;
-    size_t seen = 0;
 
-    for (char **e = r->fr->envp; e && *e; e++) {
-        const char *s = *e, *eq = strchr(s, '=');
+    for (char **e = r->fr->envp; e && e[*pos]; (*pos)++) {
+        const char *s = e[*pos], *eq = strchr(s, '=');
         size_t n, k;
 
-        if (!eq || strncmp(s, prefix, sizeof(prefix) - 1) != 0 || seen++ != i)
+        if (!eq || strncmp(s, prefix, sizeof(prefix) - 1) != 0)
             continue;
+        (*pos)++;
         n = (size_t)(eq - s) - 5; /* past "HTTP_" */
         if (n >= cap)
             n = cap - 1;

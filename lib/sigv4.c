@@ -1123,10 +1123,10 @@ static int is_signed(const struct parsed *p, const char *name)
 static int all_signed(const struct sigv4_req *r, const struct parsed *p, char *why, size_t whylen)
 {
     char name[128];
-    size_t o = 0;
+    size_t o = 0, pos = 0;
 
     why[0] = '\0';
-    for (size_t i = 0; r->amz_header(r->harg, i, name, sizeof(name)) == 1; i++) {
+    while (r->amz_header(r->harg, &pos, name, sizeof(name)) == 1) {
         if (is_signed(p, name))
             continue;
         if (o + strlen(name) + 2 < whylen)

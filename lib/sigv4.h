@@ -39,9 +39,10 @@ struct sigv4_req {
     void *harg;
     long long now;      /* seconds since the epoch */
     const char *region; /* the region a signature must name (setting s3_region), NULL: any */
-    /* The request's i-th x-amz-* header name, lowercase, into name: 1, or 0
-     * past the last.  With it, the header form refuses any not signed. */
-    int (*amz_header)(void *arg, size_t i, char *name, size_t cap);
+    /* The request's next x-amz-* header name, lowercase, into name: 1, or 0
+     * past the last.  *pos is the caller's cursor (0 at first), moved past
+     * the one named.  With it, the header form refuses any not signed. */
+    int (*amz_header)(void *arg, size_t *pos, char *name, size_t cap);
 };
 
 enum {

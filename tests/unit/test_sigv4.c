@@ -193,14 +193,14 @@ static const char *vec_header(void *arg, const char *lname)
     return NULL;
 }
 
-/* sigv4_req.amz_header over a vector's headers. */
-static int vec_amz(void *arg, size_t i, char *name, size_t cap)
+/* sigv4_req.amz_header over a vector's headers (*pos indexes them). */
+static int vec_amz(void *arg, size_t *pos, char *name, size_t cap)
 {
     const struct vec *v = arg;
 
-    for (int k = 0; k < VEC_HDRS && v->h[k].name; k++)
-        if (strncmp(v->h[k].name, "x-amz-", 6) == 0 && i-- == 0) {
-            snprintf(name, cap, "%s", v->h[k].name);
+    for (; *pos < VEC_HDRS && v->h[*pos].name; (*pos)++)
+        if (strncmp(v->h[*pos].name, "x-amz-", 6) == 0) {
+            snprintf(name, cap, "%s", v->h[(*pos)++].name);
             return 1;
         }
     return 0;
