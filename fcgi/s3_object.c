@@ -674,19 +674,29 @@ static int put_condition(void *arg, const struct mkv_record *live)
     return c->status;
 }
 
-/* store_body.final_ext: the checksum the request gave, verified, goes in
- * the record (S3META_CHECKSUM) for HeadObject and GetObject to answer. */
-static void keep_checksum(void *arg, unsigned char *ext, size_t cap, size_t *len)
+/* The verified checksum of the body as its S3META_CHECKSUM field ("ALG:
+ * BASE64") into v: its length, or 0 for none. */
+static size_t checksum_field(const struct s3body *b, char *v, size_t cap)
 {
-    char alg[16], v[128];
+    char alg[16];
     const char *sum;
     int n;
 
-    if (!s3body_checksum(arg, alg, sizeof(alg), &sum))
-        return;
-    n = snprintf(v, sizeof(v), "%s: %s", alg, sum);
-    if (n > 0 && (size_t)n < sizeof(v))
-        (void)recbin_ext_add(ext, cap, len, S3META_CHECKSUM, v, (size_t)n);
+    if (!s3body_checksum(b, alg, sizeof(alg), &sum))
+        return 0;
+    n = snprintf(v, cap, "%s: %s", alg, sum);
+    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+}
+
+/* store_body.final_ext: the checksum the request gave, verified, goes in
+ * the record for HeadObject and GetObject to answer. */
+static void keep_checksum(void *arg, unsigned char *ext, size_t cap, size_t *len)
+{
+    char v[128];
+    size_t n = checksum_field(arg, v, sizeof(v));
+
+    if (n)
+        (void)recbin_ext_add(ext, cap, len, S3META_CHECKSUM, v, n);
 }
 
 void s3_put_body(struct s3req *q, const char *key, size_t klen, const unsigned char *ext,
@@ -735,14 +745,13 @@ void s3_put_body(struct s3req *q, const char *key, size_t klen, const unsigned c
     snprintf(q->r->volume, sizeof(q->r->volume), "%s", note.volume);
     switch (rc) {
     case STORE_OK: {
-        char alg[16];
-        const char *sum;
+        char v[128];
+        size_t n = checksum_field(&b, v, sizeof(v)), o;
 
         md5_hex(note.md5, hex);
-        if (s3body_checksum(&b, alg, sizeof(alg), &sum))
-            snprintf(h, sizeof(h), "ETag: \"%s\"\r\nx-amz-checksum-%s: %.100s\r\n", hex, alg, sum);
-        else
-            snprintf(h, sizeof(h), "ETag: \"%s\"\r\n", hex);
+        o = (size_t)snprintf(h, sizeof(h), "ETag: \"%s\"\r\n", hex);
+        if (n)
+            (void)add_line(h, sizeof(h), &o, S3META_CHECKSUM, v, n);
         s3_empty(q, 200, h);
         break;
     }
