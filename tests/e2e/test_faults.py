@@ -810,7 +810,12 @@ def test_front_kill(cluster):
         cluster._cluster('front-start')
         fix_pidfile(os.path.join(front_dir, 'nginx.pid' if cluster.front == 'nginx' else 'lighttpd.pid'),
                     os.path.join(pids_dir, 'front.pid'), cluster.front)
-        wait_ready(cluster)
+        # The restarted supervisor serves once its start-up recovery is done:
+        # when the registry still counts a killed worker alive, the plain
+        # recovery's failchk fails and the forced one follows, each allowed
+        # RECOVER_TIMEOUT (20 s, fcgi/main.c) before it is killed.  CI met a
+        # restart slower than 30 s this way.
+        wait_ready(cluster, timeout=2 * 20 + 10)
         t_ready = time.time()
         time.sleep(2.0)
     finally:
