@@ -217,6 +217,45 @@ static void skewed(struct s3req *q, long long now)
                   3, NULL);
 }
 
+/* s's bytes as S3 spells them in an error: two lowercase hex digits each,
+ * one blank between.  NULL when out of memory. */
+static char *spaced_hex(const char *s)
+{
+    size_t n = strlen(s);
+    char *out = malloc(n ? 3 * n : 1), *o = out;
+
+    if (!out)
+        return NULL;
+    *o = '\0';
+    for (size_t i = 0; i < n; i++)
+        o += sprintf(o, i ? " %02x" : "%02x", (unsigned char)s[i]);
+    return out;
+}
+
+/* SignatureDoesNotMatch with S3's fields: what the server signed, as text
+ * and as bytes, for the client to compare with what it signed. */
+static void mismatch(struct s3req *q, const struct sigv4_explain *e)
+{
+    char *sts = spaced_hex(e->string_to_sign), *cr = spaced_hex(e->canonical);
+
+    if (!sts || !cr) {
+        s3_error(q, "SignatureDoesNotMatch", NULL);
+        goto cleanup;
+    }
+    s3_error_with(
+        q, "SignatureDoesNotMatch", NULL,
+        (const struct s3xml_field[]){{"AWSAccessKeyId", e->access_key, strlen(e->access_key)},
+                                     {"StringToSign", e->string_to_sign, strlen(e->string_to_sign)},
+                                     {"SignatureProvided", e->signature, strlen(e->signature)},
+                                     {"StringToSignBytes", sts, strlen(sts)},
+                                     {"CanonicalRequest", e->canonical, strlen(e->canonical)},
+                                     {"CanonicalRequestBytes", cr, strlen(cr)}},
+        6, NULL);
+cleanup:
+    free(sts);
+    free(cr);
+}
+
 /* The request's next x-amz-* header (HTTP_X_AMZ_* in FastCGI's parameters:
  * '_' back to '-', lowercase) for sigv4_req.amz_header; *pos indexes envp. */
 static int amz_header(void *arg, size_t *pos, char *name, size_t cap)
@@ -251,8 +290,10 @@ static int check_auth(struct s3req *q)
                            .region = q->w->cfg->s3_region,
                            .amz_header = amz_header};
     char path[MKV_URI_MAX], why[256];
+    struct sigv4_explain ex; /* written only for a mismatch */
     int rc;
 
+    sr.explain = &ex;
     if (!q->w->s3creds) {
         s3_error(q, "AccessDenied", "no S3 credentials are configured (setting s3_credentials)");
         return -1;
@@ -271,7 +312,7 @@ static int check_auth(struct s3req *q)
                  why);
         break;
     case SIGV4_UNKNOWN_KEY: s3_error(q, "InvalidAccessKeyId", NULL); break;
-    case SIGV4_MISMATCH: s3_error(q, "SignatureDoesNotMatch", NULL); break;
+    case SIGV4_MISMATCH: mismatch(q, &ex); break;
     case SIGV4_SKEW: skewed(q, sr.now); break;
     case SIGV4_EXPIRED: s3_error(q, "AccessDenied", "Request has expired"); break;
     case SIGV4_BADDATE:

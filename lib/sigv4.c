@@ -534,9 +534,34 @@ static int qparam_cmp(const void *a, const void *b)
     return c ? c : strcmp(x->evalue, y->evalue);
 }
 
+/* The canonical request goes to a hash and, when copy is set, into copy
+ * as well (cut at cap - 1 bytes, NUL-terminated). */
+struct canon {
+    EVP_MD_CTX *md;
+    char *copy;
+    size_t len, cap;
+};
+
+static int canon_put(struct canon *c, const char *s, size_t n)
+{
+    if (c->copy && c->len + 1 < c->cap) {
+        size_t k = n < c->cap - 1 - c->len ? n : c->cap - 1 - c->len;
+
+        memcpy(c->copy + c->len, s, k);
+        c->len += k;
+        c->copy[c->len] = '\0';
+    }
+    return md_update(c->md, s, n);
+}
+
+static int canon_puts(struct canon *c, const char *s)
+{
+    return canon_put(c, s, strlen(s));
+}
+
 /* Sorted name=value pairs joined by '&', X-Amz-Signature left out when
  * presigned. */
-static int hash_canonical_query(EVP_MD_CTX *md, const struct query *q, int presigned)
+static int hash_canonical_query(struct canon *c, const struct query *q, int presigned)
 {
     const struct qparam **sorted;
     int rc = -1, first = 1;
@@ -552,8 +577,8 @@ static int hash_canonical_query(EVP_MD_CTX *md, const struct query *q, int presi
     for (size_t i = 0; i < q->n; i++) {
         if (presigned && strcmp(sorted[i]->ename, "X-Amz-Signature") == 0)
             continue;
-        if ((!first && md_puts(md, "&") < 0) || md_puts(md, sorted[i]->ename) < 0 ||
-            md_puts(md, "=") < 0 || md_puts(md, sorted[i]->evalue) < 0)
+        if ((!first && canon_puts(c, "&") < 0) || canon_puts(c, sorted[i]->ename) < 0 ||
+            canon_puts(c, "=") < 0 || canon_puts(c, sorted[i]->evalue) < 0)
             goto cleanup;
         first = 0;
     }
@@ -975,7 +1000,7 @@ static int is_blank(int c)
 }
 
 /* The value trimmed, inner runs of blanks as one space. */
-static int hash_header_value(EVP_MD_CTX *md, const char *v)
+static int hash_header_value(struct canon *c, const char *v)
 {
     const char *s = v;
 
@@ -985,19 +1010,19 @@ static int hash_header_value(EVP_MD_CTX *md, const char *v)
         size_t n = 0;
         while (s[n] && !is_blank((unsigned char)s[n]))
             n++;
-        if (md_update(md, s, n) < 0)
+        if (canon_put(c, s, n) < 0)
             return -1;
         s += n;
         while (is_blank((unsigned char)*s))
             s++;
-        if (*s && md_puts(md, " ") < 0)
+        if (*s && canon_puts(c, " ") < 0)
             return -1;
     }
     return 0;
 }
 
-static int hash_canonical_headers(EVP_MD_CTX *md, const struct sigv4_req *r, const struct parsed *p,
-                                  char *why, size_t whylen)
+static int hash_canonical_headers(struct canon *c, const struct sigv4_req *r,
+                                  const struct parsed *p, char *why, size_t whylen)
 {
     char name[SIGNED_MAX + 1];
     const char *s = p->signed_headers;
@@ -1012,40 +1037,45 @@ static int hash_canonical_headers(EVP_MD_CTX *md, const struct sigv4_req *r, con
             set_why(why, whylen, "signed header %s is not in the request", name);
             return SIGV4_MISMATCH;
         }
-        if (md_puts(md, name) < 0 || md_puts(md, ":") < 0 || hash_header_value(md, v) < 0 ||
-            md_puts(md, "\n") < 0)
+        if (canon_puts(c, name) < 0 || canon_puts(c, ":") < 0 || hash_header_value(c, v) < 0 ||
+            canon_puts(c, "\n") < 0)
             return SIGV4_MALFORMED;
         s += n + (s[n] == ';');
     }
     return 0;
 }
 
+/* The canonical request's SHA-256 into out; with copy (explaining a
+ * mismatch) its text too, cut at cap - 1 bytes. */
 static int hash_canonical_request(const struct sigv4_req *r, const struct query *q,
-                                  const struct parsed *p, unsigned char out[32], char *why,
-                                  size_t whylen)
+                                  const struct parsed *p, unsigned char out[32], char *copy,
+                                  size_t cap, char *why, size_t whylen)
 {
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    struct canon c = {.md = EVP_MD_CTX_new(), .copy = copy, .cap = cap};
     unsigned int len = 0;
     int rc = SIGV4_MALFORMED;
 
     set_why(why, whylen, "out of memory");
-    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+    if (copy && cap)
+        copy[0] = '\0';
+    if (!c.md || EVP_DigestInit_ex(c.md, EVP_sha256(), NULL) != 1)
         goto cleanup;
     /* S3's canonical URI is the path exactly as sent: no normalisation and
      * no second encoding. */
-    if (md_puts(md, r->method) < 0 || md_puts(md, "\n") < 0 || md_puts(md, r->path) < 0 ||
-        md_puts(md, "\n") < 0 || hash_canonical_query(md, q, p->presigned) < 0 ||
-        md_puts(md, "\n") < 0)
+    if (canon_puts(&c, r->method) < 0 || canon_puts(&c, "\n") < 0 || canon_puts(&c, r->path) < 0 ||
+        canon_puts(&c, "\n") < 0 || hash_canonical_query(&c, q, p->presigned) < 0 ||
+        canon_puts(&c, "\n") < 0)
         goto cleanup;
-    if ((rc = hash_canonical_headers(md, r, p, why, whylen)) < 0)
+    if ((rc = hash_canonical_headers(&c, r, p, why, whylen)) < 0)
         goto cleanup;
     rc = SIGV4_MALFORMED;
-    if (md_puts(md, "\n") < 0 || md_puts(md, p->signed_headers) < 0 || md_puts(md, "\n") < 0 ||
-        md_puts(md, p->payload) < 0 || EVP_DigestFinal_ex(md, out, &len) != 1 || len != 32)
+    if (canon_puts(&c, "\n") < 0 || canon_puts(&c, p->signed_headers) < 0 ||
+        canon_puts(&c, "\n") < 0 || canon_puts(&c, p->payload) < 0 ||
+        EVP_DigestFinal_ex(c.md, out, &len) != 1 || len != 32)
         goto cleanup;
     rc = 0;
 cleanup:
-    EVP_MD_CTX_free(md);
+    EVP_MD_CTX_free(c.md);
     return rc;
 }
 
@@ -1068,19 +1098,47 @@ cleanup:
     return rc;
 }
 
-/* hex(HMAC(key, "<algorithm>\n<date>\n<scope>\n<rest>")) == sig, in
- * constant time. */
+/* "<algorithm>\n<date>\n<scope>\n<rest>" into sts[cap]: its length, or -1
+ * when it does not fit. */
+static int string_to_sign(char *sts, size_t cap, const char *algorithm, const char *date,
+                          const char *scope, const char *rest)
+{
+    int n = snprintf(sts, cap, "%s\n%s\n%s\n%s", algorithm, date, scope, rest);
+
+    return n < 0 || (size_t)n >= cap ? -1 : n;
+}
+
+/* hex(HMAC(key, string to sign)) == sig, in constant time. */
 static int sig_matches(const unsigned char key[32], const char *algorithm, const char *date,
                        const char *scope, const char *rest, const char *sig)
 {
-    char sts[512], hex[65];
+    char sts[SIGV4_STS_MAX], hex[65];
     unsigned char mac[32];
-    int n = snprintf(sts, sizeof(sts), "%s\n%s\n%s\n%s", algorithm, date, scope, rest);
+    int n = string_to_sign(sts, sizeof(sts), algorithm, date, scope, rest);
 
-    if (n < 0 || (size_t)n >= sizeof(sts) || hmac_sha256(key, 32, sts, (size_t)n, mac) < 0)
+    if (n < 0 || hmac_sha256(key, 32, sts, (size_t)n, mac) < 0)
         return 0;
     hex_encode(mac, 32, hex);
     return CRYPTO_memcmp(hex, sig, 64) == 0;
+}
+
+/* What the server signed, for the client to compare (r->explain). */
+static void explain(const struct sigv4_req *r, const struct query *q, const struct parsed *p,
+                    const char *crhex)
+{
+    struct sigv4_explain *e = r->explain;
+    unsigned char crhash[32];
+    char why[64];
+
+    memcpy(e->access_key, p->key, sizeof(e->access_key));
+    memcpy(e->signature, p->sig, sizeof(e->signature));
+    if (string_to_sign(e->string_to_sign, sizeof(e->string_to_sign), ALGORITHM, p->amz_date,
+                       p->scope, crhex) < 0)
+        e->string_to_sign[0] = '\0';
+    /* Again, keeping the text this time: only a failed request pays. */
+    if (hash_canonical_request(r, q, p, crhash, e->canonical, sizeof(e->canonical), why,
+                               sizeof(why)) < 0)
+        e->canonical[0] = '\0';
 }
 
 static int check_time(const struct sigv4_req *r, const struct parsed *p, char *why, size_t whylen)
@@ -1197,7 +1255,7 @@ int sigv4_verify(const struct sigv4_creds *c, const struct sigv4_req *r, struct 
         rc = SIGV4_MALFORMED;
         goto cleanup;
     }
-    if ((rc = hash_canonical_request(r, &q, &p, crhash, why, whylen)) < 0)
+    if ((rc = hash_canonical_request(r, &q, &p, crhash, NULL, 0, why, whylen)) < 0)
         goto cleanup;
     rc = SIGV4_MALFORMED;
     set_why(why, whylen, "out of memory");
@@ -1205,6 +1263,8 @@ int sigv4_verify(const struct sigv4_creds *c, const struct sigv4_req *r, struct 
         goto cleanup;
     hex_encode(crhash, 32, crhex);
     if (!sig_matches(key, ALGORITHM, p.amz_date, p.scope, crhex, p.sig)) {
+        if (r->explain)
+            explain(r, &q, &p, crhex);
         set_why(why, whylen,
                 "The request signature we calculated does not match the signature "
                 "you provided. Check your key and signing method.");

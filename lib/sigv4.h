@@ -43,6 +43,8 @@ struct sigv4_req {
      * past the last.  *pos is the caller's cursor (0 at first), moved past
      * the one named.  With it, the header form refuses any not signed. */
     int (*amz_header)(void *arg, size_t *pos, char *name, size_t cap);
+    /* Set: filled when the answer is SIGV4_MISMATCH (else untouched). */
+    struct sigv4_explain *explain;
 };
 
 enum {
@@ -53,7 +55,20 @@ enum {
     SIGV4_PAYLOAD_STREAMING_TRAILER,          /* STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER */
 };
 
-#define SIGV4_KEY_MAX 128 /* bytes of an access key or a secret */
+#define SIGV4_KEY_MAX       128  /* bytes of an access key or a secret */
+#define SIGV4_STS_MAX       512  /* bytes of a string to sign */
+#define SIGV4_CANONICAL_MAX 8192 /* bytes of a canonical request explained */
+
+/* A signature that does not match, explained as S3's SignatureDoesNotMatch
+ * does: what the server signed, for the client to find where its own
+ * signing went another way.  Nothing secret: the canonical request is made
+ * of what the client sent, and the signature is the one it provided. */
+struct sigv4_explain {
+    char access_key[SIGV4_KEY_MAX + 1];
+    char signature[65];                  /* the one provided */
+    char string_to_sign[SIGV4_STS_MAX];  /* "" if it could not be made */
+    char canonical[SIGV4_CANONICAL_MAX]; /* cut at the end if longer; "" on failure */
+};
 
 struct sigv4_auth { /* filled by sigv4_verify on success */
     char access_key[SIGV4_KEY_MAX + 1];

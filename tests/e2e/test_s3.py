@@ -990,8 +990,6 @@ def test_s3_https_awscli(cluster):
 # other failure fails the test, and so does a case here that now passes (the
 # list stays true).
 CONFORMANCE_KNOWN = {
-    'list_buckets_bad_auth': 'SignatureDoesNotMatch carries no StringToSign / CanonicalRequest',
-    'object_create_too_large': 'nginx sends 100 Continue before the worker sees the length',
     'unsupported_request_headers_unsure': 'SSE, ACL, tagging and object-lock headers are ignored',
     'multipart_checksum_sha256_unsure': 'no composite checksum of a multipart upload',
     'copy_object_conditional_combo_unsure': 'copy-source-if-none-match wins over -if-modified-since',

@@ -258,7 +258,8 @@ static struct sigv4_creds *gen_creds(void)
 static int verify_at(const struct sigv4_creds *c, const struct vec *v, long long now,
                      struct sigv4_auth *a, char *why, size_t whylen)
 {
-    struct sigv4_req r = {v->method, v->path, v->query, vec_header, (void *)v, now, NULL, vec_amz};
+    struct sigv4_req r = {v->method, v->path, v->query, vec_header, (void *)v,
+                          now,       NULL,    vec_amz,  NULL};
     int rc;
 
     why[0] = '\0';
@@ -359,6 +360,44 @@ static void test_wrong_secret(void)
         CHECK(strstr(why, "signature") != NULL);
     }
     sigv4_creds_free(c);
+}
+
+/* A mismatch explained: the canonical request the server built is the one
+ * whose hash the string to sign ends with, and both are the request's. */
+static void test_explain(void)
+{
+    struct sigv4_creds *right = gen_creds(),
+                       *wrong = creds_from(GEN_AK " wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEZ\n");
+    static struct sigv4_explain e;
+    struct sigv4_auth a;
+    char why[256], hex[65], head[64];
+
+    for (size_t i = 0; i < NVECS; i++) {
+        const struct vec *v = &gen_vecs[i];
+        struct sigv4_req r = {v->method, v->path, v->query, vec_header, (void *)v,
+                              GEN_NOW,   NULL,    vec_amz,  &e};
+        unsigned char d[32];
+        unsigned int n = 0;
+        const char *last;
+
+        memset(&e, 'x', sizeof(e));
+        CHECK(sigv4_verify(right, &r, &a, why, sizeof(why)) == 0);
+        CHECK(e.canonical[0] == 'x'); /* untouched when the signature matches */
+        CHECK(sigv4_verify(wrong, &r, &a, why, sizeof(why)) == SIGV4_MISMATCH);
+        CHECK_STR(e.access_key, GEN_AK);
+        CHECK(strlen(e.signature) == 64);
+        CHECK(strncmp(e.string_to_sign, "AWS4-HMAC-SHA256\n", 17) == 0);
+        snprintf(head, sizeof(head), "%s\n%s\n", v->method, v->path);
+        CHECK(strncmp(e.canonical, head, strlen(head)) == 0);
+        EVP_Digest(e.canonical, strlen(e.canonical), d, &n, EVP_sha256(), NULL);
+        for (int k = 0; k < 32; k++)
+            snprintf(hex + 2 * k, 3, "%02x", d[k]);
+        last = strrchr(e.string_to_sign, '\n');
+        CHECK(last && strcmp(last + 1, hex) == 0);
+        CHECK(strstr(e.canonical, GEN_SK) == NULL && strstr(e.string_to_sign, GEN_SK) == NULL);
+    }
+    sigv4_creds_free(right);
+    sigv4_creds_free(wrong);
 }
 
 static void test_tampered(void)
@@ -1326,7 +1365,7 @@ static void test_creds(void)
 }
 
 UNIT_MAIN("sigv4", T(test_vectors), T(test_canonical_headers), T(test_wrong_secret),
-          T(test_tampered), T(test_unknown_key), T(test_region), T(test_clock),
+          T(test_explain), T(test_tampered), T(test_unknown_key), T(test_region), T(test_clock),
           T(test_malformed_header), T(test_malformed_other), T(test_malformed_presigned),
           T(test_aws_example_seed), T(test_chunked_signed), T(test_chunked_aws_example),
           T(test_chunked_bad), T(test_chunked_signed_trailer), T(test_chunked_unsigned_trailer),
