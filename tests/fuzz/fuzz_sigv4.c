@@ -80,8 +80,12 @@ static void fuzz_request(const char *s)
         *nl = '\0';
         p.v[i] = nl + 1;
     }
-    struct sigv4_req r = {
-        "PUT", p.v[5] && *p.v[5] ? p.v[5] : "/bucket/key", p.v[1], header, &p, 1796126400LL, NULL, NULL};
+    static struct sigv4_explain ex; /* a mismatch explained, bounded like the rest */
+    struct sigv4_req r = {"PUT",        p.v[5] && *p.v[5] ? p.v[5] : "/bucket/key",
+                          p.v[1],       header,
+                          &p,           1796126400LL,
+                          NULL,         NULL,
+                          &ex};
     memset(why, 'x', sizeof(why));
     rc = sigv4_verify(creds, &r, &a, why, sizeof(why));
     if (rc > 0 || rc < SIGV4_UNSIGNED || !memchr(why, '\0', sizeof(why)) || strchr(why, '\n') ||
