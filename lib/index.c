@@ -107,7 +107,8 @@ void index_adopt(struct mkv_index *ix, struct mkv_index *fresh)
     }
 }
 
-static int create_compressed;
+/* index_compress's default (lib/config.c), for programs that set none. */
+static int create_compressed = 1;
 
 void index_set_compress(int on)
 {
