@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hex.h"
 #include "keys.h"
 #include "md5.h"
 #include "num.h"
@@ -65,10 +66,8 @@ void s3body_error(struct s3req *q, const struct s3body *b, const char *why)
         s3_error(q, b->bad, b->why);
         return;
     }
-    for (int i = 0; i < 32; i++) {
-        snprintf(client + 2 * i, 3, "%02x", b->want_sha[i]);
-        snprintf(computed + 2 * i, 3, "%02x", b->got_sha[i]);
-    }
+    hex_encode(b->want_sha, 32, client);
+    hex_encode(b->got_sha, 32, computed);
     s3_error_with(q, b->bad, b->why,
                   (const struct s3xml_field[]){{"ClientComputedContentSHA256", client, 64},
                                                {"S3ComputedContentSHA256", computed, 64}},

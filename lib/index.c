@@ -18,6 +18,7 @@
 
 #include "clock.h"
 #include "config.h"
+#include "hex.h"
 #include "index_int.h"
 #include "log.h"
 #include "md5.h"
@@ -515,11 +516,6 @@ static void backoff(int attempt)
 static int get_stored(struct mkv_index *ix, const char *key, size_t klen, char *buf, size_t cap,
                       size_t *len);
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c - 'a' + 10;
-}
-
 /* Re-reads the volume table, for an id another process added.  Inside the
  * call bracket already (a scan) or in one of its own. */
 static int reload_table(struct mkv_index *ix, int inside)
@@ -679,8 +675,8 @@ static int encode_stored(struct mkv_index *ix, const char *key, size_t klen,
     if (strlen(rec->hash) == 32) {
         b.flags |= RECBIN_MD5;
         for (int i = 0; i < 16; i++)
-            b.md5[i] =
-                (unsigned char)(hexval(rec->hash[2 * i]) << 4 | hexval(rec->hash[2 * i + 1]));
+            b.md5[i] = (unsigned char)((unsigned)hex_value(rec->hash[2 * i]) << 4 |
+                                       (unsigned)hex_value(rec->hash[2 * i + 1]));
     }
     b.size = rec->size;
     b.mtime = rec->mtime;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hex.h"
 #include "num.h"
 #include "placement.h"
 
@@ -37,8 +38,7 @@ int url_decode(const char *in, size_t len, int plus_is_space, char *out, size_t 
         char c = in[i];
 
         if (c == '%') {
-            if (i + 2 >= len || !isxdigit((unsigned char)in[i + 1]) ||
-                !isxdigit((unsigned char)in[i + 2]))
+            if (i + 2 >= len || hex_value(in[i + 1]) < 0 || hex_value(in[i + 2]) < 0)
                 return reject(r, 400, "invalid %-escape");
             if (in[i + 1] == '0' && in[i + 2] == '0')
                 return reject(r, 400, "NUL byte (%00) not allowed");
@@ -260,8 +260,8 @@ long unescape_nonprint(const char *in, size_t len, char *out, size_t cap)
         int c = (unsigned char)in[i];
 
         if (c == '%') {
-            int hi = i + 2 < len ? OPENSSL_hexchar2int((unsigned char)in[i + 1]) : -1;
-            int lo = hi < 0 ? -1 : OPENSSL_hexchar2int((unsigned char)in[i + 2]);
+            int hi = i + 2 < len ? hex_value(in[i + 1]) : -1;
+            int lo = hi < 0 ? -1 : hex_value(in[i + 2]);
             if (lo < 0)
                 return -1;
             c = hi * 16 + lo;

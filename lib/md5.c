@@ -1,6 +1,8 @@
 /* md5.c: MD5 helpers over OpenSSL EVP. */
 #include "md5.h"
 
+#include "hex.h"
+
 #include <openssl/evp.h>
 
 int md5_init(struct mkv_md5 *m)
@@ -44,11 +46,5 @@ int md5_digest(const void *data, size_t len, unsigned char digest[16])
 
 void md5_hex(const unsigned char digest[16], char out[33])
 {
-    static const char hex[] = "0123456789abcdef";
-
-    for (int i = 0; i < 16; i++) {
-        out[2 * i] = hex[digest[i] >> 4];
-        out[2 * i + 1] = hex[digest[i] & 15];
-    }
-    out[32] = '\0';
+    hex_encode(digest, 16, out);
 }

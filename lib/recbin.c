@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hex.h"
+
 /* ---- varints ---- */
 
 static unsigned char *put_varint(unsigned char *p, const unsigned char *end, uint64_t v)
@@ -253,7 +255,7 @@ void recbin_split_volpath(const char *path, size_t len, size_t *namelen, uint32_
         return;
     for (size_t i = 0; i < digits; i++) {
         char c = sv[3 + i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        int d = hex_value(c); /* lowercase fails the canonical check below */
 
         if (d < 0)
             return;

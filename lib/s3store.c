@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fdio.h"
+#include "hex.h"
 #include "log.h"
 #include "md5.h"
 #include "placement.h"
@@ -249,8 +250,7 @@ int s3_upload_create(struct mkv_index *ix, const char *key, size_t klen, const u
     do {
         if (RAND_bytes(r, sizeof(r)) != 1)
             return S3STORE_INDEX;
-        for (size_t i = 0; i < sizeof(r); i++)
-            snprintf(u->id + 2 * i, 3, "%02x", r[i]);
+        hex_encode(r, sizeof(r), u->id);
         rc = index_meta_add(ix, 'u', u->id, S3_UPLOAD_ID_LEN, v, upload_encode(u, v));
     } while (rc == MKV_EXISTS);
     return index_code(rc, S3STORE_INDEX);

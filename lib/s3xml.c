@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "hex.h"
 #include "num.h"
 
 /* Between a namespace URI and the local name in the names expat reports.
@@ -154,16 +155,10 @@ static const char *trimmed(struct s3xml_parser *p, size_t *len)
     return s;
 }
 
-/* ASCII only, whatever the locale. */
-static int hex_digit(char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
 static int is_hex(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (!hex_digit(s[i]))
+        if (hex_value(s[i]) < 0)
             return 0;
     return 1;
 }

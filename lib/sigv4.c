@@ -3,6 +3,7 @@
  * bodies and the x-amz-checksum-* algorithms.  See sigv4.h. */
 #include "sigv4.h"
 
+#include "hex.h"
 #include "num.h"
 
 #include <errno.h>
@@ -46,28 +47,6 @@ __attribute__((format(printf, 3, 4))) static void set_why(char *why, size_t len,
     va_start(ap, fmt);
     vsnprintf(why, len, fmt, ap);
     va_end(ap);
-}
-
-static void hex_encode(const unsigned char *p, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
 }
 
 /* Exactly 64 lowercase hex digits: how signatures are written. */

@@ -1,13 +1,13 @@
 // nginx/mkv-s3.js: njs for nginx/mkv-s3.conf.  meta: GetObject's headers
 // that nginx drops across an X-Accel-Redirect (user metadata,
-// Content-Encoding, Content-Language, x-amz-storage-class).  too_large: a
-// body S3 refuses by its declared length, told before nginx reads it.
-// The worker sends them in the redirect's query, "?mkv-meta=" and the
-// base64url of "Name: value\r\n" lines (fcgi/s3_object.c); this header
-// filter of the internal locations in mkv-s3.conf adds them to the answer.
-// Stock nginx has no way to add a header whose name is not in its
-// configuration, which user metadata needs; njs (Debian's
-// libnginx-mod-http-js) does.
+// Content-Encoding, Content-Language, x-amz-storage-class).  The worker
+// sends them in the redirect's query, "?mkv-meta=" and the base64url of
+// "Name: value\r\n" lines (fcgi/s3_object.c); this header filter of the
+// internal locations in mkv-s3.conf adds them to the answer.  Stock nginx
+// has no way to add a header whose name is not in its configuration, which
+// user metadata needs; njs (Debian's libnginx-mod-http-js) does.
+// too_large: a body S3 refuses by its declared length, told before nginx
+// reads it.
 function meta(r) {
     var m = r.args['mkv-meta'];
 
